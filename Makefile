@@ -1,0 +1,30 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROMPT ?= A retired lighthouse keeper and her estranged son sail through a storm to the old harbour town to save the drowning lantern festival.
+
+.PHONY: demo test venv venv-test bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	HF_HUB_OFFLINE=1 $(BIN)/cinerl make "$(PROMPT)" --out runs/demo --fresh
+	@echo "film:   runs/demo/film.mp4"
+	@echo "report: runs/demo/report.html (and runs/demo/report.json)"
+
+test: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/make_cpu.py
+
+clean:
+	rm -rf $(VENV) runs benchmarks/out

@@ -1,0 +1,109 @@
+"""One Settings object, fed in order by defaults, a TOML file, CINERL_* environment variables and
+command-line flags. Each value remembers where it came from, so `cinerl config` can say why."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from cinerl.inputs import UserError
+
+ENV_PREFIX = "CINERL_"
+
+
+class Settings(BaseModel):
+    seed: int = Field(0, description="seed for planning, rendering and policy sampling")
+    backend: str = Field("previz", description="video backend")
+    width: int = Field(640, ge=32, le=4096)
+    height: int = Field(360, ge=32, le=4096)
+    fps: int = Field(24, ge=1, le=120)
+    attempts: int = Field(2, ge=1, le=64, description="attempts per scene when no threshold is set")
+    max_attempts: int = Field(4, ge=1, le=64, description="most attempts a scene may get")
+    consistency_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="if set, a scene keeps getting attempts while its best reward is under it "
+                    "(up to max_attempts) and stops as soon as one reaches it")
+    min_scenes: int = Field(3, ge=1, le=24)
+    max_scenes: int = Field(6, ge=1, le=24)
+    scenes: int | None = Field(None, ge=1, le=24, description="force this many scenes")
+    scene_seconds_min: float = Field(10.0, gt=0, le=60)
+    scene_seconds_max: float = Field(12.0, gt=0, le=60)
+    weight_visual: float = Field(0.3, ge=0)
+    weight_character: float = Field(0.3, ge=0)
+    weight_location: float = Field(0.2, ge=0)
+    weight_narrative: float = Field(0.2, ge=0)
+    rl: Literal["ppo", "grpo"] = "ppo"
+    policy_mode: Literal["learn", "random", "frozen"] = "learn"
+    policy_path: str | None = Field(None, description="default ~/.cinerl/policy/<backend>.pt")
+    learning_rate: float = Field(3e-3, gt=0)
+    ppo_epochs: int = Field(4, ge=1, le=100)
+    clip_eps: float = Field(0.2, gt=0, lt=1)
+    entropy_coef: float = Field(0.01, ge=0)
+    transition: Literal["cut", "crossfade"] = "cut"
+    crossfade_frames: int = Field(12, ge=1, le=240)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Settings":
+        if self.min_scenes > self.max_scenes:
+            raise ValueError(f"min_scenes ({self.min_scenes}) is above max_scenes ({self.max_scenes})")
+        if self.scene_seconds_min > self.scene_seconds_max:
+            raise ValueError("scene_seconds_min is above scene_seconds_max")
+        if self.attempts > self.max_attempts:
+            raise ValueError(f"attempts ({self.attempts}) is above max_attempts ({self.max_attempts})")
+        if self.weight_visual + self.weight_character + self.weight_location + self.weight_narrative <= 0:
+            raise ValueError("the reward weights add up to zero")
+        return self
+
+    def reward_weights(self) -> dict[str, float]:
+        return {"visual_quality": self.weight_visual, "character_consistency": self.weight_character,
+                "location_consistency": self.weight_location,
+                "narrative_coherence": self.weight_narrative}
+
+    def resolved_policy_path(self) -> Path:
+        if self.policy_path:
+            return Path(self.policy_path).expanduser()
+        return Path.home() / ".cinerl" / "policy" / f"{self.backend}.pt"
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+                  env: dict[str, str] | None = None) -> tuple[Settings, dict[str, str]]:
+    """Merge the four sources; return the settings and, for each field, the source that set it."""
+    env = os.environ if env is None else env
+    fields = Settings.model_fields
+    values: dict[str, Any] = {}
+    source = {name: "default" for name in fields}
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"config file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"config file {path} is not valid TOML: {e}") from None
+        data = {**data.pop("cinerl", {}), **data}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise UserError(f"config file {path} has unknown keys: {', '.join(unknown)}")
+        values.update(data)
+        source.update({k: f"file {path}" for k in data})
+    for name in fields:
+        key = ENV_PREFIX + name.upper()
+        if key in env and env[key] != "":
+            values[name] = env[key]
+            source[name] = f"env {key}"
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            if name not in fields:
+                raise UserError(f"unknown setting {name!r}")
+            values[name] = value
+            source[name] = "flag"
+    try:
+        return Settings(**values), source
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in e.errors())
+        raise UserError(f"invalid settings: {problems}") from None

@@ -1,0 +1,83 @@
+"""Scene prompt composition with identity and location locks.
+
+The policy's action decides how much of the bible the prompt spells out. A real video model
+(and previz) only keeps a character's look stable when the prompt states it every time, so the
+lock levels are what the policy learns to value.
+"""
+
+from __future__ import annotations
+
+from cinerl.prompting.vocabulary import CAMERA_MOVES, LIGHTING, MOTION, NEGATIVE_PRESETS, SHOT_SIZES
+from cinerl.schema import Character, Location, Scene, StoryBible
+
+STYLE = "Cinematic film still, 35mm lens, shallow depth of field."
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _garments(ch: Character) -> list[str]:
+    return [f"{c.name} {g}" for c, g in zip(ch.wardrobe, ch.garments or ["outfit"] * len(ch.wardrobe))]
+
+
+def character_sentence(ch: Character, level: str, first: bool = True) -> str:
+    """One sentence per character: the identity lock at the given level."""
+    if level == "none":
+        return ("A person" if first else "Another person") + " is in the scene."
+    if level == "name":
+        return f"{ch.name}, {_article(ch.gender)} {ch.gender}, is in the scene."
+    wear = _garments(ch)
+    if level == "brief":
+        return f"{ch.name}, {_article(ch.gender)} {ch.gender} in {_article(wear[0])} {wear[0]}."
+    hair = f" with {ch.hair.name} hair" if ch.hair else ""
+    look = f", {ch.visual_description}" if ch.visual_description else ""
+    return (f"{ch.name}, {_article(str(ch.age))} {ch.age}-year-old {ch.gender}{hair}, "
+            f"wearing {_join(wear)}{look}.")
+
+
+def location_sentence(loc: Location, level: str) -> str:
+    """The location lock: nothing, the name, the type and main colours, or the whole palette."""
+    if level == "none":
+        return ""
+    if level == "name":
+        return f"In {loc.name}."
+    colors = [c.name for c in loc.palette]
+    if level == "brief":
+        return f"In {loc.name}, a {loc.scenery_type} of {_join(colors[:2])}."
+    look = f", {loc.visual_description}" if loc.visual_description else ""
+    return f"In {loc.name}, a {loc.scenery_type} of {_join(colors)}{look}."
+
+
+def compose(scene: Scene, bible: StoryBible, action: dict[str, str]) -> tuple[str, str]:
+    """Return (prompt, negative_prompt) for one attempt at a scene."""
+    loc = bible.location(scene.location_id)
+    chars = [bible.character(cid) for cid in scene.character_ids]
+    parts = [
+        f"{SHOT_SIZES[action['shot_size']]}, {CAMERA_MOVES[action['camera_move']]}.",
+        location_sentence(loc, action["location_lock"]),
+        f"{scene.time_of_day.capitalize()}, {LIGHTING[action['lighting']]}.",
+        *(character_sentence(c, action["identity_lock"], i == 0) for i, c in enumerate(chars)),
+        f"{scene.action.rstrip('.')}, {MOTION[action['motion']]}.",
+        STYLE,
+    ]
+    prompt = " ".join(p for p in parts if p)
+    return prompt, NEGATIVE_PRESETS[action["negative_preset"]]
+
+
+def reference_prompt_character(ch: Character) -> str:
+    """A full-lock studio portrait: the look every scene is measured against."""
+    return ("Medium shot, static camera. Character reference on a plain studio backdrop, "
+            "soft even daylight. " + character_sentence(ch, "full") + " " + STYLE)
+
+
+def reference_prompt_location(loc: Location) -> str:
+    """A full-lock empty establishing shot of a location."""
+    return ("Extreme wide shot, static camera. " + location_sentence(loc, "full") +
+            " Day, soft even daylight. Empty establishing shot, no people. " + STYLE)

@@ -1,0 +1,157 @@
+"""Typed values that flow between CineRL's stages.
+
+Every stage takes and returns these models, so a stage can be swapped (offline planner or an
+LLM, previz or Wan) without the others noticing. Frames are numpy arrays, uint8 (T, H, W, 3) RGB.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["ok", "unavailable", "not_applicable"]
+Beat = Literal["beginning", "turn", "end"]
+
+
+class NamedColor(BaseModel):
+    """A colour the prompt can say out loud and a metric can measure (sRGB 0-255)."""
+
+    name: str
+    rgb: tuple[int, int, int]
+
+
+class Character(BaseModel):
+    id: str = Field(description="filesystem-safe slug, unique in the bible")
+    name: str
+    role: str = ""
+    age: int = Field(ge=1, le=120)
+    gender: str
+    wardrobe: list[NamedColor] = Field(description="garments as 'colour garment', colour measurable")
+    garments: list[str] = Field(default_factory=list, description="garment nouns matching wardrobe")
+    hair: NamedColor | None = None
+    visual_description: str = ""
+
+
+class Location(BaseModel):
+    id: str
+    name: str
+    scenery_type: str = Field(description="one of prompting.vocabulary.SCENERY_TYPES")
+    palette: list[NamedColor] = Field(min_length=1)
+    visual_description: str = ""
+
+
+class Scene(BaseModel):
+    index: int = Field(ge=0)
+    title: str
+    beat: Beat
+    duration_s: float = Field(ge=1.0, le=60.0)
+    character_ids: list[str]
+    location_id: str
+    action: str
+    shot_notes: str = ""
+    time_of_day: str = "day"
+
+
+class StoryBible(BaseModel):
+    seed_prompt: str
+    title: str
+    logline: str
+    characters: list[Character] = Field(min_length=1, max_length=6)
+    locations: list[Location] = Field(min_length=1, max_length=6)
+    scenes: list[Scene] = Field(min_length=1)
+    planner: str = "offline"
+    seed: int = 0
+
+    def character(self, cid: str) -> Character:
+        return next(c for c in self.characters if c.id == cid)
+
+    def location(self, lid: str) -> Location:
+        return next(loc for loc in self.locations if loc.id == lid)
+
+
+class ClipRequest(BaseModel):
+    """What a video backend is asked for. The prompt text is the only creative input."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int = 640
+    height: int = 360
+    fps: int = 24
+    num_frames: int = 264
+    seed: int = 0
+    init_image: np.ndarray | None = Field(default=None, description="uint8 (H, W, 3) first frame")
+
+    @field_validator("init_image")
+    @classmethod
+    def _check_image(cls, v: np.ndarray | None) -> np.ndarray | None:
+        if v is not None and (v.dtype != np.uint8 or v.ndim != 3 or v.shape[2] != 3):
+            raise ValueError("init_image must be uint8 (H, W, 3)")
+        return v
+
+
+class Clip(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    frames: np.ndarray
+    fps: int
+    metadata: dict = Field(default_factory=dict)
+
+    @field_validator("frames")
+    @classmethod
+    def _check_frames(cls, v: np.ndarray) -> np.ndarray:
+        if v.dtype != np.uint8 or v.ndim != 4 or v.shape[3] != 3 or v.shape[0] < 1:
+            raise ValueError("frames must be uint8 (T, H, W, 3) with T >= 1")
+        return v
+
+    @property
+    def seconds(self) -> float:
+        return self.frames.shape[0] / self.fps
+
+
+class ComponentScore(BaseModel):
+    """One reward component's verdict. value is None unless status is 'ok'."""
+
+    name: str
+    group: str
+    status: Status
+    value: float | None = None
+    raw: dict = Field(default_factory=dict)
+    reason: str = ""
+
+
+class RewardBreakdown(BaseModel):
+    total: float = Field(ge=0.0, le=1.0)
+    components: dict[str, ComponentScore]
+    groups: dict[str, float | None]
+    weights: dict[str, float] = Field(description="group weights actually used (renormalised)")
+    seconds: float = 0.0
+
+
+class AttemptRecord(BaseModel):
+    scene: int
+    attempt: int
+    seed: int
+    prompt: str
+    negative_prompt: str
+    action: dict[str, str]
+    log_prob: float
+    reward: RewardBreakdown
+    clip_path: str
+    last_frame_path: str
+    thumbnail_path: str
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class SceneResult(BaseModel):
+    scene: int
+    attempts: list[AttemptRecord]
+    chosen: int
+    policy_version: int
+
+    @property
+    def chosen_attempt(self) -> AttemptRecord:
+        return next(a for a in self.attempts if a.attempt == self.chosen)
