@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -54,6 +53,10 @@ def test_mp4_is_byte_identical_on_reencode(tmp_path):
     b = media.write_mp4(frames, 24, tmp_path / "b.mp4")
     c = media.write_mp4(frames, 24, tmp_path / "a.mp4")  # overwrite in place
     assert a.read_bytes() == b.read_bytes() == c.read_bytes()
+    # x264's AVX-512 paths were once non-deterministic ~1 run in 5 on small clips: repeat a few
+    small = smooth_clip(t=30, h=48, w=64)
+    hashes = {media.write_mp4(small, 24, tmp_path / f"s{i}.mp4").read_bytes() for i in range(8)}
+    assert len(hashes) == 1
     frames2 = frames.copy()
     frames2[5, 10:20, 10:20] = 0
     d = media.write_mp4(frames2, 24, tmp_path / "d.mp4")
@@ -92,18 +95,6 @@ def test_mp4_failed_write_leaves_previous_file_and_no_temp(tmp_path):
             raise RuntimeError("crash while encoding")
     assert not (tmp_path / "new.mp4").exists()
     assert leftovers(tmp_path) == []
-
-
-def test_encode_speed_264_frames_640x360(tmp_path):
-    t, h, w = 264, 360, 640
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = ((xx[None] * 0.3 + yy[None] * 0.2 + np.arange(t)[:, None, None] * 2) % 256).astype(np.uint8)
-    frames = np.stack([base, base[:, ::-1, :] if False else 255 - base, base // 2 + 60], axis=-1)
-    start = time.perf_counter()
-    media.write_mp4(frames, 24, tmp_path / "speed.mp4")
-    seconds = time.perf_counter() - start
-    print(f"encode 264x640x360: {seconds:.2f} s")
-    assert seconds < 8.0  # ~1 s on 2 CPU cores; generous for loaded CI machines
 
 
 def test_png_round_trip_exact_and_atomic(tmp_path):

@@ -72,8 +72,6 @@ def make(
     """Plan, shoot, score, learn, stitch and report a film from one prompt."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from cinerl.director import existing_run, make_film
-
     try:
         text = check_prompt(prompt)
         check_scene_count(scenes)
@@ -85,6 +83,8 @@ def make(
             rl=rl, policy_path=str(policy) if policy else None, policy_mode=policy_mode,
             transition=transition, weight_visual=weight_visual, weight_character=weight_character,
             weight_location=weight_location, weight_narrative=weight_narrative)
+        from cinerl.director import existing_run, make_film  # heavy imports after the checks
+
         if existing_run(out) and not fresh and not resume and sys.stdin.isatty():
             fresh = not typer.confirm(f"{out} has a run in progress. Resume it?", default=True)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

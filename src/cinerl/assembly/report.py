@@ -325,7 +325,8 @@ def _curve(scenes: list[dict]) -> str:
     for i, (sc, at, t, chosen) in enumerate(points):
         fill = "#d9822b" if chosen else "#2f6fde"
         r = 5 if chosen else 3.5
-        label = f"scene {sc} attempt {at}: {t:.3f}" + (" (chosen)" if chosen else "")
+        sc_label = sc + 1 if isinstance(sc, int) and not isinstance(sc, bool) else sc
+        label = f"scene {sc_label} attempt {at}: {t:.3f}" + (" (chosen)" if chosen else "")
         parts.append(
             f'<circle cx="{x(i):.1f}" cy="{y(t):.1f}" r="{r}" fill="{fill}">'
             f"<title>{_e(label)}</title></circle>"

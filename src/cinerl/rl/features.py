@@ -37,6 +37,9 @@ def load_embedder(path: str | None = None):
             f"CINERL_EMBEDDER_PATH to a sentence-transformers folder (looked in {folder})")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own progress bar is the one the user reads
 
     return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
 

@@ -1,0 +1,269 @@
+"""cinerl.assembly.report: report.json + a self-contained, escaped report.html."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from cinerl.assembly import report as report_mod
+from cinerl.assembly.report import render_html, write_report
+from cinerl.media import save_jpeg, save_png, write_mp4
+from cinerl.schema import (
+    AttemptRecord,
+    Character,
+    ComponentScore,
+    Location,
+    NamedColor,
+    RewardBreakdown,
+    Scene,
+    StoryBible,
+)
+
+XSS = "<script>alert(1)</script>"
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+STRUCTURAL = {"html", "head", "body", "main", "header", "footer", "section", "div", "table",
+              "thead", "tbody", "tr", "td", "th", "svg", "video", "style", "title", "h1", "h2",
+              "h3", "p", "dl", "dt", "dd", "details", "summary", "span", "strong", "code", "a"}
+
+
+class Checker(HTMLParser):
+    """Tracks open elements; records any end tag that does not close the innermost element."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.scripts = 0
+        self.attrs: list[tuple[str, str, str]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        if tag == "script":
+            self.scripts += 1
+        self.attrs.extend((tag, k, v or "") for k, v in attrs)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        self.attrs.extend((tag, k, v or "") for k, v in attrs)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+            if tag in self.stack:
+                while self.stack and self.stack.pop() != tag:
+                    pass
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(page: str) -> Checker:
+    checker = Checker()
+    checker.feed(page)
+    checker.close()
+    return checker
+
+
+def _component(name, group, status="ok", value=None, reason=""):
+    return ComponentScore(name=name, group=group, status=status, value=value, reason=reason)
+
+
+def make_report(out_dir, film_frames=12):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bible = StoryBible(
+        seed_prompt=f"A keeper & her son {XSS}",
+        title="The <Drowning> Lantern",
+        logline="Mother and son sail into a storm \"to save\" the festival.",
+        characters=[
+            Character(id="mara", name="Mara <b>Vell</b>", role="keeper", age=64, gender="woman",
+                      wardrobe=[NamedColor(name="navy coat", rgb=(20, 30, 80)),
+                                NamedColor(name="red scarf", rgb=(200, 30, 40))],
+                      garments=["coat", "scarf"], hair=NamedColor(name="grey", rgb=(160, 160, 160))),
+            Character(id="tom", name="Tom", role="son", age=30, gender="man",
+                      wardrobe=[NamedColor(name="yellow slicker", rgb=(230, 200, 40))]),
+        ],
+        locations=[
+            Location(id="harbour", name="Old Harbour", scenery_type="harbor",
+                     palette=[NamedColor(name="slate", rgb=(80, 90, 100)),
+                              NamedColor(name="amber", rgb=(255, 180, 60))]),
+        ],
+        scenes=[
+            Scene(index=0, title="Storm <1>", beat="beginning", duration_s=4,
+                  character_ids=["mara", "tom"], location_id="harbour", action="They row."),
+            Scene(index=1, title="Lanterns", beat="end", duration_s=4,
+                  character_ids=["mara"], location_id="harbour", action="She lights them."),
+        ],
+    )
+    scenes = []
+    for s in range(2):
+        attempts = []
+        for a in range(3):
+            total = [0.41, 0.67, 0.58][a] - 0.05 * s
+            comps = {
+                "temporal_flicker": _component("temporal_flicker", "visual_quality", value=0.9 + a / 100),
+                "narrative_judge": _component("narrative_judge", "narrative_coherence",
+                                              status="unavailable", reason=f"no LLM configured {XSS}"),
+                "identity": _component("identity", "consistency", status="not_applicable",
+                                       reason="no characters in shot"),
+            }
+            reward = RewardBreakdown(total=total, components=comps,
+                                     groups={"visual_quality": 0.8, "narrative_coherence": None},
+                                     weights={"visual_quality": 1.0}, seconds=0.4)
+            thumb_rel = f"scenes/scene_{s:02d}/attempt_{a:02d}_thumb.jpg"
+            img = np.full((18, 32, 3), 40 * a + 60 * s, np.uint8)
+            save_jpeg(img, out_dir / thumb_rel)
+            save_png(img, out_dir / f"scenes/scene_{s:02d}/attempt_{a:02d}_last.png")
+            rec = AttemptRecord(
+                scene=s, attempt=a, seed=1000 + 10 * s + a,
+                prompt=f"scene {s} attempt {a} prompt: wide shot {XSS} of \"Mara\" & Tom",
+                negative_prompt="blurry <ugly>", action={"shot_size": "wide", "lens": f"{24 + a}mm"},
+                log_prob=-9.1 + a, reward=reward,
+                clip_path=f"scenes/scene_{s:02d}/attempt_{a:02d}.mp4",
+                last_frame_path=f"scenes/scene_{s:02d}/attempt_{a:02d}_last.png",
+                thumbnail_path=thumb_rel, timings={"render": 1.0 + a, "score": 0.4},
+            )
+            attempts.append(rec.model_dump(mode="json"))
+        scenes.append({"scene": s, "title": bible.scenes[s].title, "chosen": 1, "attempts": attempts})
+    write_mp4(np.full((film_frames, 32, 48, 3), 90, np.uint8), 12, out_dir / "film.mp4")
+    return {
+        "title": bible.title,
+        "seed_prompt": bible.seed_prompt,
+        "seed": 7,
+        "backend": "previz",
+        "bible": bible.model_dump(mode="json"),
+        "policy": {"mode": "learn", "algorithm": "grpo", "path": "policy/<p>.json",
+                   "version_start": 3, "version_end": 6},
+        "settings": {"attempts": 3, "note": XSS, "nested": {"a": [1, 2]}},
+        "stages": {"plan": 0.1, "references": 0.3, "render": 5.0, "score": 2.0, "learn": 0.5,
+                   "stitch": 1.0, "report": 0.2},
+        "scenes": scenes,
+        "film": {"path": "film.mp4", "srt": "film.srt", "seconds": 1.0, "frames": film_frames,
+                 "transition": "cut"},
+    }
+
+
+@pytest.fixture()
+def built(tmp_path):
+    out = tmp_path / "run"
+    report = make_report(out)
+    json_path, html_path = write_report(report, out)
+    return report, out, json_path, html_path
+
+
+def test_write_report_files(built):
+    report, out, json_path, html_path = built
+    assert json_path == out / "report.json" and html_path == out / "report.html"
+    assert json.loads(json_path.read_text(encoding="utf-8")) == report
+    assert json_path.read_text(encoding="utf-8").startswith('{\n  "title"')
+    assert not [n for n in os.listdir(out) if ".tmp" in n or n.startswith(".")]
+
+
+def test_user_text_is_escaped(built):
+    report, out, _, html_path = built
+    page = html_path.read_text(encoding="utf-8")
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "The &lt;Drowning&gt; Lantern" in page
+    assert "Mara &lt;b&gt;Vell&lt;/b&gt;" in page and "<b>Vell" not in page
+    checker = parse(page)
+    assert checker.scripts == 0
+    for scene in report["scenes"]:
+        for attempt in scene["attempts"]:
+            import html as html_lib
+
+            assert html_lib.escape(attempt["prompt"], quote=True) in page
+            # the parser sees the prompt as text, exactly as the user wrote it
+            assert any(attempt["prompt"] in t for t in checker.text)
+
+
+def test_structure_and_self_contained(built):
+    report, out, _, html_path = built
+    page = html_path.read_text(encoding="utf-8")
+    checker = parse(page)
+    assert checker.errors == []
+    assert [t for t in checker.stack if t in STRUCTURAL] == []
+    for tag in ("html", "head", "body", "style", "video", "svg", "polyline", "table"):
+        assert checker.counts.get(tag, 0) >= 1, tag
+    assert page.startswith("<!DOCTYPE html>")
+    # no external resources at all
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert "@import" not in page and "url(" not in page
+    assert checker.counts.get("link", 0) == 0
+    # thumbnails and the (small) film are embedded
+    imgs = [v for t, k, v in checker.attrs if t == "img" and k == "src"]
+    assert len(imgs) == 2 and all(v.startswith("data:image/jpeg;base64,") for v in imgs)
+    thumb = (out / report["scenes"][0]["attempts"][1]["thumbnail_path"]).read_bytes()
+    assert imgs[0] == "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
+    sources = [v for t, k, v in checker.attrs if t == "source" and k == "src"]
+    assert sources == ["data:video/mp4;base64," + base64.b64encode((out / "film.mp4").read_bytes()).decode()]
+
+
+def test_attempt_tables_mark_chosen_and_statuses(built):
+    report, _, _, html_path = built
+    page = html_path.read_text(encoding="utf-8")
+    assert page.count('data-chosen="true"') == 2  # one chosen attempt per scene
+    assert page.count("★ chosen") == 2
+    assert page.count('<tr class="chosen"') == 2
+    rows = re.findall(r'<tr class="(?:chosen|attempt)" data-attempt="(\d+)"', page)
+    assert rows == ["0", "1", "2", "0", "1", "2"]
+    assert "0.670" in page and "0.410" in page  # totals
+    assert "shot_size=wide" in page and "lens=25mm" in page
+    # non-ok components show their status, with the (escaped) reason as a tooltip
+    assert 'title="no LLM configured &lt;script&gt;alert(1)&lt;/script&gt;"' in page
+    assert ">unavailable</span>" in page and ">not_applicable</span>" in page
+    assert "0.910" in page  # an ok component value
+    # stage times, policy version and swatches
+    for stage in report["stages"]:
+        assert f"<td>{stage}</td>" in page
+    assert "3 → 6" in page and "grpo" in page
+    assert "background:rgb(200,30,40)" in page and "background:rgb(255,180,60)" in page
+
+
+def test_reward_curve_points(built):
+    report, _, _, html_path = built
+    page = html_path.read_text(encoding="utf-8")
+    polylines = re.findall(r'<polyline points="([^"]+)"', page)
+    assert len(polylines) == 2  # running best + totals
+    n_attempts = sum(len(s["attempts"]) for s in report["scenes"])
+    assert all(len(p.split()) == n_attempts for p in polylines)
+    best, totals = ([tuple(map(float, pt.split(","))) for pt in p.split()] for p in polylines)
+    # svg y grows downwards: the running best never goes down (y never increases)
+    assert all(b2[1] <= b1[1] + 1e-9 for b1, b2 in zip(best, best[1:]))
+    assert all(b[1] <= t[1] + 1e-9 for b, t in zip(best, totals))
+
+
+def test_large_film_is_linked_not_embedded(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    report = make_report(out)
+    monkeypatch.setattr(report_mod, "EMBED_VIDEO_MAX_BYTES", 100)
+    page = render_html(report, out)
+    sources = [v for t, k, v in parse(page).attrs if t == "source" and k == "src"]
+    assert sources == ["film.mp4"]
+
+
+def test_tolerates_missing_optional_keys(tmp_path):
+    minimal = {"title": "Bare", "scenes": [{"scene": 0, "chosen": 0, "attempts": [
+        {"attempt": 0, "prompt": "p <x>", "reward": {"total": 0.5}}]}]}
+    page = render_html(minimal, tmp_path)
+    checker = parse(page)
+    assert checker.errors == [] and "p &lt;x&gt;" in page and "no thumbnail" in page
+    empty = render_html({}, tmp_path)
+    assert parse(empty).errors == [] and "<video" in empty
+    write_report({"title": "x", "bible": None, "stages": None, "scenes": None}, tmp_path / "r")
+    assert (tmp_path / "r" / "report.html").is_file()

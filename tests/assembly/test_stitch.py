@@ -1,0 +1,143 @@
+"""cinerl.assembly.stitch: cut / crossfade films from scene clips."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from cinerl.assembly.stitch import TRANSITIONS, stitch
+from cinerl.media import read_mp4, write_mp4
+
+FPS = 12
+
+
+def ramp_clip(n: int, start: float, step: float, h: int = 48, w: int = 64, tint=(1.0, 0.8, 0.6)):
+    """Flat frames whose brightness ramps per frame, plus a soft horizontal gradient."""
+    xx = np.linspace(-12, 12, w, dtype=np.float32)[None, :, None]
+    frames = []
+    for i in range(n):
+        level = start + step * i
+        frame = np.broadcast_to(level * np.asarray(tint, np.float32) + xx, (h, w, 3))
+        frames.append(frame)
+    return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def clips(tmp_path):
+    specs = [(20, 40.0, 4.0), (16, 220.0, -5.0), (18, 100.0, 2.0)]
+    paths = []
+    for k, (n, start, step) in enumerate(specs):
+        paths.append(write_mp4(ramp_clip(n, start, step), FPS, tmp_path / f"scene_{k}.mp4"))
+    return paths
+
+
+def mae(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def test_cut_concatenates(clips, tmp_path):
+    out = tmp_path / "film" / "film.mp4"
+    info = stitch(clips, out)
+    lengths = [read_mp4(p)[0].shape[0] for p in clips]
+    assert lengths == [20, 16, 18]
+    assert info["frames"] == sum(lengths) == 54
+    assert info["fps"] == FPS
+    assert info["path"] == str(out)
+    assert info["seconds"] == pytest.approx(54 / FPS)
+    assert info["scene_offsets"] == pytest.approx([0.0, 20 / FPS, 36 / FPS])
+    film, fps = read_mp4(out)
+    assert fps == FPS and film.shape == (54, 48, 64, 3)
+    decoded = np.concatenate([read_mp4(p)[0] for p in clips])
+    assert mae(film, decoded) < 2.5
+    assert sorted(os.listdir(out.parent)) == ["film.mp4"]  # no temp files left behind
+
+
+def test_crossfade_blends_neighbours(clips, tmp_path):
+    n = 6
+    out = tmp_path / "xfade.mp4"
+    info = stitch(clips, out, transition="crossfade", crossfade_frames=n)
+    assert info["frames"] == 54 - n * 2
+    assert info["scene_offsets"] == pytest.approx([0.0, (20 - n) / FPS, (36 - 2 * n) / FPS])
+    film, _ = read_mp4(out)
+    assert film.shape[0] == info["frames"]
+    a, b = read_mp4(clips[0])[0], read_mp4(clips[1])[0]
+    # untouched frames before the first fade are clip A
+    assert mae(film[: 20 - n], a[: 20 - n]) < 2.5
+    for j in range(n):
+        alpha = (j + 1) / (n + 1)
+        expected = (1 - alpha) * a[20 - n + j].astype(np.float32) + alpha * b[j].astype(np.float32)
+        got = film[20 - n + j]
+        assert mae(got, expected) < 3.0, j
+        # and it is really a mix: far from both neighbours
+        assert mae(got, a[20 - n + j]) > 5 and mae(got, b[j]) > 5
+    # after the fade: clip B continues from its (n)-th frame
+    assert mae(film[20 : 20 + 16 - 2 * n], b[n : 16 - n]) < 2.5
+
+
+def test_crossfade_zero_frames_is_a_cut(clips, tmp_path):
+    info = stitch(clips, tmp_path / "x.mp4", transition="crossfade", crossfade_frames=0)
+    assert info["frames"] == 54
+
+
+def test_single_clip(clips, tmp_path):
+    info = stitch(clips[:1], tmp_path / "one.mp4", transition="crossfade")
+    assert info["frames"] == 20 and info["scene_offsets"] == [0.0]
+
+
+def test_different_sizes_and_odd_sizes_are_resized(tmp_path):
+    first = write_mp4(ramp_clip(8, 50, 3, h=48, w=64), FPS, tmp_path / "a.mp4")
+    odd = write_mp4(ramp_clip(7, 150, -3, h=33, w=45), FPS, tmp_path / "b.mp4")  # pads to 34x46
+    big = write_mp4(ramp_clip(6, 90, 1, h=96, w=128), FPS, tmp_path / "c.mp4")
+    info = stitch([first, odd, big], tmp_path / "film.mp4", transition="crossfade", crossfade_frames=3)
+    assert info["frames"] == 8 + 7 + 6 - 2 * 3
+    film, _ = read_mp4(tmp_path / "film.mp4")
+    assert film.shape == (15, 48, 64, 3)
+    # the big clip's last frame survives resizing (flat content, so levels are preserved)
+    assert mae(film[-1], ramp_clip(6, 90, 1)[-1]) < 3.0
+
+
+def test_odd_first_clip(tmp_path):
+    odd = write_mp4(ramp_clip(5, 80, 2, h=35, w=47), FPS, tmp_path / "odd.mp4")
+    info = stitch([odd, odd], tmp_path / "film.mp4")
+    film, _ = read_mp4(tmp_path / "film.mp4")
+    assert info["frames"] == 10 and film.shape[1:3] == (36, 48)
+
+
+def test_crossfade_clamped_to_short_clips(tmp_path):
+    a = write_mp4(ramp_clip(10, 50, 3), FPS, tmp_path / "a.mp4")
+    short = write_mp4(ramp_clip(4, 150, -3), FPS, tmp_path / "s.mp4")
+    info = stitch([a, short], tmp_path / "film.mp4", transition="crossfade", crossfade_frames=12)
+    assert info["frames"] == 10 + 4 - 4
+    assert info["scene_offsets"] == pytest.approx([0.0, 6 / FPS])
+    assert read_mp4(tmp_path / "film.mp4")[0].shape[0] == 10
+
+
+def test_fps_override(clips, tmp_path):
+    info = stitch(clips, tmp_path / "film.mp4", fps=24)
+    assert info["fps"] == 24 and info["seconds"] == pytest.approx(54 / 24)
+    assert read_mp4(tmp_path / "film.mp4")[1] == 24
+
+
+def test_deterministic(clips, tmp_path):
+    a = stitch(clips, tmp_path / "a.mp4", transition="crossfade", crossfade_frames=4)
+    b = stitch(clips, tmp_path / "b.mp4", transition="crossfade", crossfade_frames=4)
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    assert a["frames"] == b["frames"]
+
+
+def test_bad_transition_names_allowed_ones(clips, tmp_path):
+    with pytest.raises(ValueError) as err:
+        stitch(clips, tmp_path / "film.mp4", transition="wipe")
+    msg = str(err.value)
+    assert "wipe" in msg and all(t in msg for t in TRANSITIONS)
+    assert not (tmp_path / "film.mp4").exists()
+
+
+def test_missing_clip_and_empty_list(clips, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        stitch([clips[0], tmp_path / "nope.mp4"], tmp_path / "film.mp4")
+    with pytest.raises(ValueError):
+        stitch([], tmp_path / "film.mp4")
+    assert not (tmp_path / "film.mp4").exists()
