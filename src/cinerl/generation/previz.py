@@ -56,7 +56,10 @@ SHOT_DOF = {"extreme wide": 0.0, "wide": 0.0, "medium": 0.0015, "close-up": 0.00
 
 @dataclass(frozen=True)
 class Artifacts:
-    """Strength of the modelled generator failures; the negative prompt turns each one down."""
+    """Strength of the modelled generator failures; the negative prompt turns each one down.
+
+    Defaults are strong on purpose (an empty negative prompt should cost reward). Negative words
+    previz has no failure for ("deformed", "watermark", "text") are accepted and change nothing."""
 
     flicker: float  # sigma of per-frame global brightness offset, 0-255 levels
     jitter: float  # sigma of per-frame camera translation, fraction of frame width
