@@ -174,7 +174,7 @@ class Director:
                 state = state_vector(scene, bible, recent)
                 rec = self.attempt(scene, k, bible, policy, backend, scorer, ctx, state, prev_last)
             records.append(rec)
-            batch.append(Transition(state, rec.action, rec.log_prob, rec.reward.total))
+            batch.append(Transition(state, rec.action, rec.reward.total))
             recent = recent + [rec.reward.total]
             if self.on_attempt:
                 self.on_attempt(rec)

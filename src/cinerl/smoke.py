@@ -48,8 +48,8 @@ def run_smoke(out_path: Path, seed: int = 0) -> dict:
         before = policy.net.heads["identity_lock"].weight.detach().clone()
         batch = []
         for k in range(4):
-            action, lp = policy.act(state, seed * 100 + k)
-            batch.append(Transition(state, action, lp, reward=float(k) / 4))
+            action, _ = policy.act(state, seed * 100 + k)
+            batch.append(Transition(state, action, reward=float(k) / 4))
         info = policy.update(batch)
         changed = float((policy.net.heads["identity_lock"].weight - before).abs().sum())
         assert changed > 0, "a policy update changed no weight"

@@ -35,9 +35,9 @@ def test_updates_move_probability_towards_rewarded_choice(algorithm):
     for step in range(30):
         batch = []
         for k in range(4):
-            action, lp = p.act(STATE, seed=step * 10 + k)
+            action, _ = p.act(STATE, seed=step * 10 + k)
             reward = 0.9 if action["identity_lock"] == "full" else 0.3
-            batch.append(Transition(STATE, action, lp, reward))
+            batch.append(Transition(STATE, action, reward))
         p.update(batch)
     assert prob_of(p, "identity_lock", "full") > before + 0.3
     assert p.version == 30
@@ -46,7 +46,7 @@ def test_updates_move_probability_towards_rewarded_choice(algorithm):
 def test_grpo_learns_nothing_from_equal_rewards_and_random_never_learns():
     g = PromptPolicy(algorithm="grpo", seed=0, entropy_coef=0.0)
     before = [t.clone() for t in g.net.heads.parameters()]
-    batch = [Transition(STATE, g.act(STATE, s)[0], g.act(STATE, s)[1], 0.5) for s in range(4)]
+    batch = [Transition(STATE, g.act(STATE, s)[0], 0.5) for s in range(4)]
     g.update(batch)
     assert all(torch.equal(a, b) for a, b in zip(before, g.net.heads.parameters()))
     r = PromptPolicy(mode="random")
@@ -55,7 +55,7 @@ def test_grpo_learns_nothing_from_equal_rewards_and_random_never_learns():
 
 def test_save_load_round_trip_and_mismatch(tmp_path):
     p = PromptPolicy(seed=0)
-    batch = [Transition(STATE, p.act(STATE, s)[0], p.act(STATE, s)[1], s / 4) for s in range(4)]
+    batch = [Transition(STATE, p.act(STATE, s)[0], s / 4) for s in range(4)]
     p.update(batch)
     path = p.save(tmp_path / "policy.pt")
     q = PromptPolicy(seed=99)

@@ -31,7 +31,6 @@ FACTORS = list(ACTION_FACTORS)
 class Transition:
     state: np.ndarray
     action: dict[str, str]
-    log_prob: float
     reward: float
 
 
@@ -117,8 +116,8 @@ class PromptPolicy:
                 return torch.zeros_like(rewards)
             return (rewards - rewards.mean()) / (rewards.std(unbiased=False) + 1e-6)
         with torch.no_grad():
-            _, values = self.net(states)
-        return (rewards - values) / max(self.stats.std, 0.05)
+            _, residual = self.net(states)
+        return (rewards - (self.stats.mean + residual)) / max(self.stats.std, 0.05)
 
     def update(self, batch: list[Transition]) -> dict[str, float]:
         """One policy update from a scene's attempts; returns the losses for the report."""
@@ -126,25 +125,34 @@ class PromptPolicy:
             return {}
         states = torch.as_tensor(np.stack([t.state for t in batch]), dtype=torch.float32)
         idx = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch]) for f in FACTORS}
-        old_lp = torch.tensor([t.log_prob for t in batch], dtype=torch.float32)
+        # the policy does not change between a scene's attempts, so the behaviour policy's
+        # log-probabilities are the current network's
+        with torch.no_grad():
+            old_logits, _ = self.net(states)
+        old_lp = {f: torch.log_softmax(old_logits[f], -1).gather(1, idx[f][:, None]).squeeze(1)
+                  for f in FACTORS}
         rewards = torch.tensor([t.reward for t in batch], dtype=torch.float32)
         self.stats.update([t.reward for t in batch])
         adv = self._advantages(states, rewards)
         info: dict[str, float] = {}
         for _ in range(self.epochs):
-            logits, values = self.net(states)
-            lp = torch.zeros(len(batch))
+            logits, residual = self.net(states)
+            surrogate = torch.zeros(len(batch))
             entropy = torch.zeros(len(batch))
             for f in FACTORS:
+                # clip each factor's own ratio: a joint ratio over seven factors would let each
+                # factor move only ~(1.2)^(1/7) per update
                 logp_all = torch.log_softmax(logits[f], -1)
-                lp = lp + logp_all.gather(1, idx[f][:, None]).squeeze(1)
+                lp = logp_all.gather(1, idx[f][:, None]).squeeze(1)
+                ratio = torch.exp(lp - old_lp[f])
+                surrogate = surrogate + torch.min(
+                    ratio * adv, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * adv)
                 entropy = entropy + -(logp_all.exp() * logp_all).sum(-1)
-            ratio = torch.exp(lp - old_lp)
-            surrogate = torch.min(ratio * adv, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * adv)
             policy_loss = -surrogate.mean()
             loss = policy_loss - self.entropy_coef * entropy.mean()
             if self.algorithm == "ppo":
-                value_loss = ((values - rewards) ** 2).mean()
+                # the critic predicts the reward's offset from the running mean
+                value_loss = ((self.stats.mean + residual - rewards) ** 2).mean()
                 loss = loss + self.value_coef * value_loss
                 info["value_loss"] = float(value_loss.detach())
             self.optim.zero_grad()
