@@ -39,7 +39,7 @@ class Settings(BaseModel):
     rl: Literal["ppo", "grpo"] = "ppo"
     policy_mode: Literal["learn", "random", "frozen"] = "learn"
     policy_path: str | None = Field(None, description="default ~/.cinerl/policy/<backend>.pt")
-    learning_rate: float = Field(3e-3, gt=0)
+    learning_rate: float = Field(1e-2, gt=0)
     ppo_epochs: int = Field(4, ge=1, le=100)
     clip_eps: float = Field(0.2, gt=0, lt=1)
     entropy_coef: float = Field(0.01, ge=0)

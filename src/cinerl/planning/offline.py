@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import zlib
 
+import cv2
 import numpy as np
 
 from cinerl.inputs import check_prompt, slug
@@ -188,7 +189,23 @@ def _palette(stype: str, rng: np.random.Generator) -> list[NamedColor]:
     return [NamedColor(name=n, rgb=COLORS[n]) for n in names]
 
 
-def _make_character(p: dict, i: int, rng: np.random.Generator, used: set[str]) -> Character:
+def _lab(names: list[str]) -> np.ndarray:
+    rgb = np.array([[COLORS[n] for n in names]], dtype=np.float32) / 255.0
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[0]
+
+
+def _wardrobe_pool(avoid: list[str], min_delta_e: float = 25.0) -> list[str]:
+    """Wardrobe colours that stand out from every set colour, as a costume designer picks them,
+    so a figure never dissolves into the set (for the camera or the reward's colour match)."""
+    if not avoid:
+        return WARDROBE_COLORS
+    dist = np.linalg.norm(_lab(WARDROBE_COLORS)[:, None] - _lab(avoid)[None], axis=-1).min(axis=1)
+    pool = [c for c, d in zip(WARDROBE_COLORS, dist) if d > min_delta_e]
+    return pool if len(pool) >= 3 else WARDROBE_COLORS
+
+
+def _make_character(p: dict, i: int, rng: np.random.Generator, used: set[str],
+                    pool: list[str]) -> Character:
     hint, (lo, hi) = ROLES.get(p.get("role_key", ""), ("", (25, 55)))
     known = next((g for g, names in NAMES.items() if p.get("name") in names), "")
     gender = hint or known or {"her": "woman", "she": "woman", "his": "man", "he": "man"}.get(
@@ -198,11 +215,12 @@ def _make_character(p: dict, i: int, rng: np.random.Generator, used: set[str]) -
     if p.get("young"):
         lo, hi = min(lo, 16), min(hi, 25)
     age = int(rng.integers(lo, hi + 1))
-    pool = NAMES["woman" if gender in ("woman", "girl") else "man"]
-    name = p.get("name") or next(n for n in [pool[int(rng.integers(len(pool)))], *pool] if n not in used)
+    names = NAMES["woman" if gender in ("woman", "girl") else "man"]
+    name = p.get("name") or next(n for n in [names[int(rng.integers(len(names)))], *names]
+                                 if n not in used)
     garments = list(GARMENTS[int(rng.integers(len(GARMENTS)))])
-    colors = rng.choice(len(WARDROBE_COLORS), size=3, replace=False)
-    wardrobe = [NamedColor(name=WARDROBE_COLORS[c], rgb=COLORS[WARDROBE_COLORS[c]]) for c in colors]
+    colors = rng.choice(len(pool), size=3, replace=False)
+    wardrobe = [NamedColor(name=pool[c], rgb=COLORS[pool[c]]) for c in colors]
     hair = HAIR_COLORS[int(rng.integers(len(HAIR_COLORS)))] if age < 60 else "ash grey"
     role = p.get("role", "")
     return Character(
@@ -225,17 +243,6 @@ def plan_story(prompt: str, seed: int = 0, scenes: int | None = None, min_scenes
     """Plan a film from the seed prompt; the same prompt and seed always give the same bible."""
     prompt = check_prompt(prompt)
     rng = _rng(prompt, seed)
-    people = _find_people(prompt) or [{"pos": 0, "role": ""}]
-    used: set[str] = set()
-    characters: list[Character] = []
-    for i, p in enumerate(people):
-        ch = _make_character(p, i, rng, used)
-        base, k = ch.id, 2
-        while ch.id in {c.id for c in characters}:
-            ch = ch.model_copy(update={"id": f"{base}_{k}"})
-            k += 1
-        used.add(ch.name)
-        characters.append(ch)
     places = _find_places(prompt) or [DEFAULT_PLACES[int(rng.integers(len(DEFAULT_PLACES)))]]
     locations: list[Location] = []
     for i, (name, stype) in enumerate(places):
@@ -244,6 +251,18 @@ def plan_story(prompt: str, seed: int = 0, scenes: int | None = None, min_scenes
             lid = f"{lid}_{i}"
         locations.append(Location(id=lid, name=name, scenery_type=stype, palette=_palette(stype, rng),
                                   visual_description=LOOKS[stype]))
+    people = _find_people(prompt) or [{"pos": 0, "role": ""}]
+    pool = _wardrobe_pool([c.name for loc in locations for c in loc.palette])
+    used: set[str] = set()
+    characters: list[Character] = []
+    for i, p in enumerate(people):
+        ch = _make_character(p, i, rng, used, pool)
+        base, k = ch.id, 2
+        while ch.id in {c.id for c in characters}:
+            ch = ch.model_copy(update={"id": f"{base}_{k}"})
+            k += 1
+        used.add(ch.name)
+        characters.append(ch)
     n = scenes or scene_count(prompt, len(characters), len(locations), min_scenes, max_scenes, rng)
     goal_m = re.search(r"\bto ((?!the\b)[a-z]+\b[^.;:!?]*)", prompt)
     goal = _clean(goal_m.group(1)) if goal_m else "see it through"

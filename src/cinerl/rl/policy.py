@@ -72,7 +72,7 @@ class PromptPolicy:
     """Acts, learns and saves. mode: 'learn' (sample and update), 'frozen' (sample, no update),
     'random' (uniform choices: the baseline to beat)."""
 
-    def __init__(self, algorithm: str = "ppo", mode: str = "learn", lr: float = 3e-3,
+    def __init__(self, algorithm: str = "ppo", mode: str = "learn", lr: float = 1e-2,
                  epochs: int = 4, clip_eps: float = 0.2, entropy_coef: float = 0.01,
                  value_coef: float = 0.5, seed: int = 0):
         if algorithm not in ("ppo", "grpo"):
@@ -111,13 +111,18 @@ class PromptPolicy:
 
     # learning -----------------------------------------------------------------------------
     def _advantages(self, states: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """GRPO: z-score of each reward within the scene's group. PPO: reward minus the critic's
+        estimate, centred over the batch (PPO's advantage normalisation, which also removes a
+        scene's overall difficulty) and scaled by the running reward std, so that two nearly equal
+        takes do not get advantages of +-1."""
+        if len(rewards) < 2:
+            return torch.zeros_like(rewards)
         if self.algorithm == "grpo":
-            if len(rewards) < 2:
-                return torch.zeros_like(rewards)
             return (rewards - rewards.mean()) / (rewards.std(unbiased=False) + 1e-6)
         with torch.no_grad():
             _, residual = self.net(states)
-        return (rewards - (self.stats.mean + residual)) / max(self.stats.std, 0.05)
+        adv = rewards - (self.stats.mean + residual)
+        return (adv - adv.mean()) / max(self.stats.std, 0.05)
 
     def update(self, batch: list[Transition]) -> dict[str, float]:
         """One policy update from a scene's attempts; returns the losses for the report."""
