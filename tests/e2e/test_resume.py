@@ -78,3 +78,32 @@ def test_other_prompt_in_same_folder_is_refused_and_fresh_starts_over(tmp_path, 
     res = run(make_cmd(out, tmp_path / "p.pt", "--fresh", prompt="A knight guards the castle."))
     assert res.returncode == 0, res.stderr
     assert "castle" in (out / "story" / "bible.json").read_text()
+
+
+def test_terminal_asks_before_resuming(tmp_path, baseline):
+    """On a TTY with a run in --out and no --fresh/--resume, the command asks; 'y' resumes."""
+    import pty
+
+    out = tmp_path / "run"
+    cmd = make_cmd(out, tmp_path / "policy.pt")
+    kill_when(cmd, out / "scenes/scene_00/attempt_00.mp4")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the real command on a terminal
+        os.execve(cmd[0], cmd, env())
+    seen = b""
+    answered = False
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Resume it?" in seen:
+            os.write(fd, b"y\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert answered, seen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
+    np.testing.assert_array_equal(film_frames(out), film_frames(baseline))
