@@ -94,6 +94,13 @@ def stitch(
             # first frames blend with (and replace): so this clip starts at writer.frames.
             offsets_frames.append(writer.frames)
             held: list[np.ndarray] = []  # the last `fade_out` frames of this clip, held back
+
+            def push(frame: np.ndarray, held: list[np.ndarray] = held, fade_out: int = fade_out):
+                """Write a frame, holding the last `fade_out` back for the next crossfade."""
+                held.append(frame)
+                if len(held) > fade_out:
+                    writer.write(held.pop(0))
+
             j = -1
             for j, frame in enumerate(iter_mp4_frames(path)):
                 if size is None:
@@ -101,21 +108,11 @@ def stitch(
                 frame = _fit(frame, size)
                 if j < fade_in and j < len(tail):
                     frame = _blend(tail[j], frame, (j + 1) / (fade_in + 1))
-                if fade_out:
-                    held.append(frame)
-                    if len(held) > fade_out:
-                        writer.write(held.pop(0))
-                else:
-                    writer.write(frame)
+                push(frame)
             # A container whose stored frame count overstates the clip can leave part of the
             # previous tail without a partner: keep those frames, in order, after the blend.
             for frame in tail[j + 1 :]:
-                if fade_out:
-                    held.append(frame)
-                    if len(held) > fade_out:
-                        writer.write(held.pop(0))
-                else:
-                    writer.write(frame)
+                push(frame)
             tail = held
         for frame in tail:  # empty unless the last clip held frames back (it never fades out)
             writer.write(frame)
