@@ -1,7 +1,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PROMPT ?= A retired lighthouse keeper and her estranged son sail through a storm to the old harbour town to save the drowning lantern festival.
+PROMPT ?= A retired lighthouse keeper and her estranged son sail from the stormy coast to the old harbour town to save the drowning lantern festival.
 
 .PHONY: demo test venv venv-test bench clean
 
@@ -17,8 +17,6 @@ venv: $(VENV)/.installed
 
 demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/cinerl make "$(PROMPT)" --out runs/demo --fresh
-	@echo "film:   runs/demo/film.mp4"
-	@echo "report: runs/demo/report.html (and runs/demo/report.json)"
 
 test: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

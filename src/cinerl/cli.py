@@ -21,8 +21,6 @@ from cinerl.inputs import UserError, check_out_dir, check_prompt, check_scene_co
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CineRL: one prompt to a coherent multi-scene film.")
 err = Console(stderr=True)
-EXAMPLE_PROMPT = ("A retired lighthouse keeper and her estranged son sail from the stormy coast to "
-                  "the old harbour town to save the drowning lantern festival.")
 
 
 def fail(message: str) -> None:
