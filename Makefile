@@ -10,7 +10,9 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	# llama-cpp-python builds from source: a portable CPU build (GGML_NATIVE=OFF), because a
+	# -march=native build uses AMX/AVX-512 kernels that die with SIGILL on some virtual machines
+	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed

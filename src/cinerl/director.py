@@ -19,13 +19,14 @@ from cinerl.assembly.stitch import stitch
 from cinerl.assembly.subtitles import scene_subtitles, write_srt
 from cinerl.config import Settings
 from cinerl.generation import get_image_backend, get_video_backend
+from cinerl.generation.keyframes import scene_keyframes
 from cinerl.inputs import UserError, check_out_dir, check_prompt
 from cinerl.media import atomic_write_text, load_png, save_jpeg, save_png, thumbnail, write_mp4
 from cinerl.memory import RunStore, fingerprint
-from cinerl.planning.offline import plan_story
+from cinerl.planning.story import llm_report, plan_bible
 from cinerl.prompting.composer import compose
-from cinerl.references.preproduce import References, preproduce
-from cinerl.rewards import ScoreContext, Scorer
+from cinerl.references.preproduce import References, pick_image_backend, preproduce
+from cinerl.rewards import RewardConfig, ScoreContext, Scorer
 from cinerl.rl.features import state_vector
 from cinerl.rl.policy import PromptPolicy, Transition
 from cinerl.schema import AttemptRecord, ClipRequest, Scene, StoryBible
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 RUN_ENTRIES = ("state.db", "state.db-wal", "state.db-shm", "story", "references", "scenes", "policy",
                "film.mp4", "film.srt", "report.json", "report.html")
 # Settings that do not change the film's frames, so changing them does not make a different run.
-NOT_FILM_SETTINGS = ("policy_path",)
+NOT_FILM_SETTINGS = ("policy_path", "wan_offload", "wan_text_encoder", "wan_attention",
+                     "wan_compile")
 
 
 @dataclass
@@ -111,6 +113,9 @@ class Director:
         if not run:
             self.store.start_run(self.prompt, self.fingerprint, film_settings)
         self.timer = Timer(self.store)
+        self.keyframes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # --mode keyframes
+        self.prompt_scenes: dict[int, Scene] = {}  # --prompt-opt: scenes as the composer sees them
+        self.prompt_opt: dict = {}  # --prompt-opt: what it added, for the report
 
     # stages -------------------------------------------------------------------------------
     def plan(self) -> StoryBible:
@@ -119,9 +124,8 @@ class Director:
             return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
         with self.timer.stage("plan"):
             s = self.settings
-            bible = plan_story(self.prompt, seed=s.seed, scenes=s.scenes, min_scenes=s.min_scenes,
-                               max_scenes=s.max_scenes,
-                               seconds=(s.scene_seconds_min, s.scene_seconds_max))
+            # offline planner by default; --llm: DirectorAgent; --from-plan: a saved plan
+            bible = plan_bible(self.prompt, s, self.store, self.out_dir)
             path = self.out_dir / "story" / "bible.json"
             atomic_write_text(path, bible.model_dump_json(indent=2))
             self.store.record_artifact("story", "bible", path, self.out_dir)
@@ -129,7 +133,9 @@ class Director:
 
     def references(self, bible: StoryBible) -> References:
         with self.timer.stage("references"):
-            return preproduce(bible, get_image_backend("previz"), self.out_dir, self.store,
+            s = self.settings
+            backend = pick_image_backend(s.image_backend, s.image_model_path, s)
+            return preproduce(bible, backend, self.out_dir, self.store,
                               (self.settings.width, self.settings.height), self.settings.seed)
 
     def load_policy(self) -> tuple[PromptPolicy, int]:
@@ -201,10 +207,12 @@ class Director:
         s = self.settings
         seed = attempt_seed(s.seed, scene.index, k)
         action, log_prob = policy.act(state, seed)
-        prompt, negative = compose(scene, bible, action)
+        prompt, negative = compose(self.prompt_scenes.get(scene.index, scene), bible, action)
         request = ClipRequest(prompt=prompt, negative_prompt=negative, width=s.width, height=s.height,
                               fps=s.fps, num_frames=max(1, round(scene.duration_s * s.fps)),
-                              seed=seed, init_image=prev_last)
+                              seed=seed, init_image=prev_last, reference_image=ctx.location_ref)
+        if scene.index in self.keyframes:
+            request.init_image, request.last_image = self.keyframes[scene.index]
         timings: dict[str, float] = {}
         with self.timer.stage("render", timings):
             clip = backend.generate(request)
@@ -222,7 +230,8 @@ class Director:
                                negative_prompt=negative, action=action, log_prob=log_prob,
                                reward=reward, clip_path=rel(f"{stem}.mp4"),
                                last_frame_path=rel(f"{stem}_last.png"),
-                               thumbnail_path=rel(f"{stem}_thumb.jpg"), timings=timings)
+                               thumbnail_path=rel(f"{stem}_thumb.jpg"), timings=timings,
+                               backend_info=clip.metadata.get("report", {}))
         self.store.commit_attempt(record, state.tolist())
         return record
 
@@ -233,9 +242,18 @@ class Director:
         if self.on_plan:
             self.on_plan(bible)
         refs = self.references(bible)
+        if s.prompt_opt != "none":
+            from cinerl.prompting.rapo.film import prompt_scenes
+
+            with self.timer.stage("prompt_opt"):
+                self.prompt_scenes, self.prompt_opt = prompt_scenes(bible, s, self.out_dir, self.store)
         policy, version_start = self.load_policy()
-        backend = get_video_backend(s.backend)
-        scorer = Scorer(weights=s.reward_weights())
+        backend = get_video_backend(s.backend, s)
+        if s.shot_mode == "keyframes":
+            with self.timer.stage("keyframes"):
+                self.keyframes = scene_keyframes(bible, backend, get_image_backend("previz"),
+                                                 self.out_dir, self.store, (s.width, s.height), s.seed)
+        scorer = Scorer(weights=s.reward_weights(), config=RewardConfig.from_settings(s))
         committed = self.store.scenes()
         prev_last: np.ndarray | None = None
         recent: list[float] = []
@@ -295,6 +313,8 @@ class Director:
             "settings": s.model_dump(mode="json"),
             "stages": self.store.stage_times(),
             "scenes": scene_rows,
+            "prompt_opt": self.prompt_opt,
+            "llm": llm_report(self.out_dir),
             "film": {"path": "film.mp4", "srt": "film.srt", "seconds": film_info["seconds"],
                      "frames": film_info["frames"], "transition": s.transition,
                      "scene_offsets": film_info["scene_offsets"]},

@@ -136,3 +136,12 @@ class RunStore:
 
     def stage_times(self) -> dict[str, float]:
         return {r[0]: r[1] for r in self.db.execute("SELECT name, seconds FROM stages")}
+
+    # LLM cache: key is a hash of provider, model, messages and parameters (planning/llm.py) ---
+    def llm_get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT response FROM llm_cache WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def llm_put(self, key: str, response: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?)",
+                        (key, response, time.time()))

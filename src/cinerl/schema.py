@@ -84,12 +84,18 @@ class ClipRequest(BaseModel):
     num_frames: int = 264
     seed: int = 0
     init_image: np.ndarray | None = Field(default=None, description="uint8 (H, W, 3) first frame")
+    last_image: np.ndarray | None = Field(
+        default=None, description="uint8 (H, W, 3) frame to end on (keyframe mode; backends "
+        "without last-frame conditioning ignore it and say so)")
+    reference_image: np.ndarray | None = Field(
+        default=None, description="the scene's reference image, for backends that need a first "
+        "frame when there is no previous clip")
 
-    @field_validator("init_image")
+    @field_validator("init_image", "last_image", "reference_image")
     @classmethod
     def _check_image(cls, v: np.ndarray | None) -> np.ndarray | None:
         if v is not None and (v.dtype != np.uint8 or v.ndim != 3 or v.shape[2] != 3):
-            raise ValueError("init_image must be uint8 (H, W, 3)")
+            raise ValueError("images must be uint8 (H, W, 3)")
         return v
 
 
@@ -144,6 +150,8 @@ class AttemptRecord(BaseModel):
     last_frame_path: str
     thumbnail_path: str
     timings: dict[str, float] = Field(default_factory=dict)
+    backend_info: dict = Field(default_factory=dict, description="what the backend reports about "
+                               "the clip: warnings, memory plan, out-of-memory ladder, speed")
 
 
 class SceneResult(BaseModel):

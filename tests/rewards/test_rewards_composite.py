@@ -3,12 +3,24 @@ import math
 import numpy as np
 import pytest
 
-from cinerl.rewards import (DEFAULT_WEIGHTS, ScoreContext, Scorer, ok, register, registered_components,
-                            unregister)
+from cinerl.rewards import (DEFAULT_WEIGHTS, RewardConfig, ScoreContext, Scorer, ok, register,
+                            registered_components, unregister)
 from cinerl.rewards.narrative import NO_LLM_REASON
 
-ALL = ["temporal_flicker", "flow_smoothness", "character_consistency", "location_palette",
-       "seam_continuity", "narrative_judge"]
+ALL = ["temporal_flicker", "flow_smoothness", "warp_consistency", "dynamic_degree", "loop_break",
+       "physics_plausibility", "seam_continuity", "structure_constancy", "character_consistency",
+       "identity_lock", "subject_consistency", "novelty_after_k", "location_palette", "location_features",
+       "clip_alignment", "caption_consistency", "vlm_alignment", "narrative_judge", "imaging_quality",
+       "aesthetic", "framing", "fvd_lite"]
+GROUPS = {"visual_quality": ["dynamic_degree", "novelty_after_k", "imaging_quality", "aesthetic", "framing",
+                             "fvd_lite"],
+          "temporal_stability": ["temporal_flicker", "flow_smoothness", "warp_consistency", "loop_break",
+                                 "physics_plausibility", "seam_continuity", "structure_constancy",
+                                 "subject_consistency"],
+          "character_consistency": ["character_consistency", "identity_lock"],
+          "location_consistency": ["location_palette", "location_features"],
+          "text_alignment": ["clip_alignment", "caption_consistency", "vlm_alignment"],
+          "narrative_coherence": ["narrative_judge"]}
 
 
 def _full_ctx(synth, previous=True):
@@ -19,25 +31,35 @@ def _full_ctx(synth, previous=True):
                         previous_last_frame=(synth.texture(360, 640, 7) if previous else None))
 
 
-def test_all_components_registered_in_order():
-    assert list(registered_components())[:6] == ALL
-    assert {registered_components()[n].group for n in ALL} == set(DEFAULT_WEIGHTS)
+def test_all_components_registered_in_order_and_grouped():
+    assert list(registered_components())[:len(ALL)] == ALL
+    assert set(DEFAULT_WEIGHTS) == set(GROUPS) and sum(DEFAULT_WEIGHTS.values()) == pytest.approx(1.0)
+    for group, names in GROUPS.items():
+        assert [registered_components()[n].group for n in names] == [group] * len(names)
 
 
-def test_first_scene_drops_narrative_group_and_renormalises(synth):
-    clip = synth.figure_clip(synth.WARDROBE, t=12)
-    r = Scorer().score(clip, _full_ctx(synth, previous=False))
+def test_unconfigured_groups_drop_out_and_weights_renormalise(synth):
+    clip = synth.figure_clip(synth.WARDROBE, t=40)
+    r = Scorer(config=RewardConfig()).score(clip, _full_ctx(synth, previous=False))
     assert r.components["seam_continuity"].status == "not_applicable"
     assert r.components["narrative_judge"].status == "unavailable"
     assert r.components["narrative_judge"].reason == NO_LLM_REASON
-    assert r.groups["narrative_coherence"] is None
-    assert set(r.weights) == {"visual_quality", "character_consistency", "location_consistency"}
+    for name, setting in [("clip_alignment", "clip_model_path"), ("vlm_alignment", "vlm_base_url"),
+                          ("caption_consistency", "captioner_path"), ("aesthetic", "aesthetic_head_path"),
+                          ("fvd_lite", "i3d_path")]:
+        c = r.components[name]
+        assert c.status == "unavailable" and setting in c.reason and c.value is None
+    # no text model and no LLM configured: those two groups drop out, the rest renormalise
+    assert r.groups["narrative_coherence"] is None and r.groups["text_alignment"] is None
+    assert set(r.weights) == {"visual_quality", "temporal_stability", "character_consistency",
+                              "location_consistency"}
     assert sum(r.weights.values()) == pytest.approx(1.0)
-    assert r.weights["visual_quality"] == pytest.approx(0.3 / 0.8)
+    assert r.weights["temporal_stability"] == pytest.approx(DEFAULT_WEIGHTS["temporal_stability"] / sum(
+        DEFAULT_WEIGHTS[g] for g in r.weights))
     expect = sum(r.weights[g] * r.groups[g] for g in r.weights)
     assert r.total == pytest.approx(expect)
-    vis = [r.components[n].value for n in ("temporal_flicker", "flow_smoothness")]
-    assert r.groups["visual_quality"] == pytest.approx(np.mean(vis))
+    temporal = [c.value for c in r.components.values() if c.group == "temporal_stability" and c.status == "ok"]
+    assert len(temporal) == 7 and r.groups["temporal_stability"] == pytest.approx(np.mean(temporal))
     assert r.seconds > 0
 
 
@@ -52,7 +74,7 @@ def test_every_component_value_in_unit_interval(synth):
                 assert c.value is not None and 0.0 <= c.value <= 1.0 and math.isfinite(c.value)
             else:
                 assert c.value is None and c.reason
-        assert r.groups["narrative_coherence"] == r.components["seam_continuity"].value
+        assert r.groups["narrative_coherence"] is None  # no LLM judge configured
 
 
 @pytest.mark.parametrize("weights", [{"visual_quality": -0.1}, {"style": 1.0}, {"visual_quality": float("nan")},
@@ -68,15 +90,16 @@ def test_unknown_component_raises():
 
 
 def test_custom_weights_used_and_missing_groups_get_zero(synth):
-    r = Scorer(weights={"visual_quality": 2.0, "location_consistency": 2.0}).score(
+    r = Scorer(weights={"temporal_stability": 2.0, "location_consistency": 2.0},
+               components=["temporal_flicker", "character_consistency", "location_palette"]).score(
         synth.figure_clip(synth.WARDROBE, t=6), _full_ctx(synth))
-    assert r.weights == {"visual_quality": 0.5, "location_consistency": 0.5}
+    assert r.weights == {"temporal_stability": 0.5, "location_consistency": 0.5}
     assert r.groups["character_consistency"] is not None  # reported, not counted
-    assert r.total == pytest.approx(0.5 * r.groups["visual_quality"] + 0.5 * r.groups["location_consistency"])
+    assert r.total == pytest.approx(0.5 * r.groups["temporal_stability"] + 0.5 * r.groups["location_consistency"])
 
 
 def test_nothing_available_gives_zero_total_and_reasons(synth):
-    one = synth.flicker_clip(t=1)
+    one = synth.flicker_clip(t=1, h=12, w=12)  # one frame too small for the per-frame components
     r = Scorer().score(one, ScoreContext())
     assert r.total == 0.0 and r.weights == {}
     assert all(g is None for g in r.groups.values())
@@ -100,13 +123,13 @@ def test_raising_component_is_unavailable_and_scoring_continues(synth, temp_comp
     def boom(analysis, ctx):
         raise RuntimeError("kaboom inside the metric")
 
-    temp_components("test_boom", "visual_quality", boom)
-    r = Scorer().score(synth.pan_clip(t=6), ScoreContext())
+    temp_components("test_boom", "temporal_stability", boom)
+    r = Scorer(components=["temporal_flicker", "test_boom"]).score(synth.pan_clip(t=6), ScoreContext())
     c = r.components["test_boom"]
     assert c.status == "unavailable" and c.value is None and "kaboom inside the metric" in c.reason
-    assert c.group == "visual_quality"
+    assert c.group == "temporal_stability"
     assert r.components["temporal_flicker"].status == "ok"
-    assert r.groups["visual_quality"] is not None
+    assert r.groups["temporal_stability"] == r.components["temporal_flicker"].value
     assert "kaboom" in caplog.text
 
 
@@ -115,12 +138,12 @@ def test_new_component_is_one_registration_and_clamped(synth, temp_components):
         def measure(self, analysis, ctx):
             return ok(1.7, note="over range")
 
-    register(name="test_class_component", group="visual_quality")(Always)
+    register(name="test_class_component", group="temporal_stability")(Always)
     try:
         r = Scorer(components=["test_class_component"]).score(synth.pan_clip(t=3), ScoreContext())
     finally:
         unregister("test_class_component")
     assert r.components["test_class_component"].value == 1.0
-    assert r.total == 1.0 and r.weights == {"visual_quality": 1.0}
+    assert r.total == 1.0 and r.weights == {"temporal_stability": 1.0}
     with pytest.raises(ValueError, match="already registered"):
-        register(name="temporal_flicker", group="visual_quality")(lambda a, c: ok(1.0))
+        register(name="temporal_flicker", group="temporal_stability")(lambda a, c: ok(1.0))

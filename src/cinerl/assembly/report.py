@@ -519,6 +519,20 @@ def _policy(report: dict) -> str:
     return out + "</section>"
 
 
+def _prompt_opt(report: dict) -> str:
+    """What prompt optimisation (cinerl make --prompt-opt rapo) added to each scene."""
+    opt = _d(report.get("prompt_opt"))
+    rows = [r for r in _l(opt.get("scenes")) if isinstance(r, dict)]
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td class=\"num\">{_e(r.get('scene', ''))}</td><td>{_e(r.get('query', ''))}</td>"
+        f"<td>{_e('; '.join(_l(r.get('added'))) or '—')}</td></tr>" for r in rows)
+    return (f"<section><h2>Prompt optimisation: {_e(opt.get('method', ''))}</h2>"
+            "<table><tr><th>scene</th><th>retrieval query</th><th>added to the action</th></tr>"
+            f"{body}</table></section>")
+
+
 # ------------------------------------------------------------------------------------------
 # public API
 
@@ -547,6 +561,7 @@ def render_html(report: dict, out_dir: Path) -> str:
     if scenes:
         body.append("<h2>Scenes</h2>")
         body.extend(_scene_section(s, bible_scenes, chars, locs, out_dir) for s in scenes)
+    body.append(_prompt_opt(report))
     body.append(_stages(report))
     body.append(_policy(report))
     return (

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from cinerl.generation.base import BackendUnavailable, ImageBackend, VideoBackend
 
-VIDEO_BACKENDS = ("previz",)
+VIDEO_BACKENDS = ("previz", "wan")
 
 
-def get_video_backend(name: str) -> VideoBackend:
+def get_video_backend(name: str, settings=None) -> VideoBackend:
+    """The named backend; `settings` (cinerl.config.Settings) configures the Wan backend."""
     if name == "previz":
         from cinerl.generation.previz import PrevizBackend
 
         return PrevizBackend()
+    if name == "wan":
+        from cinerl.generation.wan import WanOptions, shared_backend
+
+        return shared_backend(WanOptions.from_settings(settings) if settings else WanOptions())
     raise BackendUnavailable(f"unknown video backend {name!r}; available: {', '.join(VIDEO_BACKENDS)}")
 
 

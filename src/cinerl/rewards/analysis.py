@@ -13,10 +13,12 @@ import cv2
 import numpy as np
 
 from cinerl.rewards.base import analysis_size, rgb_to_lab
+from cinerl.rewards.models import RewardConfig, resolve_device
 from cinerl.schema import Clip
 
 DEFAULT_MAX_SIDE = 256
 DEFAULT_MAX_FLOW_PAIRS = 96
+DETAIL_MAX_SIDE = 640      # keyframes for faces, BRISQUE and framing (never upscaled)
 
 
 class ClipAnalysis:
@@ -31,9 +33,14 @@ class ClipAnalysis:
     """
 
     def __init__(self, clip: Clip | np.ndarray, fps: int | None = None, max_side: int = DEFAULT_MAX_SIDE,
-                 max_flow_pairs: int = DEFAULT_MAX_FLOW_PAIRS, flow_preset: int = cv2.DISOpticalFlow_PRESET_FAST):
+                 max_flow_pairs: int = DEFAULT_MAX_FLOW_PAIRS, flow_preset: int = cv2.DISOpticalFlow_PRESET_FAST,
+                 config: RewardConfig | None = None, metadata: dict | None = None):
+        self.config = config or RewardConfig()
+        self.device = resolve_device(self.config.device)
+        self.metadata = dict(metadata or {})
         if isinstance(clip, Clip):
             frames, fps = clip.frames, clip.fps if fps is None else fps
+            self.metadata = {**clip.metadata, **self.metadata}
         else:
             frames = np.asarray(clip)
             if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3 or frames.shape[0] < 1:
@@ -55,6 +62,10 @@ class ClipAnalysis:
         # flow magnitudes are reported in pixels of a 256-px-long-side frame whatever the clip size
         self.flow_unit_scale = DEFAULT_MAX_SIDE / float(max(h, w))
         self._sample_cache: dict[tuple, np.ndarray] = {}
+        self._source = frames  # a reference (no copy) for the few detail keyframes
+        self._extra_flow: dict[int, np.ndarray] = {}
+        self._shared: dict[tuple, object] = {}  # detail keyframes
+        self._results: dict[str, tuple[bool, object]] = {}  # per-clip results shared between components
 
     # ---------------------------------------------------------------- basic views
     @property
@@ -120,3 +131,68 @@ class ClipAnalysis:
         for k, i in enumerate(pairs):
             out[k] = dis.calc(g[i], g[i + 1], None)
         return out
+
+    def flow_at(self, i: int) -> np.ndarray:
+        """DIS flow for the pair (i, i+1): the shared one when computed, else computed once here."""
+        pairs = self.flow_pairs
+        k = int(np.searchsorted(pairs, i))
+        if k < len(pairs) and pairs[k] == i:
+            return self.flow[k]
+        if i not in self._extra_flow:
+            dis = cv2.DISOpticalFlow_create(self.flow_preset)
+            self._extra_flow[i] = dis.calc(self.gray[i], self.gray[i + 1], None)
+        return self._extra_flow[i]
+
+    @cached_property
+    def uniform_flow_rows(self) -> np.ndarray:
+        """Rows of ``flow`` whose start frames are evenly spaced in time (one per couple when
+        the pairs are sub-sampled in consecutive couples), for spectral and interval statistics."""
+        pairs = self.flow_pairs
+        if len(pairs) == self.num_frames - 1:
+            return np.arange(len(pairs), dtype=np.int64)
+        starts = [k for k, i in enumerate(pairs) if k + 1 < len(pairs) and pairs[k + 1] == i + 1
+                  and (k == 0 or pairs[k - 1] != i - 1)]
+        return np.asarray(starts, dtype=np.int64)
+
+    @cached_property
+    def warped_next(self) -> tuple[np.ndarray, np.ndarray]:
+        """For every flow pair (i, i+1): gray frame i+1 warped back onto frame i by the flow,
+        and a mask of pixels whose source lies inside frame i+1 (bilinear, OpenCV remap)."""
+        pairs = self.flow_pairs
+        h, w = self.height, self.width
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        out = np.empty((len(pairs), h, w), np.uint8)
+        valid = np.empty((len(pairs), h, w), bool)
+        for k, i in enumerate(pairs):
+            fx = gx + self.flow[k, ..., 0]
+            fy = gy + self.flow[k, ..., 1]
+            out[k] = cv2.remap(self.gray[i + 1], fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            valid[k] = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
+        return out, valid
+
+    def detail_frames(self, n: int = 6, max_side: int = DETAIL_MAX_SIDE) -> tuple[np.ndarray, list[np.ndarray]]:
+        """n evenly spaced keyframes resized from the source to at most ``max_side`` (cached)."""
+        key = ("detail", int(n), int(max_side))
+        if key not in self._shared:
+            idx = self.sample_indices(n)
+            th, tw = analysis_size(self._source.shape[1], self._source.shape[2], max_side)
+            frames = []
+            for i in idx:
+                f = self._source[i]
+                if (th, tw) != f.shape[:2]:
+                    f = cv2.resize(f, (tw, th), interpolation=cv2.INTER_AREA)
+                frames.append(np.ascontiguousarray(f))
+            self._shared[key] = (idx, frames)
+        return self._shared[key]  # type: ignore[return-value]
+
+    def shared(self, key: str, compute):
+        """A per-clip result computed once and shared by every component that asks for it."""
+        if key not in self._results:
+            try:
+                self._results[key] = (True, compute())
+            except Exception as exc:  # remembered, so a missing model is tried once per clip
+                self._results[key] = (False, exc)
+        good, value = self._results[key]
+        if not good:
+            raise value
+        return value

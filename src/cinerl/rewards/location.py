@@ -103,3 +103,49 @@ def location_palette(analysis: ClipAnalysis, ctx: ScoreContext):
     raw["formula"] = ("P = 0.5*mean_p exp(-minDE76(p, clip k-means)/20) + 0.5*min(1, coverage@DE20 / 0.5); "
                       "value = P, or 0.6*P + 0.4*clip(corr(ab-hist clip, ab-hist ref), 0, 1) with a reference")
     return ok(value, raw)
+
+
+# --------------------------------------------------------------------------------------------
+# background features against the location reference
+# --------------------------------------------------------------------------------------------
+# cosine similarity of background descriptors mapped to [0, 1]: value = clip((cos - c0) / (1 - c0))
+# with c0 = cosine similarity typical of unrelated scenes for EfficientNet-Lite0 head features
+# (calibrated in tests/rewards on textured scenes of different palettes and layouts).
+LOCATION_FEATURE_FLOOR = 0.5
+_REF_FEATURES: dict[tuple, np.ndarray] = {}
+
+
+@register(name="location_features", group="location_consistency")
+def location_features(analysis: ClipAnalysis, ctx: ScoreContext):
+    """Background image features of the clip against the location reference image.
+
+    The clip's frame features (features.py, computed once per clip) are pooled over the map cells
+    outside the central half of the frame, where subjects usually stand; the reference (an empty
+    location) is pooled whole. value = clip((cos - 0.5) / 0.5, 0, 1) of the mean background
+    descriptor against the reference descriptor.
+    """
+    from cinerl.rewards.base import array_digest, resize_to, unavailable
+    from cinerl.rewards.features import FeaturesUnavailable, border_pool, clip_features, embed_frames
+
+    if ctx.location_ref is None:
+        return not_applicable("no location reference image")
+    try:
+        feats = clip_features(analysis)
+        ref = as_rgb_uint8(ctx.location_ref, "location reference")
+        ref = resize_to(ref, analysis.width, analysis.height)
+        key = (array_digest(ref), feats.backbone)
+        if key not in _REF_FEATURES:
+            _, _, maps = embed_frames(analysis.config, [ref])
+            v = maps.mean(axis=(2, 3))
+            _REF_FEATURES[key] = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-8))[0]
+            if len(_REF_FEATURES) > 64:
+                _REF_FEATURES.pop(next(iter(_REF_FEATURES)))
+        ref_v = _REF_FEATURES[key]
+    except FeaturesUnavailable as exc:
+        return unavailable(str(exc))
+    bg = border_pool(feats.maps).mean(axis=0)
+    bg /= max(float(np.linalg.norm(bg)), 1e-8)
+    cos = float(bg @ ref_v)
+    value = (cos - LOCATION_FEATURE_FLOOR) / (1.0 - LOCATION_FEATURE_FLOOR)
+    return ok(min(1.0, max(0.0, value)), cosine=cos, backbone=feats.backbone, floor=LOCATION_FEATURE_FLOOR,
+              formula="clip((cos(background descriptor, reference descriptor) - 0.5) / 0.5, 0, 1)")

@@ -1,0 +1,118 @@
+"""Time the reward suite per component on one 121-frame clip at 1280x704 and at 832x480.
+
+The clip is a previz render of a planned scene (characters, location, camera move) with the full
+scoring context `cinerl make` gives (bible, reference images, previous scene's last frame), held in
+memory, so decoding is not timed. Each size is scored once cold (models load: reported separately) and then
+`--repeats` times warm; the table shows the warm median per component, the shared analysis pass
+(resize once to the analysis resolution) and the total. Shared work (DIS flow, frame features,
+face detection) is charged to the first component that needs it. Targets (issue 3): every offline
+component for one 121-frame 1280x704 clip in at most 10 s on a 2-core CPU and 1 s on an H100.
+
+    python benchmarks/rewards.py [--device auto|cpu|cuda] [--repeats 3] [--json PATH]
+
+Torch components run on --device; OpenCV parts (resize, DIS flow, SSIM, BRISQUE features, dlib)
+always run on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+SIZES = [(1280, 704), (832, 480)]
+FRAMES = 121
+FPS = 24
+STORY = "A young detective chases a thief through the city and into the subway tunnels."
+
+
+def scene_context(width: int, height: int):
+    """(clip, context) like `cinerl make` builds them: a planned scene shot on previz with the
+    policy's default-ish action, references rendered from the bible, the previous scene's last frame."""
+    from cinerl.generation import get_image_backend, get_video_backend
+    from cinerl.planning.offline import plan_story
+    from cinerl.prompting.composer import compose, reference_prompt_character, reference_prompt_location
+    from cinerl.rewards import ScoreContext
+    from cinerl.schema import ClipRequest
+
+    bible = plan_story(STORY, seed=0, scenes=2)
+    scene = bible.scenes[1]
+    action = {"shot_size": "medium", "camera_move": "pan", "lighting": "golden hour", "identity_lock": "full",
+              "location_lock": "full", "motion": "gentle", "negative_preset": "full"}
+    prompt, negative = compose(scene, bible, action)
+    video, image = get_video_backend("previz"), get_image_backend("previz")
+    refs = {c.id: image.generate_image(reference_prompt_character(c), width, height, 0) for c in bible.characters}
+    loc = bible.location(scene.location_id)
+    prev = video.generate(ClipRequest(prompt=compose(bible.scenes[0], bible, action)[0], width=width,
+                                      height=height, fps=FPS, num_frames=2, seed=2)).frames[-1]
+    clip = video.generate(ClipRequest(prompt=prompt, negative_prompt=negative, width=width, height=height,
+                                      fps=FPS, num_frames=FRAMES, seed=3, init_image=prev))
+    ctx = ScoreContext(prompt=prompt, scene=scene, bible=bible,
+                       character_refs={cid: refs[cid] for cid in scene.character_ids},
+                       location_ref=image.generate_image(reference_prompt_location(loc), width, height, 0),
+                       previous_last_frame=prev)
+    return clip, ctx
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda (torch components)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=Path(__file__).parent / "out" / "rewards.json")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from cinerl.rewards import RewardConfig, Scorer
+    from cinerl.rewards.models import resolve_device
+
+    device = resolve_device(args.device)
+    config = RewardConfig.from_env()
+    config = RewardConfig(**{**config.__dict__, "device": device})
+    scorer = Scorer(config=config)
+    results = {"device": device, "torch_device_name": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+               "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "frames": FRAMES,
+               "sizes": {}}
+    for w, h in SIZES:
+        clip, ctx = scene_context(w, h)
+        cold: dict[str, float] = {}
+        t0 = time.perf_counter()
+        r = scorer.score(clip, ctx, timings=cold)
+        cold_total = time.perf_counter() - t0
+        runs: list[dict[str, float]] = []
+        totals = []
+        for _ in range(max(1, args.repeats)):
+            tm: dict[str, float] = {}
+            t0 = time.perf_counter()
+            r = scorer.score(clip, ctx, timings=tm)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            totals.append(time.perf_counter() - t0)
+            runs.append(tm)
+        med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+        status = {n: c.status for n, c in r.components.items()}
+        offline = sum(v for k, v in med.items() if k == "analysis" or status.get(k) != "unavailable")
+        results["sizes"][f"{w}x{h}"] = {
+            "cold_total_s": cold_total, "warm_total_s": statistics.median(totals), "offline_total_s": offline,
+            "per_component_s": med, "status": status,
+            "target_cpu_10s": offline <= 10.0 if device == "cpu" else None,
+            "target_gpu_1s": offline <= 1.0 if device == "cuda" else None}
+        print(f"\n{FRAMES} frames at {w}x{h} on {device} ({os.cpu_count()} CPUs, torch threads "
+              f"{torch.get_num_threads()}): warm total {statistics.median(totals):.2f} s, "
+              f"cold {cold_total:.2f} s (incl. model loads)")
+        print(f"{'component':<24}{'status':<16}{'seconds':>9}")
+        for k, v in med.items():
+            print(f"{k:<24}{status.get(k, '(shared pass)'):<16}{v:>9.3f}")
+        print(f"{'offline components':<40}{offline:>9.3f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"\njson: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

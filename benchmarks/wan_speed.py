@@ -1,0 +1,226 @@
+"""Wan2.2 TI2V-5B at real size with random weights (no download): plain diffusers WanPipeline
+against the CineRL backend, side by side, on one GPU.
+
+Both runs get the same random prompt embeddings (a UMT5-XXL is not built: its time is not part
+of either run, and the backend caches embeddings anyway), the same seed and step count. Prints
+per-step time, share of bf16 peak, VAE decode time, peak memory and the largest difference
+between the two runs' final latents; writes JSON.
+
+    python benchmarks/wan_speed.py --steps 4 --out benchmarks/results/wan_speed_h100.json
+
+FLOPs per forward (counted here, matmuls only): per block 8·L·d² (self-attention projections)
++ 4·L²·d (scores and values) + 4·L·d² + 4·S·d² + 4·L·S·d (cross-attention, S text tokens)
++ 4·L·d·f (feed-forward); L tokens, d width, f FFN width. One CFG step is two forwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from cinerl.generation.wan import WanBackend, WanOptions  # noqa: E402
+from cinerl.generation.wan_loading import WanComponents, make_scheduler  # noqa: E402
+from cinerl.generation.wan_variants import VARIANTS  # noqa: E402
+from cinerl.schema import ClipRequest  # noqa: E402
+
+PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12}  # dense bf16 tensor-core peak, SXM
+GiB = 1024 ** 3
+# Wan2.2 TI2V-5B (Wan-Video/Wan2.2 wan/configs/wan_ti2v_5B.py; diffusers folder configs)
+TRANSFORMER_5B = dict(patch_size=(1, 2, 2), num_attention_heads=24, attention_head_dim=128,
+                      in_channels=48, out_channels=48, text_dim=4096, freq_dim=256, ffn_dim=14336,
+                      num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                      eps=1e-6, rope_max_seq_len=1024)
+VAE_5B = dict(base_dim=160, decoder_base_dim=256, z_dim=48, dim_mult=[1, 2, 4, 4],
+              num_res_blocks=2, temperal_downsample=[False, True, True], is_residual=True,
+              in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+              scale_factor_temporal=4, latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
+
+
+def flops_per_step(width: int, height: int, frames: int, text_len: int = 512) -> float:
+    c = TRANSFORMER_5B
+    d = c["num_attention_heads"] * c["attention_head_dim"]
+    f = c["ffn_dim"]
+    L = ((frames - 1) // 4 + 1) * (height // 32) * (width // 32)
+    S = text_len
+    block = 8 * L * d * d + 4 * L * L * d + 4 * L * d * d + 4 * S * d * d + 4 * L * S * d + 4 * L * d * f
+    return 2 * c["num_layers"] * block  # cond + uncond
+
+
+def build(seed: int) -> WanComponents:
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    with torch.device("cuda"):
+        transformer = WanTransformer3DModel(**TRANSFORMER_5B).to(torch.bfloat16).eval()
+        vae = AutoencoderKLWan(**VAE_5B).eval()
+    # random weights are far from trained ones; scale them so activations stay finite in bf16
+    with torch.no_grad():
+        for p in transformer.parameters():
+            if p.dim() >= 2:
+                p.mul_(0.5)
+    return WanComponents(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer,
+                         transformer_2=None, scheduler=make_scheduler(VARIANTS["ti2v-5b"]))
+
+
+def sync_time() -> float:
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def run_plain(comp, emb, neg, args, steps: int, decode: bool):
+    """Plain diffusers: WanPipeline as the 5B folder configures it (per-token timesteps),
+    default attention, no compilation."""
+    from diffusers import WanPipeline
+
+    pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=comp.vae,
+                       scheduler=make_scheduler(VARIANTS["ti2v-5b"]),
+                       transformer=comp.transformer, expand_timesteps=True)
+    pipe.set_progress_bar_config(disable=True)
+    ends, final = [], {}
+
+    def on_step(_p, i, _t, kw):
+        ends.append(sync_time())
+        final["latents"] = kw["latents"]
+        return kw
+
+    torch.cuda.reset_peak_memory_stats()
+    t0 = sync_time()
+    pipe(prompt_embeds=emb, negative_prompt_embeds=neg, height=args.height, width=args.width,
+         num_frames=args.frames, num_inference_steps=steps, guidance_scale=5.0,
+         generator=torch.Generator("cpu").manual_seed(args.seed),
+         output_type="np" if decode else "latent", callback_on_step_end=on_step)
+    t1 = sync_time()
+    step_times = [b - a for a, b in zip([t0] + ends[:-1], ends)]
+    return {"steps": step_times, "decode": t1 - ends[-1], "total": t1 - t0,
+            "peak_gib": torch.cuda.max_memory_allocated() / GiB}, final["latents"]
+
+
+def make_backend(comp, emb, neg, args, compile_: str) -> WanBackend:
+    """The CineRL backend's default lossless settings, on the same modules."""
+    opts = WanOptions(variant="ti2v-5b", compile=compile_, attention=args.attention, env={})
+    b = WanBackend(opts, components=comp)
+    b.load()
+    b._embeds["p"], b._embeds["n"] = emb, neg   # the embedding cache, filled as a run fills it
+    return b
+
+
+def run_backend(b: WanBackend, args, steps: int):
+    b.options.steps = steps
+    grabbed = {}
+    decode = WanBackend.decode.__get__(b)
+
+    def keep(pipe, latents):
+        grabbed["latents"] = latents.float().clone()
+        return decode(pipe, latents)
+
+    b.decode = keep
+    torch.cuda.reset_peak_memory_stats()
+    t0 = sync_time()
+    clip = b.generate(ClipRequest(prompt="p", negative_prompt="n", width=args.width,
+                                  height=args.height, num_frames=args.frames, seed=args.seed))
+    t1 = sync_time()
+    timing = clip.metadata["report"]["timing"]
+    return b, {"steps": timing["steps"], "decode": timing["decode"], "total": t1 - t0,
+               "peak_gib": torch.cuda.max_memory_allocated() / GiB,
+               "plan": b.plan.as_dict(), "speed": {k: b.stats[k] for k in
+                                                     ("attention", "compiled", "step_cache")}}, grabbed["latents"]
+
+
+def summary(name: str, r: dict, flops: float, peak: float) -> dict:
+    per = statistics.median(r["steps"])
+    return {"run": name, "s_per_step": round(per, 3), "share_of_peak": round(flops / per / peak, 3),
+            "decode_s": round(r["decode"], 2), "total_s": round(r["total"], 2),
+            "peak_gib": round(r["peak_gib"], 1), **{k: r[k] for k in ("plan", "speed") if k in r}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=704)
+    ap.add_argument("--frames", type=int, default=121)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--attention", default="auto")
+    ap.add_argument("--out", default="benchmarks/out/wan_speed.json")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("wan_speed needs a CUDA GPU (run it through the device tool)")
+    name = torch.cuda.get_device_name()
+    peak = next((v for k, v in PEAK_BF16.items() if k in name), 989.4e12)
+    flops = flops_per_step(args.width, args.height, args.frames)
+    t = time.perf_counter()
+    comp = build(args.seed)
+    build_s = time.perf_counter() - t
+    g = torch.Generator("cuda").manual_seed(1)
+    emb = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16, generator=g)
+    neg = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16, generator=g)
+    rows, notes = [], []
+
+    run_plain(comp, emb, neg, args, 2, decode=False)  # warm-up: cuBLAS/cuDNN choices
+    plain, plain_lat = run_plain(comp, emb, neg, args, args.steps, decode=True)
+    rows.append(summary("diffusers WanPipeline (plain)", plain, flops, peak))
+    print(rows[-1], flush=True)
+
+    # noise floor: the same plain pipeline with only the attention kernel swapped (cuDNN)
+    comp.transformer.set_attention_backend("_native_cudnn")
+    _, floor_lat = run_plain(comp, emb, neg, args, args.steps, decode=False)
+    floor = (floor_lat.float() - plain_lat.float()).abs()
+    comp.transformer.set_attention_backend("native")
+    backend = make_backend(comp, emb, neg, args, "on")
+    try:
+        t = time.perf_counter()
+        run_backend(backend, args, 2)  # warm-up, includes compilation
+        notes.append(f"backend warm-up incl. compilation: {time.perf_counter() - t:.1f} s")
+    except Exception as e:  # noqa: BLE001 - a compile failure is reported, then measured without
+        notes.append(f"regional compilation failed ({type(e).__name__}: {str(e)[:300]}); "
+                     "backend measured without it")
+        print(notes[-1], flush=True)
+        torch._dynamo.reset()
+        for blk in comp.transformer.blocks:
+            blk._compiled_call_impl = None
+        backend = make_backend(comp, emb, neg, args, "off")
+        run_backend(backend, args, 2)
+    _, res, back_lat = run_backend(backend, args, args.steps)
+    rows.append(summary("CineRL wan backend (lossless defaults)", res, flops, peak))
+    print(rows[-1], flush=True)
+
+    diff = (back_lat - plain_lat.float()).abs()
+    scale = plain_lat.float().abs().max().item()
+    result = {
+        "device": name, "torch": torch.__version__, "python": platform.python_version(),
+        "variant": "ti2v-5b", "weights": "random (real-size configs)", "size":
+        [args.width, args.height], "frames": args.frames, "timed_steps": args.steps,
+        "flops_per_step": flops, "peak_flops": peak, "build_s": round(build_s, 1), "runs": rows,
+        "speedup_per_step": round(rows[0]["s_per_step"] / rows[1]["s_per_step"], 3),
+        "clip_time_ratio_50_steps": round(
+            (rows[1]["s_per_step"] * 50 + rows[1]["decode_s"])
+            / (rows[0]["s_per_step"] * 50 + rows[0]["decode_s"]), 3),
+        "latent_max_abs_diff": diff.max().item(), "latent_max_abs": scale,
+        "latent_mean_abs_diff": diff.mean().item(),
+        "noise_floor_max_abs_diff": floor.max().item(),
+        "noise_floor_mean_abs_diff": floor.mean().item(), "notes": notes,
+    }
+    print(f"{'run':45} {'s/step':>7} {'peak%':>6} {'decode s':>9} {'peak GiB':>9}")
+    for r in rows:
+        print(f"{r['run']:45} {r['s_per_step']:7.3f} {100 * r['share_of_peak']:5.1f}% "
+              f"{r['decode_s']:9.2f} {r['peak_gib']:9.1f}")
+    print(f"latents: max |diff| {result['latent_max_abs_diff']:.4g} of max |x| {scale:.4g}; "
+          f"(attention-kernel swap alone: {result['noise_floor_max_abs_diff']:.4g}); "
+          f"50-step clip time ratio {result['clip_time_ratio_50_steps']}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

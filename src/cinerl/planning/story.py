@@ -1,0 +1,65 @@
+"""How `cinerl make` gets its StoryBible: the offline planner (default), a language model through
+the DirectorAgent, or a plan saved by `cinerl plan` (`--from-plan`). The step records (which
+provider and model ran, tokens, time, fallbacks) go to story/llm_steps.json for the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cinerl.config import Settings
+from cinerl.inputs import UserError
+from cinerl.media import atomic_write_text
+from cinerl.planning.agents import DirectorAgent
+from cinerl.planning.llm import LLMCache, get_provider
+from cinerl.schema import StoryBible
+
+STEPS_FILE = Path("story") / "llm_steps.json"
+PLAN_BIBLE = "creative_document.json"
+
+
+def provider_for(settings: Settings):
+    return get_provider(settings.llm, model=settings.llm_model, base_url=settings.llm_base_url,
+                        timeout=settings.llm_timeout, retries=settings.llm_retries,
+                        seed=settings.seed)
+
+
+def load_plan(plan_dir: str | Path) -> StoryBible:
+    """The bible of a saved plan, or a UserError that says what is missing."""
+    path = Path(plan_dir).expanduser() / PLAN_BIBLE
+    if not path.exists():
+        raise UserError(f"--from-plan {plan_dir}: no {PLAN_BIBLE} there (run `cinerl plan` first)")
+    try:
+        return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise UserError(f"--from-plan {plan_dir}: {PLAN_BIBLE} is not a valid story bible "
+                        f"({str(e).splitlines()[0]})") from None
+
+
+def plan_bible(prompt: str, settings: Settings, cache: LLMCache | None,
+               out_dir: Path) -> StoryBible:
+    """Plan the film's bible as the settings say, and record each step for the report."""
+    s = settings
+    if s.from_plan:
+        bible = load_plan(s.from_plan)
+        steps = [{"step": "plan", "provider": "plan", "model": str(Path(s.from_plan)),
+                  "calls": [], "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0,
+                  "repairs": 0, "fell_back": False, "warning": ""}]
+    else:
+        agent = DirectorAgent(provider_for(s), cache=cache, repairs=s.llm_repairs)
+        bible, steps = agent.plan(prompt, seed=s.seed, scenes=s.scenes, min_scenes=s.min_scenes,
+                                  max_scenes=s.max_scenes,
+                                  seconds=(s.scene_seconds_min, s.scene_seconds_max))
+    atomic_write_text(Path(out_dir) / STEPS_FILE, json.dumps(steps, indent=2))
+    return bible
+
+
+def llm_report(out_dir: Path) -> dict:
+    """The report's LLM section: every step with its provider, model, tokens and time."""
+    path = Path(out_dir) / STEPS_FILE
+    steps = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    return {"steps": steps,
+            "prompt_tokens": sum(s.get("prompt_tokens", 0) for s in steps),
+            "completion_tokens": sum(s.get("completion_tokens", 0) for s in steps),
+            "seconds": round(sum(s.get("seconds", 0.0) for s in steps), 3),
+            "warnings": [s["warning"] for s in steps if s.get("warning")]}
