@@ -7,6 +7,8 @@ cached, so components that need the same data share it instead of recomputing it
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import cv2
@@ -19,6 +21,20 @@ from cinerl.schema import Clip
 DEFAULT_MAX_SIDE = 256
 DEFAULT_MAX_FLOW_PAIRS = 96
 DETAIL_MAX_SIDE = 640      # keyframes for faces, BRISQUE and framing (never upscaled)
+
+
+def in_chunks(n: int, work, workers: int | None = None) -> None:
+    """Run work(lo, hi) over [0, n) in contiguous chunks on threads. OpenCV releases the GIL in
+    resize and DIS, so this uses every core; each item is computed alone, so the result does not
+    depend on the number of threads."""
+    workers = workers or min(8, os.cpu_count() or 1)
+    if workers <= 1 or n < 2 * workers:
+        work(0, n)
+        return
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]:
+            f.result()
 
 
 class ClipAnalysis:
@@ -55,8 +71,12 @@ class ClipAnalysis:
             small = np.ascontiguousarray(frames)
         else:
             small = np.empty((frames.shape[0], h, w, 3), np.uint8)
-            for i, f in enumerate(frames):
-                cv2.resize(f, (w, h), dst=small[i], interpolation=cv2.INTER_AREA)
+
+            def resize(lo: int, hi: int) -> None:
+                for i in range(lo, hi):
+                    cv2.resize(frames[i], (w, h), dst=small[i], interpolation=cv2.INTER_AREA)
+
+            in_chunks(len(frames), resize)
         self.frames = small
         self.height, self.width = h, w
         # flow magnitudes are reported in pixels of a 256-px-long-side frame whatever the clip size
@@ -126,10 +146,14 @@ class ClipAnalysis:
         out = np.empty((len(pairs), self.height, self.width, 2), np.float32)
         if len(pairs) == 0:
             return out
-        dis = cv2.DISOpticalFlow_create(self.flow_preset)
         g = self.gray
-        for k, i in enumerate(pairs):
-            out[k] = dis.calc(g[i], g[i + 1], None)
+
+        def flow(lo: int, hi: int) -> None:
+            dis = cv2.DISOpticalFlow_create(self.flow_preset)  # one per thread: not thread-safe
+            for k in range(lo, hi):
+                out[k] = dis.calc(g[pairs[k]], g[pairs[k] + 1], None)
+
+        in_chunks(len(pairs), flow)
         return out
 
     def flow_at(self, i: int) -> np.ndarray:
