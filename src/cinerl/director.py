@@ -262,10 +262,11 @@ class Director:
                 self.shoot_scene(scene, bible, refs, policy, backend, scorer, prev_last, recent)
                 committed = self.store.scenes()
             chosen = committed[scene.index]["chosen"]
-            rec = next(r for r, _ in self.store.attempts(scene.index) if r.attempt == chosen)
+            records = [r for r, _ in self.store.attempts(scene.index)]
+            rec = next(r for r in records if r.attempt == chosen)
             # the last frame always comes back from its lossless PNG, resumed or not
             prev_last = load_png(self.out_dir / rec.last_frame_path)
-            recent = recent + [r.reward.total for r, _ in self.store.attempts(scene.index)]
+            recent = recent + [r.reward.total for r in records]
         return self.assemble(bible, refs, version_start, policy.version)
 
     def assemble(self, bible: StoryBible, refs: References, version_start: int,
@@ -288,6 +289,7 @@ class Director:
                                        version_end)
             json_path, html_path = write_report(report, self.out_dir)
         self.store.set_status("done")
+        # written again so the report's stage table includes the report stage itself
         report["stages"] = self.store.stage_times()
         json_path, html_path = write_report(report, self.out_dir)
         return FilmResult(self.out_dir, film_path, json_path, html_path, report)
