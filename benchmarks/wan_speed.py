@@ -23,11 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cinerl.generation.wan import WanBackend, WanOptions  # noqa: E402
+from cinerl.generation.wan import WanBackend, WanOptions, to_uint8  # noqa: E402
 from cinerl.generation.wan_loading import WanComponents, make_scheduler  # noqa: E402
 from cinerl.generation.wan_variants import VARIANTS  # noqa: E402
 from cinerl.schema import ClipRequest  # noqa: E402
@@ -94,19 +95,68 @@ def run_plain(comp, emb, neg, args, steps: int, decode: bool):
 
     torch.cuda.reset_peak_memory_stats()
     t0 = sync_time()
-    pipe(prompt_embeds=emb, negative_prompt_embeds=neg, height=args.height, width=args.width,
+    out = pipe(prompt_embeds=emb, negative_prompt_embeds=neg, height=args.height, width=args.width,
          num_frames=args.frames, num_inference_steps=steps, guidance_scale=5.0,
          generator=torch.Generator("cpu").manual_seed(args.seed),
          output_type="np" if decode else "latent", callback_on_step_end=on_step)
     t1 = sync_time()
     step_times = [b - a for a, b in zip([t0] + ends[:-1], ends)]
+    final["frames"] = out.frames if decode else None
     return {"steps": step_times, "decode": t1 - ends[-1], "total": t1 - t0,
-            "peak_gib": torch.cuda.max_memory_allocated() / GiB}, final["latents"]
+            "peak_gib": torch.cuda.max_memory_allocated() / GiB}, final
 
 
-def make_backend(comp, emb, neg, args, compile_: str) -> WanBackend:
-    """The CineRL backend's default lossless settings, on the same modules."""
-    opts = WanOptions(variant="ti2v-5b", compile=compile_, attention=args.attention, env={})
+def run_fp32_reference(comp, emb, neg, args):
+    """The plain pipeline on an fp32 copy of the transformer (no TF32, exact attention kernel):
+    the reference against which both bf16 runs' rounding is measured."""
+    import copy
+
+    ref = copy.deepcopy(comp.transformer).float()
+    ref.set_attention_backend("_native_efficient")  # exact, supports fp32, fits 27k tokens
+    torch.backends.cuda.matmul.allow_tf32 = False
+    saved, comp.transformer = comp.transformer, ref
+    try:
+        _, out = run_plain(comp, emb.float(), neg.float(), args, args.steps, decode=False)
+    finally:
+        comp.transformer = saved
+        del ref
+        torch.cuda.empty_cache()
+    return out["latents"].float()
+
+
+KERNEL_KINDS = [("attention", ("fmha", "attn", "flash", "sdpa")),
+                ("matmul", ("gemm", "nvjet", "xmma", "cutlass", "triton_mm", "mm_", "sm90")),
+                ("elementwise and norms (fused by compile)", ("triton", "elementwise", "reduce", "norm"))]
+
+
+def kernel_kind(name: str) -> str:
+    low = name.lower()
+    return next((k for k, keys in KERNEL_KINDS if any(w in low for w in keys)), "other")
+
+
+def profile_step(b: WanBackend, args) -> dict:
+    """GPU time of one compiled CFG step (two forwards) by kernel kind, from torch.profiler
+    (the VAE decode is skipped)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    b.options.steps = 1
+    b.decode = lambda pipe, latents: np.zeros((1, args.frames, args.height, args.width, 3), np.float32)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        b.generate(ClipRequest(prompt="p", negative_prompt="n", width=args.width, height=args.height,
+                               num_frames=args.frames, seed=args.seed))
+        torch.cuda.synchronize()
+    by_kind: dict[str, float] = {}
+    for ev in prof.key_averages():
+        us = getattr(ev, "device_time_total", 0.0) or getattr(ev, "cuda_time_total", 0.0)
+        if us and ev.device_type == torch.autograd.DeviceType.CUDA:
+            k = kernel_kind(ev.key)
+            by_kind[k] = by_kind.get(k, 0.0) + us / 1e6
+    return {k: round(v, 3) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}
+
+
+def make_backend(comp, emb, neg, args, compile_: str, mode: str | None = None) -> WanBackend:
+    """The CineRL backend's default lossless settings (or another compile mode), on the same modules."""
+    opts = WanOptions(variant="ti2v-5b", compile=compile_, compile_mode=mode, attention=args.attention, env={})
     b = WanBackend(opts, components=comp)
     b.load()
     b._embeds["p"], b._embeds["n"] = emb, neg   # the embedding cache, filled as a run fills it
@@ -120,7 +170,8 @@ def run_backend(b: WanBackend, args, steps: int):
 
     def keep(pipe, latents):
         grabbed["latents"] = latents.float().clone()
-        return decode(pipe, latents)
+        grabbed["frames"] = decode(pipe, latents)
+        return grabbed["frames"]
 
     b.decode = keep
     torch.cuda.reset_peak_memory_stats()
@@ -132,7 +183,7 @@ def run_backend(b: WanBackend, args, steps: int):
     return b, {"steps": timing["steps"], "decode": timing["decode"], "total": t1 - t0,
                "peak_gib": torch.cuda.max_memory_allocated() / GiB,
                "plan": b.plan.as_dict(), "speed": {k: b.stats[k] for k in
-                                                     ("attention", "compiled", "step_cache")}}, grabbed["latents"]
+                                                     ("attention", "compiled", "step_cache")}}, grabbed
 
 
 def summary(name: str, r: dict, flops: float, peak: float) -> dict:
@@ -151,6 +202,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--attention", default="auto")
     ap.add_argument("--out", default="benchmarks/out/wan_speed.json")
+    ap.add_argument("--profile", action="store_true", help="GPU time by kernel kind for one step")
+    ap.add_argument("--fp32-reference", action="store_true",
+                    help="also run the plain pipeline in fp32 and report both runs' distance to it")
+    ap.add_argument("--compile-modes", default="", type=lambda v: [m for m in v.split(",") if m],
+                    help="extra torch.compile modes to time after the defaults, comma-separated")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("wan_speed needs a CUDA GPU (run it through the device tool)")
@@ -166,35 +222,58 @@ def main() -> None:
     rows, notes = [], []
 
     run_plain(comp, emb, neg, args, 2, decode=False)  # warm-up: cuBLAS/cuDNN choices
-    plain, plain_lat = run_plain(comp, emb, neg, args, args.steps, decode=True)
+    plain, plain_out = run_plain(comp, emb, neg, args, args.steps, decode=True)
+    plain_lat = plain_out["latents"].float()
     rows.append(summary("diffusers WanPipeline (plain)", plain, flops, peak))
     print(rows[-1], flush=True)
 
-    # noise floor: the same plain pipeline with only the attention kernel swapped (cuDNN)
-    comp.transformer.set_attention_backend("_native_cudnn")
-    _, floor_lat = run_plain(comp, emb, neg, args, args.steps, decode=False)
-    floor = (floor_lat.float() - plain_lat.float()).abs()
+    # bf16 noise floor: the same plain pipeline with only the attention kernel swapped for
+    # another exact one (torch's FlashAttention-2 instead of its default choice)
+    comp.transformer.set_attention_backend("_native_flash")
+    _, floor_out = run_plain(comp, emb, neg, args, args.steps, decode=False)
+    floor = (floor_out["latents"].float() - plain_lat).abs()
     comp.transformer.set_attention_backend("native")
-    backend = make_backend(comp, emb, neg, args, "on")
-    try:
-        t = time.perf_counter()
-        run_backend(backend, args, 2)  # warm-up, includes compilation
-        notes.append(f"backend warm-up incl. compilation: {time.perf_counter() - t:.1f} s")
-    except Exception as e:  # noqa: BLE001 - a compile failure is reported, then measured without
-        notes.append(f"regional compilation failed ({type(e).__name__}: {str(e)[:300]}); "
-                     "backend measured without it")
-        print(notes[-1], flush=True)
+
+    results = []
+    for mode in [None, *args.compile_modes]:
+        label = "CineRL wan backend (lossless defaults)" if mode is None else f"CineRL wan backend, compile mode {mode}"
         torch._dynamo.reset()
         for blk in comp.transformer.blocks:
             blk._compiled_call_impl = None
-        backend = make_backend(comp, emb, neg, args, "off")
-        run_backend(backend, args, 2)
-    _, res, back_lat = run_backend(backend, args, args.steps)
-    rows.append(summary("CineRL wan backend (lossless defaults)", res, flops, peak))
-    print(rows[-1], flush=True)
-
-    diff = (back_lat - plain_lat.float()).abs()
-    scale = plain_lat.float().abs().max().item()
+        backend = make_backend(comp, emb, neg, args, "on", mode)
+        try:
+            t = time.perf_counter()
+            run_backend(backend, args, 2)  # warm-up, includes compilation
+            notes.append(f"{label}: warm-up incl. compilation {time.perf_counter() - t:.1f} s")
+        except Exception as e:  # noqa: BLE001 - a compile failure is reported, then measured without
+            notes.append(f"{label}: compilation failed ({type(e).__name__}: {str(e)[:300]}); measured without")
+            print(notes[-1], flush=True)
+            torch._dynamo.reset()
+            for blk in comp.transformer.blocks:
+                blk._compiled_call_impl = None
+            backend = make_backend(comp, emb, neg, args, "off")
+            run_backend(backend, args, 2)
+        _, res, grabbed = run_backend(backend, args, args.steps)
+        rows.append(summary(label, res, flops, peak))
+        print(rows[-1], flush=True)
+        diff = (grabbed["latents"] - plain_lat).abs()
+        pix = np.abs(to_uint8(grabbed["frames"]).astype(np.int16) - to_uint8(plain_out["frames"]).astype(np.int16))
+        results.append({"latent_max_abs_diff": diff.max().item(), "latent_mean_abs_diff": diff.mean().item(),
+                        "pixel_max_abs_diff": int(pix.max()), "pixel_mean_abs_diff": float(pix.mean())})
+    extra = {}
+    if args.profile:
+        extra["profile_one_step_s"] = profile_step(backend, args)
+        print("GPU time by kernel kind, one step:", extra["profile_one_step_s"], flush=True)
+    if args.fp32_reference:
+        ref = run_fp32_reference(comp, emb, neg, args)
+        extra["fp32_reference"] = {
+            "plain_bf16_max_abs_diff": (plain_lat - ref).abs().max().item(),
+            "plain_bf16_mean_abs_diff": (plain_lat - ref).abs().mean().item(),
+            "cinerl_bf16_max_abs_diff": (grabbed["latents"] - ref).abs().max().item(),
+            "cinerl_bf16_mean_abs_diff": (grabbed["latents"] - ref).abs().mean().item()}
+        print("distance to the fp32 reference:", extra["fp32_reference"], flush=True)
+    scale = plain_lat.abs().max().item()
+    best = min(range(1, len(rows)), key=lambda i: rows[i]["s_per_step"])
     result = {
         "device": name, "torch": torch.__version__, "python": platform.python_version(),
         "variant": "ti2v-5b", "weights": "random (real-size configs)", "size":
@@ -204,17 +283,19 @@ def main() -> None:
         "clip_time_ratio_50_steps": round(
             (rows[1]["s_per_step"] * 50 + rows[1]["decode_s"])
             / (rows[0]["s_per_step"] * 50 + rows[0]["decode_s"]), 3),
-        "latent_max_abs_diff": diff.max().item(), "latent_max_abs": scale,
-        "latent_mean_abs_diff": diff.mean().item(),
+        "fastest_run": rows[best]["run"],
+        **results[0], "latent_max_abs": scale, "per_run_differences": results,
         "noise_floor_max_abs_diff": floor.max().item(),
-        "noise_floor_mean_abs_diff": floor.mean().item(), "notes": notes,
+        "noise_floor_mean_abs_diff": floor.mean().item(), "notes": notes, **extra,
     }
     print(f"{'run':45} {'s/step':>7} {'peak%':>6} {'decode s':>9} {'peak GiB':>9}")
     for r in rows:
         print(f"{r['run']:45} {r['s_per_step']:7.3f} {100 * r['share_of_peak']:5.1f}% "
               f"{r['decode_s']:9.2f} {r['peak_gib']:9.1f}")
-    print(f"latents: max |diff| {result['latent_max_abs_diff']:.4g} of max |x| {scale:.4g}; "
-          f"(attention-kernel swap alone: {result['noise_floor_max_abs_diff']:.4g}); "
+    print(f"latents: max |diff| {result['latent_max_abs_diff']:.4g} (mean {result['latent_mean_abs_diff']:.3g}) "
+          f"of max |x| {scale:.4g}; noise floor, attention-kernel swap alone: max "
+          f"{result['noise_floor_max_abs_diff']:.4g} (mean {result['noise_floor_mean_abs_diff']:.3g}); "
+          f"decoded frames max |diff| {result['pixel_max_abs_diff']} / 255; "
           f"50-step clip time ratio {result['clip_time_ratio_50_steps']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

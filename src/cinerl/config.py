@@ -42,6 +42,8 @@ class Settings(BaseModel):
     weight_text: float = Field(0.1, ge=0, description="reward weight: text alignment")
     weight_narrative: float = Field(0.09, ge=0, description="reward weight: narrative coherence")
     reward_device: str = Field("auto", description="reward models: auto (cuda when torch sees a GPU), cpu, cuda")
+    reward_workers: int = Field(1, ge=1, le=64, description="reward components scored on this many threads "
+                                "at once (1, the default, was fastest where measured)")
     clip_model_path: str | None = Field(None, description="CLIP or SigLIP folder (text alignment, aesthetic)")
     dino_model_path: str | None = Field(None, description="DINO folder (subject/location features)")
     lpips_path: str | None = Field(None, description="LPIPS AlexNet weights (true t-LPIPS)")

@@ -147,3 +147,85 @@ def test_new_component_is_one_registration_and_clamped(synth, temp_components):
     assert r.total == 1.0 and r.weights == {"temporal_stability": 1.0}
     with pytest.raises(ValueError, match="already registered"):
         register(name="temporal_flicker", group="temporal_stability")(lambda a, c: ok(1.0))
+
+
+def test_concurrent_scoring_equals_one_after_another(synth):
+    """Components on 4 threads share each lazy analysis value and give the serial breakdown."""
+    clip, ctx = synth.figure_clip(synth.WARDROBE, t=20), _full_ctx(synth)
+    serial = Scorer(config=RewardConfig(workers=1)).score(clip, ctx)
+    concurrent = Scorer(config=RewardConfig(workers=4)).score(clip, ctx)
+    assert list(concurrent.components) == list(serial.components)
+    for name, c in serial.components.items():
+        other = concurrent.components[name]
+        assert (other.status, other.value, other.raw) == (c.status, c.value, c.raw), name
+    assert concurrent.total == serial.total
+
+
+def test_lazy_analysis_values_are_computed_once_across_threads(synth, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cinerl.rewards.analysis import ClipAnalysis
+
+    analysis = ClipAnalysis(synth.pan_clip(t=12, h=90, w=160))
+    calls = []
+    real = ClipAnalysis._compute_flow
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(ClipAnalysis, "_compute_flow", counted)
+    with ThreadPoolExecutor(6) as pool:
+        flows = list(pool.map(lambda _: analysis.flow, range(6)))
+    assert len(calls) == 1 and all(f is flows[0] for f in flows)
+
+
+def test_concurrent_cpu_threads_restore_torch_thread_count():
+    import threading
+
+    import torch
+
+    from cinerl.rewards.models import cpu_threads
+
+    torch.set_num_threads(2)
+    before = torch.get_num_threads()
+    inside, release = threading.Barrier(3), threading.Event()
+
+    seen = []
+
+    def hold():
+        with cpu_threads("cpu"):
+            seen.append(torch.get_num_threads())
+            inside.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=hold, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        inside.wait(timeout=30)
+    finally:
+        release.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert seen == [1, 1] and torch.get_num_threads() == before
+
+
+def test_values_do_not_depend_on_the_number_of_cores(synth, monkeypatch):
+    """Per-frame work (flow, warps, edges, BRISQUE, face detection) is split over threads by core
+    count; one core and eight give the same breakdown, faces included."""
+    import cinerl.rewards.analysis as analysis_module
+    from tests.rewards.test_rewards_calibration import astronaut_clips
+
+    _, swap, ref = astronaut_clips()
+    ctx = ScoreContext(prompt="an astronaut", character_refs={"mara": ref}, scene=synth.bible().scenes[0],
+                       bible=synth.bible())
+    runs = []
+    for cores in (1, 8):
+        monkeypatch.setattr(analysis_module.os, "cpu_count", lambda cores=cores: cores)
+        runs.append(Scorer(components=["structure_constancy", "warp_consistency", "imaging_quality",
+                                       "identity_lock", "flow_smoothness"]).score(swap, ctx))
+    one, eight = runs
+    assert one.components["identity_lock"].status == "ok"
+    for name, c in one.components.items():
+        assert (eight.components[name].status, eight.components[name].value) == (c.status, c.value), name

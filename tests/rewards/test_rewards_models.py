@@ -222,3 +222,56 @@ def test_aesthetic_head_on_tiny_clip_embeddings(tmp_path):
     clear_model_cache()
     c = Scorer(components=["aesthetic"], config=wrong).score(clip).components["aesthetic"]
     assert c.status == "unavailable" and "expects 32-D" in c.reason
+
+
+def tiny_captioner_and_cross_encoder(tmp_path):
+    """A tiny random BLIP captioner and a tiny BERT cross-encoder, saved as local folders."""
+    from transformers import (BertConfig, BertForSequenceClassification, BertTokenizer, BlipConfig,
+                              BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor)
+
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS])}
+    cap, ce = tmp_path / "captioner", tmp_path / "cross_encoder"
+    tok = BertTokenizer(vocab=vocab)
+    tok.add_special_tokens({"bos_token": "[DEC]"})
+    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok).save_pretrained(cap)
+    torch.manual_seed(0)
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    blip = BlipForConditionalGeneration(BlipConfig(
+        text_config=dict(vocab_size=len(vocab), encoder_hidden_size=32, bos_token_id=5, pad_token_id=0,
+                         sep_token_id=3, eos_token_id=3, max_position_embeddings=40, **small),
+        vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16))
+    with torch.no_grad():  # a trained captioner emits words: keep the random one off special tokens
+        blip.text_decoder.cls.predictions.bias[:6] = -1e4
+    blip.save_pretrained(cap)
+    BertForSequenceClassification(BertConfig(vocab_size=len(vocab), num_labels=1, **small)).save_pretrained(ce)
+    BertTokenizer(vocab=vocab).save_pretrained(ce)
+    return cap, ce
+
+
+def test_caption_consistency_with_a_local_captioner_and_cross_encoder(tmp_path):
+    """Captions come from the configured captioner on the keyframes; agreement from the configured
+    cross-encoder (sigmoid of its logit); the value is their mean."""
+    from sentence_transformers import CrossEncoder
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    cap, ce = tiny_captioner_and_cross_encoder(tmp_path)
+    clip = pan_clip(t=12, h=96, w=160)
+    cfg = RewardConfig(device="cpu", captioner_path=str(cap), cross_encoder_path=str(ce))
+    r = Scorer(components=["caption_consistency"], config=cfg).score(clip, ScoreContext(prompt=PROMPT))
+    c = r.components["caption_consistency"]
+    assert c.status == "ok", c.reason
+    assert c.raw["captions_from"] == f"captioner:{cap}" and c.raw["agreement"] == f"cross-encoder:{ce}"
+
+    analysis = ClipAnalysis(clip)
+    idx, frames = analysis.detail_frames(3, 512)
+    processor, model = BlipProcessor.from_pretrained(cap), BlipForConditionalGeneration.from_pretrained(cap)
+    with torch.no_grad():
+        out = model.generate(**processor(images=list(frames), return_tensors="pt"), max_new_tokens=30,
+                             do_sample=False)
+    captions = [s.strip() for s in processor.batch_decode(out, skip_special_tokens=True)]
+    assert c.raw["frames"] == [int(i) for i in idx] and c.raw["captions"] == captions
+    assert all(set(s.split()) <= set(WORDS) and s for s in captions)
+    logits = np.asarray(CrossEncoder(str(ce), device="cpu").predict([(PROMPT, s) for s in captions])).reshape(-1)
+    expect = 1.0 / (1.0 + np.exp(-logits)) if logits.min() < 0 or logits.max() > 1 else logits
+    assert c.raw["caption_scores"] == pytest.approx(expect, abs=1e-4)
+    assert c.value == pytest.approx(float(np.mean(expect)), abs=1e-6)

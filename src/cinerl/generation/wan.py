@@ -45,6 +45,8 @@ class WanOptions:
     text_encoder: str = "auto"            # auto | gpu | cpu
     attention: str = "auto"               # auto | native | cudnn | flash3 | <diffusers name>
     compile: str = "auto"                 # auto (on with CUDA) | on | off
+    compile_mode: str | None = None       # torch.compile mode, e.g. "max-autotune-no-cudagraphs"
+    cudnn_benchmark: bool = True          # CUDA: let cuDNN time its conv algorithms (VAE decode)
     scalar_timestep: bool = True          # 5B text-to-video: one timestep per sample
     step_cache: float | None = None       # first-block cache threshold; None: off (lossy when on)
     env: dict | None = field(default=None, repr=False)  # stands in for os.environ in tests
@@ -144,10 +146,18 @@ class WanBackend:
                 m.enable_cache(FirstBlockCacheConfig(threshold=float(o.step_cache)))
             self.stats["step_cache"] = {"kind": "first_block", "threshold": float(o.step_cache),
                                         "lossy": True}
+        if cuda and o.cudnn_benchmark:
+            import torch
+
+            # The VAE decodes latent frame by frame with the same conv shapes each time, so
+            # timing cuDNN's algorithms once pays back on the first clip.
+            torch.backends.cudnn.benchmark = True
+            self.stats["cudnn_benchmark"] = True
         if o.compile == "on" or (o.compile == "auto" and cuda):
+            kw = {"mode": o.compile_mode} if o.compile_mode else {}
             for m in experts:
-                m.compile_repeated_blocks(fullgraph=True)
-            self.stats["compiled"] = True
+                m.compile_repeated_blocks(fullgraph=True, **kw)
+            self.stats["compiled"] = o.compile_mode or True
 
     # memory -------------------------------------------------------------------------------
     def _ensure_plan(self, width: int, height: int, frames: int) -> None:

@@ -2,14 +2,16 @@
 
 The clip is resized ONCE to an analysis resolution (longest side 256 px by default, INTER_AREA);
 grayscale, CIE Lab and dense optical flow (OpenCV DIS) are derived from those frames lazily and
-cached, so components that need the same data share it instead of recomputing it.
+cached, so components that need the same data share it instead of recomputing it. Components
+may run on several threads at once (``RewardConfig(workers=...)``): every lazy value is computed under
+its own lock, exactly once, whichever component asks first.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 
 import cv2
 import numpy as np
@@ -23,18 +25,31 @@ DEFAULT_MAX_FLOW_PAIRS = 96
 DETAIL_MAX_SIDE = 640      # keyframes for faces, BRISQUE and framing (never upscaled)
 
 
-def in_chunks(n: int, work, workers: int | None = None) -> None:
-    """Run work(lo, hi) over [0, n) in contiguous chunks on threads. OpenCV releases the GIL in
-    resize and DIS, so this uses every core; each item is computed alone, so the result does not
-    depend on the number of threads."""
-    workers = workers or min(8, os.cpu_count() or 1)
-    if workers <= 1 or n < 2 * workers:
+def in_chunks(n: int, work, workers: int | None = None, min_items: int = 2) -> None:
+    """Run work(lo, hi) over [0, n) in contiguous chunks of at least ``min_items`` on threads.
+    OpenCV, numpy and dlib release the GIL in their kernels, so this uses every core; each item
+    is computed alone, so the result does not depend on the number of threads."""
+    workers = min(workers or min(8, os.cpu_count() or 1), n // max(1, min_items))
+    if workers <= 1:
         work(0, n)
         return
     bounds = np.linspace(0, n, workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
         for f in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]:
             f.result()
+
+
+def parallel_map(fn, items) -> list:
+    """[fn(x) for x in items], one item per thread where there are cores for it (in_chunks)."""
+    items = list(items)
+    out: list = [None] * len(items)
+
+    def work(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            out[i] = fn(items[i])
+
+    in_chunks(len(items), work, min_items=1)
+    return out
 
 
 class ClipAnalysis:
@@ -81,24 +96,40 @@ class ClipAnalysis:
         self.height, self.width = h, w
         # flow magnitudes are reported in pixels of a 256-px-long-side frame whatever the clip size
         self.flow_unit_scale = DEFAULT_MAX_SIDE / float(max(h, w))
-        self._sample_cache: dict[tuple, np.ndarray] = {}
         self._source = frames  # a reference (no copy) for the few detail keyframes
-        self._extra_flow: dict[int, np.ndarray] = {}
-        self._shared: dict[tuple, object] = {}  # detail keyframes
-        self._results: dict[str, tuple[bool, object]] = {}  # per-clip results shared between components
+        self._values: dict[object, object] = {}   # lazily computed views and shared results
+        self._locks: dict[object, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _once(self, key, compute):
+        """compute() once per clip under a lock of its own, so concurrent components share it."""
+        if key in self._values:
+            return self._values[key]
+        with self._locks_guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = compute()
+        return self._values[key]
 
     # ---------------------------------------------------------------- basic views
     @property
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
 
-    @cached_property
+    @property
     def gray(self) -> np.ndarray:
+        return self._once("gray", self._compute_gray)
+
+    def _compute_gray(self) -> np.ndarray:
         t, h, w, _ = self.frames.shape
         return cv2.cvtColor(self.frames.reshape(t * h, w, 3), cv2.COLOR_RGB2GRAY).reshape(t, h, w)
 
-    @cached_property
+    @property
     def lab(self) -> np.ndarray:
+        return self._once("lab", self._compute_lab)
+
+    def _compute_lab(self) -> np.ndarray:
         """float32 Lab of every analysis frame (L 0..100)."""
         return rgb_to_lab(self.frames)
 
@@ -110,19 +141,21 @@ class ClipAnalysis:
 
     def sampled_lab_pixels(self, n_frames: int = 8, stride: int = 2) -> np.ndarray:
         """(N, 3) float32 Lab pixels of ~n_frames evenly spaced frames, every stride-th px each way."""
-        key = (int(n_frames), int(stride))
-        if key not in self._sample_cache:
-            idx = self.sample_indices(n_frames)
-            sub = np.ascontiguousarray(self.frames[idx, ::stride, ::stride])
-            self._sample_cache[key] = rgb_to_lab(sub).reshape(-1, 3)
-        return self._sample_cache[key]
+        def compute() -> np.ndarray:
+            sub = np.ascontiguousarray(self.frames[self.sample_indices(n_frames), ::stride, ::stride])
+            return rgb_to_lab(sub).reshape(-1, 3)
+
+        return self._once(("lab_pixels", int(n_frames), int(stride)), compute)
 
     def first_frame(self) -> np.ndarray:
         return self.frames[0]
 
     # ---------------------------------------------------------------- optical flow
-    @cached_property
+    @property
     def flow_pairs(self) -> np.ndarray:
+        return self._once("flow_pairs", self._compute_flow_pairs)
+
+    def _compute_flow_pairs(self) -> np.ndarray:
         """Start indices i of the (i, i+1) pairs that flow is computed for.
 
         All consecutive pairs when there are at most ``max_flow_pairs``; otherwise pairs of
@@ -139,8 +172,11 @@ class ClipAnalysis:
         starts = np.unique(np.rint(np.linspace(0, t - 3, n_starts)).astype(np.int64))
         return np.unique(np.concatenate([starts, starts + 1]))
 
-    @cached_property
+    @property
     def flow(self) -> np.ndarray:
+        return self._once("flow", self._compute_flow)
+
+    def _compute_flow(self) -> np.ndarray:
         """float32 (P, h, w, 2) DIS optical flow (OpenCV, Kroeger et al. 2016) for ``flow_pairs``."""
         pairs = self.flow_pairs
         out = np.empty((len(pairs), self.height, self.width, 2), np.float32)
@@ -162,13 +198,14 @@ class ClipAnalysis:
         k = int(np.searchsorted(pairs, i))
         if k < len(pairs) and pairs[k] == i:
             return self.flow[k]
-        if i not in self._extra_flow:
-            dis = cv2.DISOpticalFlow_create(self.flow_preset)
-            self._extra_flow[i] = dis.calc(self.gray[i], self.gray[i + 1], None)
-        return self._extra_flow[i]
+        return self._once(("extra_flow", int(i)), lambda: cv2.DISOpticalFlow_create(self.flow_preset).calc(
+            self.gray[i], self.gray[i + 1], None))
 
-    @cached_property
+    @property
     def uniform_flow_rows(self) -> np.ndarray:
+        return self._once("uniform_flow_rows", self._compute_uniform_flow_rows)
+
+    def _compute_uniform_flow_rows(self) -> np.ndarray:
         """Rows of ``flow`` whose start frames are evenly spaced in time (one per couple when
         the pairs are sub-sampled in consecutive couples), for spectral and interval statistics."""
         pairs = self.flow_pairs
@@ -178,8 +215,11 @@ class ClipAnalysis:
                   and (k == 0 or pairs[k - 1] != i - 1)]
         return np.asarray(starts, dtype=np.int64)
 
-    @cached_property
+    @property
     def warped_next(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._once("warped_next", self._compute_warped_next)
+
+    def _compute_warped_next(self) -> tuple[np.ndarray, np.ndarray]:
         """For every flow pair (i, i+1): gray frame i+1 warped back onto frame i by the flow,
         and a mask of pixels whose source lies inside frame i+1 (bilinear, OpenCV remap)."""
         pairs = self.flow_pairs
@@ -187,17 +227,21 @@ class ClipAnalysis:
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         out = np.empty((len(pairs), h, w), np.uint8)
         valid = np.empty((len(pairs), h, w), bool)
-        for k, i in enumerate(pairs):
-            fx = gx + self.flow[k, ..., 0]
-            fy = gy + self.flow[k, ..., 1]
-            out[k] = cv2.remap(self.gray[i + 1], fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            valid[k] = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
+        flow, gray = self.flow, self.gray
+
+        def warp(lo: int, hi: int) -> None:
+            for k in range(lo, hi):
+                fx = gx + flow[k, ..., 0]
+                fy = gy + flow[k, ..., 1]
+                out[k] = cv2.remap(gray[pairs[k] + 1], fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                valid[k] = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
+
+        in_chunks(len(pairs), warp)
         return out, valid
 
     def detail_frames(self, n: int = 6, max_side: int = DETAIL_MAX_SIDE) -> tuple[np.ndarray, list[np.ndarray]]:
         """n evenly spaced keyframes resized from the source to at most ``max_side`` (cached)."""
-        key = ("detail", int(n), int(max_side))
-        if key not in self._shared:
+        def compute() -> tuple[np.ndarray, list[np.ndarray]]:
             idx = self.sample_indices(n)
             th, tw = analysis_size(self._source.shape[1], self._source.shape[2], max_side)
             frames = []
@@ -206,17 +250,19 @@ class ClipAnalysis:
                 if (th, tw) != f.shape[:2]:
                     f = cv2.resize(f, (tw, th), interpolation=cv2.INTER_AREA)
                 frames.append(np.ascontiguousarray(f))
-            self._shared[key] = (idx, frames)
-        return self._shared[key]  # type: ignore[return-value]
+            return idx, frames
+
+        return self._once(("detail", int(n), int(max_side)), compute)  # type: ignore[return-value]
 
     def shared(self, key: str, compute):
         """A per-clip result computed once and shared by every component that asks for it."""
-        if key not in self._results:
+        def attempt() -> tuple[bool, object]:
             try:
-                self._results[key] = (True, compute())
+                return True, compute()
             except Exception as exc:  # remembered, so a missing model is tried once per clip
-                self._results[key] = (False, exc)
-        good, value = self._results[key]
+                return False, exc
+
+        good, value = self._once(("shared", key), attempt)
         if not good:
             raise value
         return value

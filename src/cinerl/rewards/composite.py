@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from cinerl.rewards.analysis import ClipAnalysis
 from cinerl.rewards.base import ScoreContext, registered_components, registered_groups, run_component
-from cinerl.rewards.models import RewardConfig
+from cinerl.rewards.models import RewardConfig, scoring_workers
 from cinerl.schema import Clip, ComponentScore, RewardBreakdown
 
 log = logging.getLogger(__name__)
@@ -91,20 +92,29 @@ class Scorer:
               analysis: ClipAnalysis | None = None, timings: dict[str, float] | None = None) -> RewardBreakdown:
         """Score one clip. Never raises for a failing component (it is reported unavailable).
 
-        ``timings``, when given, receives the seconds each component took (shared analysis work
-        such as the flow or the frame features counts for the first component that needs it)."""
+        Components run on ``scoring_workers(config)`` threads; the breakdown does not depend on
+        the number. ``timings``, when given, receives each component's wall seconds (shared
+        analysis work such as the flow or the frame features counts for whichever component
+        asked first; with several workers the times overlap)."""
         t0 = time.perf_counter()
         ctx = ctx if ctx is not None else ScoreContext()
         if analysis is None:
             analysis = self.analyse(clip)
         if timings is not None:
             timings["analysis"] = time.perf_counter() - t0
-        comps: dict[str, ComponentScore] = {}
-        for spec in self.specs:
+        def timed(spec) -> tuple[ComponentScore, float]:
             t1 = time.perf_counter()
-            comps[spec.name] = run_component(spec, analysis, ctx)
-            if timings is not None:
-                timings[spec.name] = time.perf_counter() - t1
+            return run_component(spec, analysis, ctx), time.perf_counter() - t1
+
+        workers = min(scoring_workers(self.config), len(self.specs))
+        if workers > 1:  # shared analysis data is computed once under its own lock (ClipAnalysis)
+            with ThreadPoolExecutor(workers, thread_name_prefix="reward") as pool:
+                results = list(pool.map(timed, self.specs))
+        else:
+            results = [timed(spec) for spec in self.specs]
+        comps = {spec.name: res for spec, (res, _) in zip(self.specs, results)}
+        if timings is not None:
+            timings.update({spec.name: sec for spec, (_, sec) in zip(self.specs, results)})
         return combine(comps, self.weights, self.groups, seconds=time.perf_counter() - t0)
 
 

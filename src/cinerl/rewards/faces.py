@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import queue
 from dataclasses import dataclass
 
 import numpy as np
 
+from cinerl.rewards.analysis import parallel_map
 from cinerl.rewards.models import EXTRA_HINT, cached_model, package_dir
 
 SAME_PERSON_DISTANCE = 0.6
@@ -42,14 +44,31 @@ class FaceModels:
         for f in (sp, rec):
             if not f.is_file():
                 raise FacesUnavailable(f"dlib model file missing: {f}")
-        self.detector = dlib.get_frontal_face_detector()
+        self._new_detector = dlib.get_frontal_face_detector
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle.put(self._new_detector())
         self.shape = dlib.shape_predictor(str(sp))
         self.encoder = dlib.face_recognition_model_v1(str(rec))
 
-    def faces(self, rgb: np.ndarray, upsample: int = 0, max_faces: int = 4) -> list[Face]:
-        """Faces in one uint8 RGB image, largest first, with their embeddings."""
+    def detect(self, rgb: np.ndarray, upsample: int = 0) -> list:
+        """dlib rectangles of the faces in one image. Safe to call from several threads: a dlib
+        detector is not, so each call borrows an idle one (a new one, ~0.5 s to build, when
+        all are busy) and gives it back."""
+        try:
+            det = self._idle.get_nowait()
+        except queue.Empty:
+            det = self._new_detector()
+        try:
+            return list(det(np.ascontiguousarray(rgb), upsample))
+        finally:
+            self._idle.put(det)
+
+    def faces(self, rgb: np.ndarray, upsample: int = 0, max_faces: int = 4, dets: list | None = None) -> list[Face]:
+        """Faces in one uint8 RGB image, largest first, with their embeddings (``dets``: the
+        detections when they were already made). Not thread-safe: the encoder is one network."""
         img = np.ascontiguousarray(rgb)
-        dets = sorted(self.detector(img, upsample), key=lambda r: -r.width() * r.height())[:max_faces]
+        dets = self.detect(img, upsample) if dets is None else dets
+        dets = sorted(dets, key=lambda r: -r.width() * r.height())[:max_faces]
         out = []
         for r in dets:
             shape = self.shape(img, r)
@@ -71,6 +90,7 @@ def clip_faces(analysis) -> tuple[np.ndarray, list[list[Face]], tuple[int, int]]
     def compute():
         models = face_models()
         idx, frames = analysis.detail_frames(N_KEYFRAMES)
-        return idx, [models.faces(f) for f in frames], frames[0].shape[:2]
+        dets = parallel_map(models.detect, frames)   # detection dominates; it runs on threads
+        return idx, [models.faces(f, dets=d) for f, d in zip(frames, dets)], frames[0].shape[:2]
 
     return analysis.shared("faces", compute)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from scipy.special import gamma as gamma_fn
 
-from cinerl.rewards.analysis import ClipAnalysis
+from cinerl.rewards.analysis import ClipAnalysis, parallel_map
 from cinerl.rewards.base import ScoreContext, not_applicable, ok, register, unavailable
 from cinerl.rewards.models import EXTRA_HINT, cached_model, package_dir
 
@@ -170,7 +170,7 @@ def imaging_quality(analysis: ClipAnalysis, ctx: ScoreContext):
     except BrisqueUnavailable as exc:
         return unavailable(str(exc))
     idx, frames = analysis.detail_frames(N_KEYFRAMES, KEYFRAME_MAX_SIDE)
-    feats = np.stack([brisque_features(f) for f in frames])
+    feats = np.stack(parallel_map(brisque_features, frames))
     scores = model.predict(feats)
     mean = float(scores.mean())
     return ok(min(1.0, max(0.0, 1.0 - mean / 100.0)), brisque_mean=mean,

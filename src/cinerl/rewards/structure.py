@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from cinerl.rewards.analysis import ClipAnalysis
+from cinerl.rewards.analysis import ClipAnalysis, parallel_map
 from cinerl.rewards.base import ScoreContext, not_applicable, ok, register
 from cinerl.rewards.continuity import ssim_map
 
@@ -41,27 +41,25 @@ def structure_constancy(analysis: ClipAnalysis, ctx: ScoreContext):
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     _, valid = analysis.warped_next
     b = _BORDER if min(h, w) > 4 * _BORDER else 0
-    edges: dict[int, np.ndarray] = {}
+    frames = sorted({int(i) for i in pairs} | {int(i) + 1 for i in pairs})
+    edges = dict(zip(frames, parallel_map(lambda i: auto_canny(analysis.gray[i]).astype(np.float32), frames)))
+    flow = analysis.flow
 
-    def edge(i: int) -> np.ndarray:
-        if i not in edges:
-            edges[i] = auto_canny(analysis.gray[i]).astype(np.float32)
-        return edges[i]
-
-    vals, starts = [], []
-    for k, i in enumerate(pairs):
-        e0 = cv2.GaussianBlur(edge(i), (0, 0), EDGE_BLUR_SIGMA)
-        e1 = cv2.remap(edge(i + 1), gx + analysis.flow[k, ..., 0], gy + analysis.flow[k, ..., 1],
+    def pair_ssim(k: int) -> float | None:
+        i = int(pairs[k])
+        e0 = cv2.GaussianBlur(edges[i], (0, 0), EDGE_BLUR_SIGMA)
+        e1 = cv2.remap(edges[i + 1], gx + flow[k, ..., 0], gy + flow[k, ..., 1],
                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         e1 = cv2.GaussianBlur(e1, (0, 0), EDGE_BLUR_SIGMA)
         near = (e0 > EDGE_NEAR) | (e1 > EDGE_NEAR)    # only where there is structure to keep
         m, v = ssim_map(e0, e1), valid[k] & near
         if b:
             m, v = m[b:-b, b:-b], v[b:-b, b:-b]
-        if v.sum() < MIN_EDGE_PIXELS:
-            continue
-        vals.append(float(m[v].mean()))
-        starts.append(int(i))
+        return float(m[v].mean()) if v.sum() >= MIN_EDGE_PIXELS else None
+
+    per_pair = parallel_map(pair_ssim, range(len(pairs)))
+    vals = [v for v in per_pair if v is not None]
+    starts = [int(pairs[k]) for k, v in enumerate(per_pair) if v is not None]
     if not vals:
         return not_applicable("no edges to follow (flat frames) or flow carries every pixel out of frame")
     mean, worst = float(np.mean(vals)), float(np.min(vals))
