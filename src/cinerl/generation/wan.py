@@ -63,9 +63,26 @@ ATTENTION_NAMES = {"native": "native", "cudnn": "_native_cudnn", "flash3": "_fla
                    "flash": "flash", "efficient": "_native_efficient"}
 
 
-def pick_attention(choice: str, cuda: bool) -> str | None:
+def cudnn_attention_runs(head_dim: int, dtype) -> bool:
+    """Whether cuDNN's SDPA kernel takes this head size and dtype on this GPU (it needs, among
+    other things, a head size that is a multiple of 8): one tiny call under that backend only."""
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q = torch.zeros(1, 2, 16, int(head_dim), device="cuda", dtype=dtype)
+    try:
+        with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+            F.scaled_dot_product_attention(q, q, q)
+        return True
+    except RuntimeError:
+        return False
+
+
+def pick_attention(choice: str, cuda: bool, head_dim: int | None = None, dtype=None) -> str | None:
     """The attention backend to set, or None to leave diffusers' default (native SDPA).
-    auto: FlashAttention-3 where its package is installed (Hopper), else cuDNN SDPA on CUDA."""
+    auto: FlashAttention-3 where its package is installed (Hopper), else cuDNN SDPA on CUDA when
+    its kernel takes the model's head size, else native SDPA (which picks a kernel per call)."""
     if choice == "auto":
         if not cuda:
             return None
@@ -73,7 +90,10 @@ def pick_attention(choice: str, cuda: bool) -> str | None:
             import flash_attn_interface  # noqa: F401  (FlashAttention-3's module)
             return "_flash_3"
         except ImportError:
+            pass
+        if head_dim is None or cudnn_attention_runs(head_dim, dtype):
             return "_native_cudnn"
+        return None
     return ATTENTION_NAMES.get(choice, choice)
 
 
@@ -134,7 +154,7 @@ class WanBackend:
     def _speed_setup(self, cuda: bool) -> None:
         o = self.options
         experts = [m for m in (self.comp.transformer, self.comp.transformer_2) if m is not None]
-        attn = pick_attention(o.attention, cuda)
+        attn = pick_attention(o.attention, cuda, experts[0].config.attention_head_dim, experts[0].dtype)
         if attn is not None:
             for m in experts:
                 m.set_attention_backend(attn)
@@ -155,8 +175,10 @@ class WanBackend:
             self.stats["cudnn_benchmark"] = True
         if o.compile == "on" or (o.compile == "auto" and cuda):
             kw = {"mode": o.compile_mode} if o.compile_mode else {}
+            # not fullgraph: group offload (chosen later by the memory plan or the OOM ladder)
+            # wraps each block in a hook that compilation must step around
             for m in experts:
-                m.compile_repeated_blocks(fullgraph=True, **kw)
+                m.compile_repeated_blocks(fullgraph=False, **kw)
             self.stats["compiled"] = o.compile_mode or True
 
     # memory -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The one place RAPO and SSPO talk to the LLM layer (cinerl.planning.llm), imported lazily.
 
 Every caller passes a rule-based answer too: when the LLM layer is missing, offline, or its call
-falls back, the rule-based answer is used and the step records which one ran.
+falls back, the rule-based answer is used and the step records which one ran and why
+("rule (llm failed: ...)", "rule (llm fell back: ...)"), so SSPO's CSV log shows the reason.
 """
 
 from __future__ import annotations
@@ -74,8 +75,15 @@ def call(provider: Any | None, system: str, user: str, schema: type[BaseModel],
         raise  # a bad key or model path is the user's to fix, not something to hide
     except Exception as e:  # noqa: BLE001 - the rule-based answer is always good enough
         log.warning("LLM call failed (%s); using the rule-based answer", e)
-        return fallback, "rule (llm failed)"
+        return fallback, f"rule (llm failed: {_one_line(f'{type(e).__name__}: {e}')})"
     fell_back = isinstance(meta, dict) and bool(meta.get("fell_back"))
     if result is fallback or fell_back:
-        return fallback, "rule (llm fell back)"
+        why = meta.get("warning", "") if isinstance(meta, dict) else ""
+        return fallback, f"rule (llm fell back: {_one_line(why) or 'no reason given'})"
     return result, describe(provider)
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    """A reason short enough for a method column (the full one is in the warning log)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

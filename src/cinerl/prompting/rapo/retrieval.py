@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 from pydantic import BaseModel, Field
 
+from cinerl.prompting.rapo.encoder import prompt_encoder
 from cinerl.prompting.rapo.graph import RelationGraph, embed_texts
 from cinerl.prompting.vocabulary import find_scenery_type
 
@@ -85,20 +86,30 @@ class Retriever:
         self.threshold = threshold
 
     def embed(self, prompts: list[str]) -> np.ndarray:
+        """One prompt goes through the direct MiniLM forward (encoder.py: the same vector in
+        about half the time of SentenceTransformer.encode, benchmarks/results/rapo_cpu.json);
+        several go through encode in batches, which amortises its per-call overhead."""
+        if len(prompts) == 1:
+            return prompt_encoder(self.embedder_path).encode(prompts[0])[None]
         return embed_texts(prompts, self.embedder_path)
 
-    def _top(self, emb: np.ndarray, idx: np.ndarray, q: np.ndarray, k: int):
+    @staticmethod
+    def _top(sims: np.ndarray, idx: np.ndarray, k: int):
+        """The k best of a place's neighbours `idx`, given every node's similarity `sims`."""
         if k == 0 or len(idx) == 0:
             return []
-        sims = emb[idx] @ q
-        order = np.argsort(-sims, kind="stable")[:k]
-        return [(int(idx[o]), float(sims[o])) for o in order]
+        s = sims[idx]
+        order = np.argsort(-s, kind="stable")[:k]
+        return [(int(idx[o]), float(s[o])) for o in order]
 
     def retrieve_vector(self, prompt: str, q: np.ndarray) -> Retrieval:
-        """Retrieval for a prompt whose embedding is already known (the graph part alone)."""
+        """Retrieval for a prompt whose embedding is already known (the graph part alone).
+        Each kind's similarities come from one matrix-vector product (the rows are unit
+        vectors, so the product is the cosine); neighbours are then looked up, not recomputed."""
         t0 = time.perf_counter()
         g = self.graph
         psims = g.place_emb @ q
+        vsims, ssims = g.verb_emb @ q, g.scene_emb @ q
         top = np.argsort(-psims, kind="stable")[:self.place_num]
         places = [Modifier(text=g.places[i], kind="place", similarity=float(psims[i]),
                            place=g.places[i]) for i in top]
@@ -107,9 +118,9 @@ class Retriever:
             hub = g.places[i]
             cands = [("place", g.places[i], float(psims[i]))]
             cands += [("verb", g.verbs[j], s) for j, s in
-                      self._top(g.verb_emb, g.place_verbs[i], q, self.verb_num)]
+                      self._top(vsims, g.place_verbs[i], self.verb_num)]
             cands += [("scene", g.scenes[j], s) for j, s in
-                      self._top(g.scene_emb, g.place_scenes[i], q, self.scene_num)]
+                      self._top(ssims, g.place_scenes[i], self.scene_num)]
             for kind, text, sim in cands:
                 key = (kind, text)
                 if key not in found or found[key].similarity < sim:
