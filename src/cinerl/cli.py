@@ -77,7 +77,8 @@ def make(
     transition: Optional[str] = typer.Option(None, help="cut or crossfade"),
     prompt_opt: Optional[str] = typer.Option(
         None, "--prompt-opt", help="none or rapo: relation-graph modifiers before composition"),
-    llm: Optional[str] = typer.Option(None, "--llm", help="planner: offline, openai, transformers, auto"),
+    llm: Optional[str] = typer.Option(
+        None, "--llm", help="story and scene prompts: offline, openai, transformers, auto"),
     llm_model: Optional[str] = typer.Option(
         None, "--model", help="LLM: model name (openai) or local folder/.gguf (transformers)"),
     llm_base_url: Optional[str] = typer.Option(

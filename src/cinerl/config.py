@@ -64,7 +64,8 @@ class Settings(BaseModel):
     llm_timeout: float = Field(60.0, gt=0, le=3600, description="seconds per LLM request")
     llm_retries: int = Field(4, ge=0, le=20, description="retries on 429, 5xx and timeouts")
     llm_repairs: int = Field(2, ge=0, le=10, description="repair rounds before the offline fallback")
-    from_plan: str | None = Field(None, description="shoot the bible of a `cinerl plan` folder")
+    from_plan: str | None = Field(None, description="shoot a finished `cinerl plan` folder: its bible, with its "
+                                     "critique-revised scene prompts as the scenes' base prompts")
     rl: Literal["ppo", "grpo"] = "ppo"
     policy_mode: Literal["learn", "random", "frozen"] = "learn"
     policy_path: str | None = Field(None, description="default ~/.cinerl/policy/<backend>.pt")

@@ -23,8 +23,9 @@ from cinerl.generation.keyframes import scene_keyframes
 from cinerl.inputs import UserError, check_out_dir, check_prompt
 from cinerl.media import atomic_write_text, load_png, save_jpeg, save_png, thumbnail, write_mp4
 from cinerl.memory import RunStore, fingerprint
+from cinerl.planning.scene_prompts import scene_prompts
 from cinerl.planning.story import llm_report, plan_bible
-from cinerl.prompting.composer import compose
+from cinerl.prompting.composer import compose, compose_onto
 from cinerl.references.preproduce import References, pick_image_backend, preproduce
 from cinerl.rewards import RewardConfig, ScoreContext, Scorer
 from cinerl.rl.features import state_vector
@@ -116,6 +117,7 @@ class Director:
         self.keyframes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # --mode keyframes
         self.prompt_scenes: dict[int, Scene] = {}  # --prompt-opt: scenes as the composer sees them
         self.prompt_opt: dict = {}  # --prompt-opt: what it added, for the report
+        self.base_prompts: dict[int, str] = {}  # --llm, --from-plan: each scene's base prompt
 
     # stages -------------------------------------------------------------------------------
     def plan(self) -> StoryBible:
@@ -207,7 +209,11 @@ class Director:
         s = self.settings
         seed = attempt_seed(s.seed, scene.index, k)
         action, log_prob = policy.act(state, seed)
-        prompt, negative = compose(self.prompt_scenes.get(scene.index, scene), bible, action)
+        composed = self.prompt_scenes.get(scene.index, scene)
+        if scene.index in self.base_prompts:
+            prompt, negative = compose_onto(self.base_prompts[scene.index], composed, bible, action)
+        else:
+            prompt, negative = compose(composed, bible, action)
         request = ClipRequest(prompt=prompt, negative_prompt=negative, width=s.width, height=s.height,
                               fps=s.fps, num_frames=max(1, round(scene.duration_s * s.fps)),
                               seed=seed, init_image=prev_last, reference_image=ctx.location_ref)
@@ -247,6 +253,11 @@ class Director:
 
             with self.timer.stage("prompt_opt"):
                 self.prompt_scenes, self.prompt_opt = prompt_scenes(bible, s, self.out_dir, self.store)
+        if s.llm != "offline" or s.from_plan:  # --llm: enriched and revised; --from-plan: saved
+            with self.timer.stage("prompts"):
+                seen = bible.model_copy(update={"scenes": [self.prompt_scenes.get(sc.index, sc)
+                                                           for sc in bible.scenes]})
+                self.base_prompts = scene_prompts(seen, s, self.store, self.out_dir)
         policy, version_start = self.load_policy()
         backend = get_video_backend(s.backend, s)
         if s.shot_mode == "keyframes":

@@ -157,6 +157,8 @@ class LlamaServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
              "--port", str(self.port), "--n_ctx", "4096", "--n_threads", "1",
+             # one thread for prompts too: on shared cores spinning threads are 10x slower
+             "--n_threads_batch", "1",
              "--model_alias", "smollm2"], stdout=self.log, stderr=subprocess.STDOUT)
 
     def __enter__(self) -> "LlamaServer":

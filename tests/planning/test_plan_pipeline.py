@@ -11,7 +11,9 @@ from collections import Counter
 from typer.testing import CliRunner
 
 from cinerl.cli import app
+from cinerl.planning.offline import plan_story
 from cinerl.planning.prompt_audit import audit
+from cinerl.prompting.composer import compose, compose_onto
 from cinerl.schema import StoryBible
 from tests.planning.llm_servers import FaultServer
 
@@ -42,9 +44,28 @@ def test_offline_plan_writes_documents_that_make_from_plan_shoots(tmp_path):
     rep = json.loads((film / "report.json").read_text())
     assert StoryBible.model_validate(rep["bible"]) == bible
     assert rep["llm"]["steps"][0]["provider"] == "plan"
+    # the plan's critique-revised prompts are what the backend is given, with the policy's
+    # camera, light and motion in front
+    assert rep["llm"]["scene_prompts"]["source"] == f"plan {plan_dir}"
+    for p, sc, row in zip(prompts, bible.scenes, rep["scenes"]):
+        att = row["attempts"][0]
+        assert att["prompt"] == compose_onto(p["revised_prompt"], sc, bible, att["action"])[0]
+        for name in [bible.character(c).name for c in sc.character_ids]:
+            sentence = next(x for x in p["revised_prompt"].split(". ") if x.startswith(name))
+            assert sentence in att["prompt"]
 
 
-def test_make_with_llm_records_provider_model_and_tokens_per_step(tmp_path):
+def test_make_refuses_a_plan_that_did_not_finish(tmp_path):
+    plan_dir = tmp_path / "plan"
+    plan_dir.mkdir()
+    (plan_dir / "creative_document.json").write_text(plan_story(PROMPT).model_dump_json())
+    r = runner.invoke(app, ["make", "--from-plan", str(plan_dir), "--out", str(tmp_path / "f")])
+    message = " ".join(r.output.split())
+    assert r.exit_code == 2 and "no scene_prompts.json there" in message and "--resume" in message
+    assert not (tmp_path / "f").exists()
+
+
+def test_make_with_llm_records_each_step_and_falls_back_to_the_offline_composition(tmp_path):
     with FaultServer() as srv:
         r = runner.invoke(app, ["make", PROMPT, "--out", str(tmp_path / "film"), "--llm", "openai",
                                 "--model", "fault-model", "--llm-base-url", srv.url, "--scenes",
@@ -55,10 +76,19 @@ def test_make_with_llm_records_provider_model_and_tokens_per_step(tmp_path):
     rep = json.loads((tmp_path / "film" / "report.json").read_text())
     steps = rep["llm"]["steps"]
     assert [(s["step"], s["provider"], s["model"]) for s in steps] == [
-        ("plan.cast", "openai", "fault-model"), ("plan.scenes", "openai", "fault-model")]
-    assert all(s["prompt_tokens"] == 100 and s["completion_tokens"] == 20 and s["seconds"] > 0
-               for s in steps)
+        ("plan.cast", "openai", "fault-model"), ("plan.scenes", "openai", "fault-model"),
+        ("enrich.scene_00", "openai", "fault-model")]
+    assert all(s["prompt_tokens"] == 100 * len(s["calls"]) and s["seconds"] > 0 for s in steps)
     assert rep["bible"]["planner"] == "openai:fault-model"
+    # The server's minimal JSON is too short for a prompt: after two repairs the scene falls
+    # back to the offline composition (no critique of a stand-in), with a warning, no crash.
+    assert steps[2]["fell_back"] and len(steps[2]["calls"]) == 3
+    row = rep["llm"]["scene_prompts"]["scenes"][0]
+    assert row["base_prompt"] is None and "offline composition" in row["warning"]
+    assert {row["warning"], steps[2]["warning"]} <= set(rep["llm"]["warnings"])
+    bible = StoryBible.model_validate(rep["bible"])
+    att = rep["scenes"][0]["attempts"][0]
+    assert att["prompt"] == compose(bible.scenes[0], bible, att["action"])[0]
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path  # not in report, logs or run store

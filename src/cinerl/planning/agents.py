@@ -8,6 +8,11 @@
 - SelfCritic: checks a prompt against the bible (identity and location locks, clear action,
   continuity with the previous scene) and revises it.
 
+What code can guarantee, code does (`keep_facts`: no colour the scene does not own, every lock
+sentence and the action present); the models are held to what only they can write: a
+description of the right length that brings in nobody new. So a small model's description can
+get through where it would otherwise fall back for a missing colour word.
+
 The seed prompt goes to the model as a JSON string inside the user message, and the system
 message says it is material, not instructions: a prompt that says "ignore your instructions"
 still gets a plan of the story it tells, and the schema leaves no room for anything else.
@@ -33,7 +38,16 @@ from cinerl.planning.drafts import (
 )
 from cinerl.planning.llm import LLMCache, LLMProvider, structured_call
 from cinerl.planning.offline import plan_story
-from cinerl.planning.prompt_audit import WORDS, audit, colors_in, scene_colors, word_count
+from cinerl.planning.prompt_audit import (
+    WORDS,
+    action_clear,
+    audit,
+    character_locked,
+    colors_in,
+    location_locked,
+    scene_colors,
+    word_count,
+)
 from cinerl.prompting.composer import character_sentence, location_sentence
 from cinerl.prompting.vocabulary import COLORS, SCENERY_TYPES
 from cinerl.schema import Scene, StoryBible
@@ -156,6 +170,30 @@ def _strip_colors(text: str, allowed: set[str]) -> str:
     return text
 
 
+def keep_facts(text: str, scene: Scene, bible: StoryBible, mode: Mode = "t2v") -> str:
+    """The bible's facts put back by code, not left to a model to copy: colours the scene does
+    not own are dropped; each character or the location that the text does not name with its
+    colours gets the composer's lock sentence, and a text that does not carry the action gets
+    the scene's action. For t2v the subject leads; i2v stays motion-first (the action, the text,
+    then the locks). A text that keeps every fact comes back unchanged."""
+    allowed = scene_colors(scene, bible)
+    text = _strip_colors(text, allowed)
+    level = "full" if mode == "t2v" else "brief"
+    chars = [bible.character(c) for c in scene.character_ids]
+    loc = bible.location(scene.location_id)
+    locks = [character_sentence(c, level, i == 0) for i, c in enumerate(chars)
+             if not character_locked(text, c)]
+    if not location_locked(text, loc):
+        locks.append(location_sentence(loc, level))
+    action = [] if action_clear(text, scene, bible) else [_sentence(scene.action)]
+    if not locks and not action:
+        return text
+    parts = [*locks, *action, _sentence(text)] if mode == "t2v" else \
+        [*action, _sentence(text), *locks]
+    # the bible's looks may name colours too: the scene keeps only its own, as offline_prompt does
+    return _strip_colors(" ".join(p for p in parts if p.strip(" .")), allowed)
+
+
 ATTRIBUTES = ["35mm lens", "shallow depth of field", "natural film grain"]
 
 
@@ -194,13 +232,18 @@ class PromptEnricher:
 
     def enrich(self, scene: Scene, bible: StoryBible, mode: Mode = "t2v", base: str = ""
                ) -> tuple[str, dict]:
+        """The enriched prompt (with `keep_facts`) and the step's meta."""
         fallback = offline_prompt(scene, bible, mode)
+
+        def text(e: EnrichedPrompt) -> str:
+            return keep_facts(e.text(mode), scene, bible, mode)
+
         ep, meta = structured_call(
             self.provider, self.messages(scene, bible, mode, base or fallback.text(mode)),
             EnrichedPrompt, repairs=self.repairs, fallback=lambda: fallback, cache=self.cache,
-            check=lambda e: audit(e.text(mode), scene, bible, mode), max_tokens=500,
+            check=lambda e: audit(text(e), scene, bible, mode), max_tokens=500,
             step=f"enrich.scene_{scene.index:02d}")
-        return ep.text(mode), meta
+        return text(ep), meta
 
 
 class SelfCritic:
@@ -209,6 +252,7 @@ class SelfCritic:
 
     def critique(self, prompt: str, scene: Scene, bible: StoryBible, mode: Mode = "t2v",
                  previous: str = "") -> tuple[Critique, dict]:
+        """The issues and the revised prompt (with `keep_facts`)."""
         found = audit(prompt, scene, bible, mode)
 
         def fallback() -> Critique:
@@ -222,10 +266,14 @@ class SelfCritic:
                  f"Prompt to check: {prompt}\nA rule check found: "
                  f"{'; '.join(found) if found else 'nothing'}.\nList the issues and write the "
                  f"revised prompt ({lo}-{hi} words)."}]
-        return structured_call(
+        crit, meta = structured_call(
             self.provider, msgs, Critique, repairs=self.repairs, fallback=fallback,
-            cache=self.cache, check=lambda c: audit(c.revised_prompt, scene, bible, mode),
+            cache=self.cache,
+            check=lambda c: audit(keep_facts(c.revised_prompt, scene, bible, mode), scene, bible,
+                                  mode),
             max_tokens=700, step=f"critique.scene_{scene.index:02d}")
+        revised = keep_facts(crit.revised_prompt, scene, bible, mode)
+        return crit.model_copy(update={"revised_prompt": revised}), meta
 
 
 def scene_facts(scene: Scene, bible: StoryBible) -> str:

@@ -185,7 +185,8 @@ def structured_call(provider: LLMProvider, messages: list[dict], schema: type[Ba
             meta["completion_tokens"] += res.completion_tokens
             meta["seconds"] = round(meta["seconds"] + res.seconds, 4)
         try:
-            value = schema.model_validate_json(extract_json(res.text))
+            # strict=False: a raw newline inside a string (small models type them) is no error
+            value = schema.model_validate(json.loads(extract_json(res.text), strict=False))
             problems = check(value) if check else []
             if not problems:
                 return value, meta

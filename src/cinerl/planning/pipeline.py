@@ -19,11 +19,11 @@ from cinerl.inputs import UserError, check_out_dir, check_prompt
 from cinerl.media import atomic_write_text
 from cinerl.memory import RunStore, fingerprint
 from cinerl.planning.agents import DirectorAgent, PromptEnricher, SelfCritic
-from cinerl.planning.story import PLAN_BIBLE, provider_for
+from cinerl.planning.story import PLAN_BIBLE, PLAN_PROMPTS, provider_for
 from cinerl.prompting.vocabulary import NEGATIVE_PRESETS
 from cinerl.schema import StoryBible
 
-SCENE_PROMPTS = "scene_prompts.json"
+SCENE_PROMPTS = PLAN_PROMPTS
 PLAN_REPORT = "plan_report.json"
 PLAN_ENTRIES = ("state.db", "state.db-wal", "state.db-shm", "steps", PLAN_BIBLE, SCENE_PROMPTS,
                 PLAN_REPORT)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from cinerl.prompting.vocabulary import COLORS
-from cinerl.schema import Scene, StoryBible
+from cinerl.schema import Character, Location, Scene, StoryBible
 
 WORDS = {"t2v": (60, 200), "i2v": (20, 90)}
 STOP = {"the", "a", "an", "and", "of", "to", "at", "in", "on", "with", "as", "for", "from", "into",
@@ -31,6 +31,22 @@ def colors_in(text: str) -> set[str]:
 
 def _has(text: str, phrase: str) -> bool:
     return re.search(r"\b" + re.escape(phrase.lower()) + r"\b", text.lower()) is not None
+
+
+def location_name(loc: Location) -> str:
+    """The location's name as a prompt must say it ("the" is optional)."""
+    return loc.name.removeprefix("the ").removeprefix("The ")
+
+
+def character_locked(prompt: str, ch: Character) -> bool:
+    """The identity lock: the character is named and a wardrobe colour is given."""
+    return _has(prompt, ch.name) and bool({w.name for w in ch.wardrobe} & colors_in(prompt))
+
+
+def location_locked(prompt: str, loc: Location) -> bool:
+    """The location lock: the place is named and a palette colour is given."""
+    palette = {p.name for p in loc.palette}
+    return _has(prompt, location_name(loc)) and bool(palette & colors_in(prompt))
 
 
 def scene_colors(scene: Scene, bible: StoryBible) -> set[str]:
@@ -58,7 +74,7 @@ def audit(prompt: str, scene: Scene, bible: StoryBible, mode: str = "t2v") -> li
             problems.append(f"identity lock: say what {ch.name} wears "
                             f"({', '.join(f'{w.name} {g}' for w, g in zip(ch.wardrobe, ch.garments))})")
     loc = bible.location(scene.location_id)
-    if not _has(prompt, loc.name.removeprefix("the ").removeprefix("The ")):
+    if not _has(prompt, location_name(loc)):
         problems.append(f"location lock: name {loc.name}")
     if not {p.name for p in loc.palette} & found:
         problems.append(f"location lock: give {loc.name}'s colours "
@@ -70,8 +86,13 @@ def audit(prompt: str, scene: Scene, bible: StoryBible, mode: str = "t2v") -> li
               and _has(prompt, c.name)]
     if others:
         problems.append(f"new subjects: {', '.join(others)} are not in this scene")
-    content = [w for w in re.findall(r"[a-z']+", scene.action.lower()) if w not in STOP
-               and len(w) > 3 and not any(_has(w, c.name) for c in bible.characters)]
-    if content and not any(_has(prompt, w) for w in content):
+    if not action_clear(prompt, scene, bible):
         problems.append(f"action unclear: show what happens ({scene.action})")
     return problems
+
+
+def action_clear(prompt: str, scene: Scene, bible: StoryBible) -> bool:
+    """The prompt carries a content word of the scene's action (a name alone is not an action)."""
+    content = [w for w in re.findall(r"[a-z']+", scene.action.lower()) if w not in STOP
+               and len(w) > 3 and not any(_has(w, c.name) for c in bible.characters)]
+    return not content or any(_has(prompt, w) for w in content)

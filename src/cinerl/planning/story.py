@@ -1,6 +1,7 @@
 """How `cinerl make` gets its StoryBible: the offline planner (default), a language model through
 the DirectorAgent, or a plan saved by `cinerl plan` (`--from-plan`). The step records (which
-provider and model ran, tokens, time, fallbacks) go to story/llm_steps.json for the report."""
+provider and model ran, tokens, time, fallbacks) go to story/llm_steps.json for the report, next
+to story/scene_prompts.json (the scenes' base prompts, planning/scene_prompts.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from cinerl.planning.llm import LLMCache, get_provider
 from cinerl.schema import StoryBible
 
 STEPS_FILE = Path("story") / "llm_steps.json"
+PROMPTS_FILE = Path("story") / "scene_prompts.json"
 PLAN_BIBLE = "creative_document.json"
+PLAN_PROMPTS = "scene_prompts.json"
 
 
 def provider_for(settings: Settings):
@@ -25,10 +28,13 @@ def provider_for(settings: Settings):
 
 
 def load_plan(plan_dir: str | Path) -> StoryBible:
-    """The bible of a saved plan, or a UserError that says what is missing."""
+    """The bible of a finished saved plan, or a UserError that says what is missing."""
     path = Path(plan_dir).expanduser() / PLAN_BIBLE
     if not path.exists():
         raise UserError(f"--from-plan {plan_dir}: no {PLAN_BIBLE} there (run `cinerl plan` first)")
+    if not (path.parent / PLAN_PROMPTS).exists():
+        raise UserError(f"--from-plan {plan_dir}: no {PLAN_PROMPTS} there (the plan did not "
+                        "finish: run the same `cinerl plan` command with --resume)")
     try:
         return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as e:
@@ -55,11 +61,17 @@ def plan_bible(prompt: str, settings: Settings, cache: LLMCache | None,
 
 
 def llm_report(out_dir: Path) -> dict:
-    """The report's LLM section: every step with its provider, model, tokens and time."""
+    """The report's LLM section: every step (plan, then each scene's enrich and critique) with
+    its provider, model, tokens and time, and each scene's prompts before and after the critic."""
     path = Path(out_dir) / STEPS_FILE
     steps = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    path = Path(out_dir) / PROMPTS_FILE
+    prompts = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    steps = steps + prompts.get("steps", [])
+    rows = prompts.get("scenes", [])
     return {"steps": steps,
             "prompt_tokens": sum(s.get("prompt_tokens", 0) for s in steps),
             "completion_tokens": sum(s.get("completion_tokens", 0) for s in steps),
             "seconds": round(sum(s.get("seconds", 0.0) for s in steps), 3),
-            "warnings": [s["warning"] for s in steps if s.get("warning")]}
+            "scene_prompts": {"source": prompts.get("source", ""), "scenes": rows},
+            "warnings": [s["warning"] for s in steps + rows if s.get("warning")]}

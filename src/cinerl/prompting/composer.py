@@ -2,10 +2,13 @@
 
 The policy's action decides how much of the bible the prompt spells out. A real video model
 (and previz) only keeps a character's look stable when the prompt states it every time, so the
-lock levels are what the policy learns to value.
+lock levels are what the policy learns to value. When a language model wrote the scene's base
+prompt (`--llm`, `--from-plan`), `compose_onto` puts the policy's camera, light and motion on it.
 """
 
 from __future__ import annotations
+
+import re
 
 from cinerl.prompting.vocabulary import CAMERA_MOVES, LIGHTING, MOTION, NEGATIVE_PRESETS, SHOT_SIZES
 from cinerl.schema import Character, Location, Scene, StoryBible
@@ -69,6 +72,37 @@ def compose(scene: Scene, bible: StoryBible, action: dict[str, str]) -> tuple[st
     ]
     prompt = " ".join(p for p in parts if p)
     return prompt, NEGATIVE_PRESETS[action["negative_preset"]]
+
+
+# Words of the policy's own factors: a base sentence that speaks of these (and of nobody in the
+# scene) gives way to the policy's choice.
+_CAMERA_OR_LIGHT = re.compile(
+    r"\b(shots?|camera|close-?up|pans?|panning|tilts?|dolly|zooms?|hand-?held|tracking|crane|"
+    r"light|lighting|lit|daylight|sunlight|moonlight|golden hour|overcast|shadows?)\b", re.I)
+
+
+def compose_onto(base: str, scene: Scene, bible: StoryBible,
+                 action: dict[str, str]) -> tuple[str, str]:
+    """Return (prompt, negative_prompt) for one attempt at a scene whose base prompt a language
+    model wrote (enriched, then revised by the critic).
+
+    The base keeps the subject, the locks and the action. The policy owns shot size, camera move,
+    light and motion, so they lead the prompt (previz reads the first mention; a real model
+    weighs it most) and base sentences about camera or light that name nobody in the scene give
+    way. The lock levels do not apply: the critic made sure every lock is in the base.
+    """
+    names = [bible.character(c).name for c in scene.character_ids]
+    names.append(bible.location(scene.location_id).name.removeprefix("the ").removeprefix("The "))
+
+    def policy_owned(sentence: str) -> bool:
+        low = sentence.lower()
+        return bool(_CAMERA_OR_LIGHT.search(sentence)) and not any(n.lower() in low for n in names)
+
+    lead = [f"{SHOT_SIZES[action['shot_size']]}, {CAMERA_MOVES[action['camera_move']]}, "
+            f"{MOTION[action['motion']]}.",
+            f"{scene.time_of_day.capitalize()}, {LIGHTING[action['lighting']]}."]
+    kept = [s.strip() + "." for s in base.split(".") if s.strip() and not policy_owned(s)]
+    return " ".join(lead + kept), NEGATIVE_PRESETS[action["negative_preset"]]
 
 
 def reference_prompt_character(ch: Character) -> str:
