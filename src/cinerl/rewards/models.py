@@ -142,10 +142,10 @@ _THREADS_BEFORE = 1
 def scoring_workers(config: "RewardConfig") -> int:
     """Threads that score components at once (config.workers; 0 means 1).
 
-    One at a time is the default because it is faster where measured (benchmarks/rewards.py,
-    121 frames at 1280x704): on the 2-core dev box 8 % slower on 2 workers, on a 16-core H100
-    host 2.4x slower on 8 (0.77 s against 1.87 s): the components' own OpenCV, numpy and torch
-    threads already use the cores, and more threads only contend for them and the GIL."""
+    One at a time is the default (benchmarks/rewards.py, 121 frames at 1280x704): on a 16-core
+    H100 host 8 workers took 2.7 s against 0.77 s, because the per-frame threads inside the
+    components already fill the cores; on the 2-core dev box 2 workers gained 1.2-1.4x when the
+    machine was quiet and lost 6 % under load."""
     return max(1, int(config.workers or 1))
 
 
