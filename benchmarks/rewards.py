@@ -83,25 +83,25 @@ def main() -> int:
                "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "frames": FRAMES,
                "default_workers": 1, "compared_workers": workers, "sizes": {}}
 
-    def timed(scorer, clip, ctx, timings=None) -> float:
+    def timed(scorer, clip, ctx, timings=None):
+        """(seconds, breakdown) of one scoring."""
         t0 = time.perf_counter()
         r = scorer.score(clip, ctx, timings=timings)
         if device == "cuda":
             torch.cuda.synchronize()
-        timed.last = r
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, r
 
     for w, h in SIZES:
         clip, ctx = scene_context(w, h)
-        cold_total = timed(serial, clip, ctx)
+        cold_total, _ = timed(serial, clip, ctx)
         runs: list[dict[str, float]] = []
         serial_totals, concurrent_totals = [], []
         for _ in range(max(1, args.repeats)):  # interleaved, so both see the same machine load
             tm: dict[str, float] = {}
-            serial_totals.append(timed(serial, clip, ctx, tm))
+            serial_totals.append(timed(serial, clip, ctx, tm)[0])
             runs.append(tm)
-            concurrent_totals.append(timed(concurrent, clip, ctx))
-        r = timed.last
+            seconds, r = timed(concurrent, clip, ctx)
+            concurrent_totals.append(seconds)
         med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
         status = {n: c.status for n, c in r.components.items()}
         offline = sum(v for k, v in med.items() if k == "analysis" or status.get(k) != "unavailable")

@@ -113,11 +113,12 @@ def run_fp32_reference(comp, emb, neg, args):
 
     ref = copy.deepcopy(comp.transformer).float()
     ref.set_attention_backend("_native_efficient")  # exact, supports fp32, fits 27k tokens
-    torch.backends.cuda.matmul.allow_tf32 = False
+    tf32, torch.backends.cuda.matmul.allow_tf32 = torch.backends.cuda.matmul.allow_tf32, False
     saved, comp.transformer = comp.transformer, ref
     try:
         _, out = run_plain(comp, emb.float(), neg.float(), args, args.steps, decode=False)
     finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
         comp.transformer = saved
         del ref
         torch.cuda.empty_cache()
@@ -152,6 +153,13 @@ def profile_step(b: WanBackend, args) -> dict:
             k = kernel_kind(ev.key)
             by_kind[k] = by_kind.get(k, 0.0) + us / 1e6
     return {k: round(v, 3) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])}
+
+
+def uncompile(comp) -> None:
+    """Undo regional compilation, so the next backend compiles the blocks its own way."""
+    torch._dynamo.reset()
+    for blk in comp.transformer.blocks:
+        blk._compiled_call_impl = None
 
 
 def make_backend(comp, emb, neg, args, compile_: str, mode: str | None = None) -> WanBackend:
@@ -237,9 +245,7 @@ def main() -> None:
     results = []
     for mode in [None, *args.compile_modes]:
         label = "CineRL wan backend (lossless defaults)" if mode is None else f"CineRL wan backend, compile mode {mode}"
-        torch._dynamo.reset()
-        for blk in comp.transformer.blocks:
-            blk._compiled_call_impl = None
+        uncompile(comp)
         backend = make_backend(comp, emb, neg, args, "on", mode)
         try:
             t = time.perf_counter()
@@ -248,9 +254,7 @@ def main() -> None:
         except Exception as e:  # noqa: BLE001 - a compile failure is reported, then measured without
             notes.append(f"{label}: compilation failed ({type(e).__name__}: {str(e)[:300]}); measured without")
             print(notes[-1], flush=True)
-            torch._dynamo.reset()
-            for blk in comp.transformer.blocks:
-                blk._compiled_call_impl = None
+            uncompile(comp)
             backend = make_backend(comp, emb, neg, args, "off")
             run_backend(backend, args, 2)
         _, res, grabbed = run_backend(backend, args, args.steps)

@@ -28,6 +28,12 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def setup_logging(verbose: bool) -> None:
+    """Every command's -v: INFO from our modules, else warnings only."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
 def parse_size(size: str | None) -> tuple[int | None, int | None]:
     if size is None:
         return None, None
@@ -97,8 +103,7 @@ def make(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Plan, shoot, score, learn, stitch and report a film from one prompt."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
     try:
         if from_plan is not None:
             from cinerl.planning.story import load_plan
@@ -176,8 +181,7 @@ def plan(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Plan only: creative document, scene prompts, critique and revision, saved in --out."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
     try:
         text = check_prompt(prompt)
         check_scene_count(scenes)
@@ -270,8 +274,7 @@ def actors(
     from cinerl.references.actors import generate_actor_dataset
     from cinerl.references.prompts import TOTAL
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:

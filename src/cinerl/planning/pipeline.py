@@ -19,6 +19,7 @@ from cinerl.inputs import UserError, check_out_dir, check_prompt
 from cinerl.media import atomic_write_text
 from cinerl.memory import RunStore, fingerprint
 from cinerl.planning.agents import DirectorAgent, PromptEnricher, SelfCritic
+from cinerl.planning.scene_prompts import prompt_mode
 from cinerl.planning.story import PLAN_BIBLE, PLAN_PROMPTS, provider_for
 from cinerl.prompting.vocabulary import NEGATIVE_PRESETS
 from cinerl.schema import StoryBible
@@ -103,8 +104,7 @@ class PlanRun:
         rows: list[dict] = []
         previous = ""
         for sc in bible.scenes:
-            # the first scene starts from nothing; later ones from the previous clip's last frame
-            mode = "t2v" if sc.index == 0 else "i2v"
+            mode = prompt_mode(sc.index)
 
             def enrich(sc=sc, mode=mode):
                 text, meta = enricher.enrich(sc, bible, mode)

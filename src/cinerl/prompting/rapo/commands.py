@@ -7,7 +7,6 @@ subcommands. A prompt that is literally "build" or "export" goes through `cinerl
 
 from __future__ import annotations
 
-import logging
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
@@ -45,8 +44,9 @@ def _fail(message: str) -> None:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    from cinerl.cli import setup_logging  # imported late: cinerl.cli imports this module
+
+    setup_logging(verbose)
 
 
 @rapo_app.command("query")
