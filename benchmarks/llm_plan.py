@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cinerl.config import Settings  # noqa: E402
-from cinerl.planning.pipeline import make_plan  # noqa: E402
-from tests.planning.llm_servers import LlamaServer, smollm2_gguf  # noqa: E402
+from cinerl.core.settings import Settings  # noqa: E402
+from cinerl.planning.plan_run import make_plan  # noqa: E402
+from tests.llm.llm_servers import LlamaServer, smollm2_gguf  # noqa: E402
 
 PROMPTS = [
     "A retired lighthouse keeper and her estranged son sail from the stormy coast to the old "
@@ -96,7 +96,7 @@ def bench(name: str, gguf: Path | None, base: Settings, work: Path) -> tuple[lis
     if name == "offline":
         return plan_rows(name, base.model_copy(update={"llm": "offline"}), work), {"setup": 0.0}
     if name == "transformers":
-        from cinerl.planning.transformers_provider import load_model
+        from cinerl.llm.providers.transformers import load_model
 
         load_model(str(gguf))  # load (and convert, the first time) apart from planning
         settings = base.model_copy(update={"llm": "transformers", "llm_model": str(gguf)})

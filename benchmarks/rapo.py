@@ -87,7 +87,7 @@ def main() -> int:
     from cinerl.prompting.rapo import graph as graph_mod
     from cinerl.prompting.rapo.graph import STARTER_CSV, load_graph
     from cinerl.prompting.rapo.retrieval import Retriever
-    from cinerl.rl.features import load_embedder
+    from cinerl.models.embedder import load_embedder
 
     work = Path(tempfile.mkdtemp(prefix="cinerl-rapo-bench-"))
     rows: dict[str, float] = {}

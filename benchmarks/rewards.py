@@ -34,11 +34,11 @@ STORY = "A young detective chases a thief through the city and into the subway t
 def scene_context(width: int, height: int):
     """(clip, context) like `cinerl make` builds them: a planned scene shot on previz with the
     policy's default-ish action, references rendered from the bible, the previous scene's last frame."""
-    from cinerl.generation import get_image_backend, get_video_backend
+    from cinerl.generation.registry import get_image_backend, get_video_backend
     from cinerl.planning.offline import plan_story
     from cinerl.prompting.composer import compose, reference_prompt_character, reference_prompt_location
     from cinerl.rewards import ScoreContext
-    from cinerl.schema import ClipRequest
+    from cinerl.core.schema import ClipRequest
 
     bible = plan_story(STORY, seed=0, scenes=2)
     scene = bible.scenes[1]
@@ -70,15 +70,15 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from cinerl.rewards import RewardConfig, Scorer
-    from cinerl.rewards.models import resolve_device
+    from cinerl.rewards import RewardSettings, Scorer
+    from cinerl.models.cache import resolve_device
 
     device = resolve_device(args.device)
-    config = RewardConfig.from_env()
-    config = RewardConfig(**{**config.__dict__, "device": device})
+    config = RewardSettings.from_env()
+    config = RewardSettings(**{**config.__dict__, "device": device})
     workers = args.workers or min(8, os.cpu_count() or 1)
-    serial = Scorer(config=RewardConfig(**{**config.__dict__, "workers": 1}))
-    concurrent = Scorer(config=RewardConfig(**{**config.__dict__, "workers": workers}))
+    serial = Scorer(config=RewardSettings(**{**config.__dict__, "workers": 1}))
+    concurrent = Scorer(config=RewardSettings(**{**config.__dict__, "workers": workers}))
     results = {"device": device, "torch_device_name": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
                "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "frames": FRAMES,
                "default_workers": 1, "compared_workers": workers, "sizes": {}}

@@ -28,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cinerl.generation.wan import WanBackend, WanOptions, to_uint8  # noqa: E402
-from cinerl.generation.wan_loading import WanComponents, make_scheduler  # noqa: E402
-from cinerl.generation.wan_variants import VARIANTS  # noqa: E402
-from cinerl.schema import ClipRequest  # noqa: E402
+from cinerl.generation.wan.backend import WanBackend, WanOptions, to_uint8  # noqa: E402
+from cinerl.generation.wan.loading import WanComponents, make_scheduler  # noqa: E402
+from cinerl.generation.wan.variants import VARIANTS  # noqa: E402
+from cinerl.core.schema import ClipRequest  # noqa: E402
 
 PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12}  # dense bf16 tensor-core peak, SXM
 GiB = 1024 ** 3

@@ -1,4 +1,4 @@
-"""cinerl.assembly.report: report.json + a self-contained, escaped report.html."""
+"""cinerl.assembly.report.build: report.json + a self-contained, escaped report.html."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from cinerl.assembly import report as report_mod
-from cinerl.assembly.report import render_html, write_report
-from cinerl.media import save_jpeg, save_png, write_mp4
-from cinerl.schema import (
+from cinerl.assembly.report import build as report_mod
+from cinerl.assembly.report.build import render_html, write_report
+from cinerl.core.media import save_jpeg, save_png, write_mp4
+from cinerl.core.schema import (
     AttemptRecord,
     Character,
     ComponentScore,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cinerl.assembly.stitch import TRANSITIONS, stitch
-from cinerl.media import read_mp4, write_mp4
+from cinerl.core.media import read_mp4, write_mp4
 
 FPS = 12
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from cinerl.assembly.subtitles import MAX_CUE_CHARS, scene_subtitles, srt_timestamp, write_srt
-from cinerl.schema import Character, Location, NamedColor, Scene, StoryBible
+from cinerl.core.schema import Character, Location, NamedColor, Scene, StoryBible
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cinerl.media import read_mp4
+from cinerl.core.media import read_mp4
 
 CINERL = str(Path(sys.executable).with_name("cinerl"))
 PROMPT = ("A retired lighthouse keeper and her estranged son sail from the stormy coast to the old "

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from cinerl.media import read_mp4
+from cinerl.core.media import read_mp4
 from tests.e2e.helpers import CINERL, film_frames, make_cmd, run
 
 

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from cinerl.generation import get_image_backend, get_video_backend
+from cinerl.generation.registry import get_image_backend, get_video_backend
 from cinerl.generation.base import ImageBackend, VideoBackend
-from cinerl.generation.previz import PrevizBackend, fit_image, parse_prompt
-from cinerl.prompting.vocabulary import COLORS, NEGATIVE_PRESETS
-from cinerl.schema import ClipRequest
+from cinerl.generation.previz.render import PrevizBackend, fit_image, parse_prompt
+from cinerl.core.vocabulary import COLORS, NEGATIVE_PRESETS
+from cinerl.core.schema import ClipRequest
 
 STYLE = "Cinematic film still, 35mm lens, shallow depth of field."
 ACTION = "Mara hauls a small boat up the slipway against the wind"

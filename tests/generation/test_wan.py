@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from cinerl.generation.wan import WanBackend, WanOptions, to_uint8
-from cinerl.generation.wan_loading import make_scheduler, resolve_sources
-from cinerl.generation.wan_memory import GiB, plan_memory
-from cinerl.generation.wan_variants import VARIANTS, fit_request, round_frames
-from cinerl.inputs import UserError
-from cinerl.schema import ClipRequest
+from cinerl.generation.wan.backend import WanBackend, WanOptions, to_uint8
+from cinerl.generation.wan.loading import make_scheduler, resolve_sources
+from cinerl.generation.wan.memory import GiB, plan_memory
+from cinerl.generation.wan.variants import VARIANTS, fit_request, round_frames
+from cinerl.core.errors import UserError
+from cinerl.core.schema import ClipRequest
 from tests.generation.wan_tiny import write_tiny_model
 
 PROMPT = "a woman in a red coat walks on the stormy coast, slow pan"

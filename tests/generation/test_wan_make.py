@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cinerl.config import Settings
-from cinerl.director import make_film
-from cinerl.generation.wan import WanOptions, shared_backend
-from cinerl.media import load_png, read_mp4
+from cinerl.core.settings import Settings
+from cinerl.runtime.director import make_film
+from cinerl.generation.wan.backend import WanOptions, shared_backend
+from cinerl.core.media import load_png, read_mp4
 from tests.e2e.helpers import CINERL, PROMPT, run
 from tests.generation.wan_tiny import write_tiny_model
 

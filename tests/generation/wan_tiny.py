@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from cinerl.generation.wan_variants import VARIANTS
+from cinerl.generation.wan.variants import VARIANTS
 
 WORDS = ("a the of and in on with to at from is her his their red blue green gold grey white "
          "black orange yellow brown coat scarf dress hat jacket woman man keeper son boat storm "

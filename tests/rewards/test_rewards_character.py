@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cinerl.rewards import ClipAnalysis, ScoreContext
-from cinerl.rewards.character import character_consistency, reference_look
+from cinerl.rewards.components.character import character_consistency, reference_look
 
 
 def _ctx(synth, refs=None, scene_index=0):
@@ -28,7 +28,7 @@ def test_reference_look_finds_the_figure_colours(synth):
     look = reference_look(synth.character_ref())
     assert abs(look["shares"].sum() - 1) < 1e-6
     # the two dominant colours are the coat (crimson) and trousers (navy), not the grey backdrop
-    from cinerl.rewards.base import delta_e76, rgb_colors_to_lab
+    from cinerl.rewards.colour import delta_e76, rgb_colors_to_lab
     want = rgb_colors_to_lab([synth.COLORS["crimson"], synth.COLORS["navy"]])
     assert delta_e76(want, look["lab"][:2]).min(axis=1).max() < 5
     assert delta_e76(look["lab"], look["backdrop_lab"]).min() > 12

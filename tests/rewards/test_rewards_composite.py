@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from cinerl.rewards import (DEFAULT_WEIGHTS, RewardConfig, ScoreContext, Scorer, ok, register,
+from cinerl.rewards import (DEFAULT_WEIGHTS, RewardSettings, ScoreContext, Scorer, ok, register,
                             registered_components, unregister)
-from cinerl.rewards.narrative import NO_LLM_REASON
+from cinerl.rewards.judges.narrative import NO_LLM_REASON
 
 ALL = ["temporal_flicker", "flow_smoothness", "warp_consistency", "dynamic_degree", "loop_break",
        "physics_plausibility", "seam_continuity", "structure_constancy", "character_consistency",
@@ -40,7 +40,7 @@ def test_all_components_registered_in_order_and_grouped():
 
 def test_unconfigured_groups_drop_out_and_weights_renormalise(synth):
     clip = synth.figure_clip(synth.WARDROBE, t=40)
-    r = Scorer(config=RewardConfig()).score(clip, _full_ctx(synth, previous=False))
+    r = Scorer(config=RewardSettings()).score(clip, _full_ctx(synth, previous=False))
     assert r.components["seam_continuity"].status == "not_applicable"
     assert r.components["narrative_judge"].status == "unavailable"
     assert r.components["narrative_judge"].reason == NO_LLM_REASON
@@ -152,8 +152,8 @@ def test_new_component_is_one_registration_and_clamped(synth, temp_components):
 def test_concurrent_scoring_equals_one_after_another(synth):
     """Components on 4 threads share each lazy analysis value and give the serial breakdown."""
     clip, ctx = synth.figure_clip(synth.WARDROBE, t=20), _full_ctx(synth)
-    serial = Scorer(config=RewardConfig(workers=1)).score(clip, ctx)
-    concurrent = Scorer(config=RewardConfig(workers=4)).score(clip, ctx)
+    serial = Scorer(config=RewardSettings(workers=1)).score(clip, ctx)
+    concurrent = Scorer(config=RewardSettings(workers=4)).score(clip, ctx)
     assert list(concurrent.components) == list(serial.components)
     for name, c in serial.components.items():
         other = concurrent.components[name]
@@ -164,7 +164,7 @@ def test_concurrent_scoring_equals_one_after_another(synth):
 def test_lazy_analysis_values_are_computed_once_across_threads(synth, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from cinerl.rewards.analysis import ClipAnalysis
+    from cinerl.rewards.core.analysis import ClipAnalysis
 
     analysis = ClipAnalysis(synth.pan_clip(t=12, h=90, w=160))
     calls = []
@@ -185,7 +185,7 @@ def test_concurrent_cpu_threads_restore_torch_thread_count():
 
     import torch
 
-    from cinerl.rewards.models import cpu_threads
+    from cinerl.models.cache import cpu_threads
 
     torch.set_num_threads(2)
     before = torch.get_num_threads()
@@ -214,7 +214,7 @@ def test_concurrent_cpu_threads_restore_torch_thread_count():
 def test_values_do_not_depend_on_the_number_of_cores(synth, monkeypatch):
     """Per-frame work (flow, warps, edges, BRISQUE, face detection) is split over threads by core
     count; one core and eight give the same breakdown, faces included."""
-    import cinerl.rewards.analysis as analysis_module
+    import cinerl.rewards.core.analysis as analysis_module
     from tests.rewards.test_rewards_calibration import astronaut_clips
 
     _, swap, ref = astronaut_clips()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cinerl.rewards import ClipAnalysis, ScoreContext
-from cinerl.rewards.continuity import seam_continuity, ssim
+from cinerl.rewards.components.continuity import seam_continuity, ssim
 
 
 def test_ssim_identity_and_noise(synth):

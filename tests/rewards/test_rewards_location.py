@@ -1,7 +1,7 @@
 import pytest
 
 from cinerl.rewards import ClipAnalysis, ScoreContext
-from cinerl.rewards.location import location_palette
+from cinerl.rewards.components.location import location_palette
 
 
 def _rgb(synth, names):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from cinerl.rewards import ClipAnalysis, RewardConfig, ScoreContext, Scorer
-from cinerl.rewards.models import clear_model_cache
-from cinerl.schema import Clip
+from cinerl.rewards import ClipAnalysis, RewardSettings, ScoreContext, Scorer
+from cinerl.models.cache import clear_model_cache
+from cinerl.core.schema import Clip
 from tests.rewards.conftest import flicker_clip, pan_clip
 
 WORDS = "a slow pan across rocky wall red canyon detective runs through the city at night".split()
@@ -65,7 +65,7 @@ def test_lite0_packaged_weights_recognise_a_cat():
     skd = pytest.importorskip("skimage.data", reason="scikit-image (test extra) provides the sample photo")
     import cv2
 
-    from cinerl.rewards.effnet import load_lite0, weights_path
+    from cinerl.rewards.backbones.effnet import load_lite0, weights_path
 
     p = weights_path()
     assert p is not None and p.name == "efficientnet-lite0-57934424.pth"
@@ -80,7 +80,7 @@ def test_lite0_packaged_weights_recognise_a_cat():
 @pytest.mark.parametrize("kind", ["clip", "siglip"])
 def test_clip_alignment_on_a_tiny_model_matches_its_formula(tmp_path, kind):
     model = tiny_clip(tmp_path, kind)
-    cfg = RewardConfig(clip_model_path=str(tmp_path), device="cpu")
+    cfg = RewardSettings(clip_model_path=str(tmp_path), device="cpu")
     clip = pan_clip(t=12, h=64, w=96)
     r = Scorer(components=["clip_alignment", "subject_consistency"], config=cfg).score(
         clip, ScoreContext(prompt=PROMPT)).components
@@ -88,7 +88,7 @@ def test_clip_alignment_on_a_tiny_model_matches_its_formula(tmp_path, kind):
     assert c.status == "ok", c.reason
     assert c.raw["model_type"] == kind
     # recompute the per-frame score straight from the saved model
-    from cinerl.rewards.text import clip_bundle, image_embeddings, text_embeddings
+    from cinerl.rewards.backbones.clip import clip_bundle, image_embeddings, text_embeddings
 
     bundle = clip_bundle(cfg)
     a = ClipAnalysis(clip, config=cfg)
@@ -109,7 +109,7 @@ def test_dino_backbone_feeds_subject_location_and_novelty(tmp_path, synth):
     torch.manual_seed(0)
     Dinov2Model(Dinov2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                              image_size=32, patch_size=8)).save_pretrained(tmp_path)
-    cfg = RewardConfig(dino_model_path=str(tmp_path), device="cpu")
+    cfg = RewardSettings(dino_model_path=str(tmp_path), device="cpu")
     b = synth.bible()
     ref = synth.palette_clip([synth.COLORS[n] for n in synth.ON_PALETTE], t=1).frames[0]
     scorer = Scorer(components=["subject_consistency", "location_features", "novelty_after_k"], config=cfg)
@@ -123,7 +123,7 @@ def test_dino_backbone_feeds_subject_location_and_novelty(tmp_path, synth):
 
 
 def test_t_lpips_from_a_state_dict_file_and_from_a_folder(tmp_path):
-    from cinerl.rewards.lpips import CONV_INDEX, SLICE_OF_CONV, Lpips
+    from cinerl.rewards.backbones.lpips import CONV_INDEX, SLICE_OF_CONV, Lpips
 
     torch.manual_seed(0)
     net = Lpips()
@@ -141,7 +141,7 @@ def test_t_lpips_from_a_state_dict_file_and_from_a_folder(tmp_path):
              "still": flicker_clip(t=16, h=90, w=160, amount=0.0)}
     res = {}
     for src in (tmp_path / "lpips_alex.pth", folder):
-        scorer = Scorer(components=["warp_consistency"], config=RewardConfig(lpips_path=str(src), device="cpu"))
+        scorer = Scorer(components=["warp_consistency"], config=RewardSettings(lpips_path=str(src), device="cpu"))
         res[src.name] = {k: scorer.score(c).components["warp_consistency"] for k, c in clips.items()}
     a, b = res["lpips_alex.pth"], res["parts"]
     assert all(c.status == "ok" and c.raw["method"] == "t-lpips" for c in a.values())
@@ -153,7 +153,7 @@ def test_t_lpips_from_a_state_dict_file_and_from_a_folder(tmp_path):
 
 def test_bad_lpips_file_is_unavailable_with_the_reason(tmp_path):
     torch.save({"something": torch.zeros(3)}, tmp_path / "bad.pth")
-    c = Scorer(components=["warp_consistency"], config=RewardConfig(lpips_path=str(tmp_path / "bad.pth"))).score(
+    c = Scorer(components=["warp_consistency"], config=RewardSettings(lpips_path=str(tmp_path / "bad.pth"))).score(
         pan_clip(t=4, h=64, w=96)).components["warp_consistency"]
     assert c.status == "unavailable" and "not an LPIPS AlexNet state dict" in c.reason
 
@@ -175,8 +175,8 @@ class TinyI3D(torch.nn.Module):
 def test_fvd_lite_with_a_torchscript_i3d_and_a_reference_set(tmp_path):
     torch.manual_seed(0)
     torch.jit.script(TinyI3D().eval()).save(str(tmp_path / "i3d.pt"))
-    from cinerl.rewards.fvd import SIZE, WINDOW, i3d_features
-    from cinerl.rewards.features import square_batch
+    from cinerl.rewards.components.fvd import SIZE, WINDOW, i3d_features
+    from cinerl.rewards.backbones.preprocess import square_batch
 
     model = torch.jit.load(str(tmp_path / "i3d.pt"))
     feats = []
@@ -186,7 +186,7 @@ def test_fvd_lite_with_a_torchscript_i3d_and_a_reference_set(tmp_path):
         vids = torch.stack([fr[s:s + WINDOW] for s in (0, 8, 16, 24)]).permute(0, 2, 1, 3, 4)
         feats.append(i3d_features(model, vids, "cpu"))
     np.savez(tmp_path / "ref.npz", features=np.concatenate(feats))
-    cfg = RewardConfig(i3d_path=str(tmp_path / "i3d.pt"), fvd_reference_path=str(tmp_path / "ref.npz"), device="cpu")
+    cfg = RewardSettings(i3d_path=str(tmp_path / "i3d.pt"), fvd_reference_path=str(tmp_path / "ref.npz"), device="cpu")
     scorer = Scorer(components=["fvd_lite"], config=cfg)
     clean = scorer.score(pan_clip(t=40, h=90, w=160, seed=7)).components["fvd_lite"]
     noise = Clip(frames=np.random.default_rng(0).integers(0, 256, (40, 90, 160, 3), dtype=np.uint8), fps=24)
@@ -204,12 +204,12 @@ def test_aesthetic_head_on_tiny_clip_embeddings(tmp_path):
     layers = [torch.nn.Linear(16, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1)]
     head = torch.nn.Sequential(*layers)
     torch.save({f"layers.{k}": v for k, v in head.state_dict().items()}, tmp_path / "head.pth")
-    cfg = RewardConfig(clip_model_path=str(tmp_path / "clip"), aesthetic_head_path=str(tmp_path / "head.pth"),
+    cfg = RewardSettings(clip_model_path=str(tmp_path / "clip"), aesthetic_head_path=str(tmp_path / "head.pth"),
                        device="cpu")
     clip = pan_clip(t=8, h=64, w=96)
     c = Scorer(components=["aesthetic"], config=cfg).score(clip).components["aesthetic"]
     assert c.status == "ok", c.reason
-    from cinerl.rewards.text import clip_bundle, image_embeddings
+    from cinerl.rewards.backbones.clip import clip_bundle, image_embeddings
 
     a = ClipAnalysis(clip, config=cfg)
     emb = image_embeddings(clip_bundle(cfg), [a.frames[i] for i in a.sample_indices(4)])
@@ -217,7 +217,7 @@ def test_aesthetic_head_on_tiny_clip_embeddings(tmp_path):
         want = float(head.eval()(emb).mean())
     assert c.raw["rating_mean"] == pytest.approx(want, abs=1e-5)
     assert c.value == pytest.approx(min(1, max(0, (want - 1) / 9)))
-    wrong = RewardConfig(clip_model_path=str(tmp_path / "clip"), aesthetic_head_path=str(tmp_path / "head.pth"))
+    wrong = RewardSettings(clip_model_path=str(tmp_path / "clip"), aesthetic_head_path=str(tmp_path / "head.pth"))
     torch.save({"layers.0.weight": torch.zeros(1, 32), "layers.0.bias": torch.zeros(1)}, tmp_path / "head.pth")
     clear_model_cache()
     c = Scorer(components=["aesthetic"], config=wrong).score(clip).components["aesthetic"]
@@ -256,7 +256,7 @@ def test_caption_consistency_with_a_local_captioner_and_cross_encoder(tmp_path):
 
     cap, ce = tiny_captioner_and_cross_encoder(tmp_path)
     clip = pan_clip(t=12, h=96, w=160)
-    cfg = RewardConfig(device="cpu", captioner_path=str(cap), cross_encoder_path=str(ce))
+    cfg = RewardSettings(device="cpu", captioner_path=str(cap), cross_encoder_path=str(ce))
     r = Scorer(components=["caption_consistency"], config=cfg).score(clip, ScoreContext(prompt=PROMPT))
     c = r.components["caption_consistency"]
     assert c.status == "ok", c.reason

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from cinerl.rewards import ClipAnalysis, ScoreContext, Scorer
-from cinerl.rewards.temporal import flow_smoothness, temporal_flicker
-from cinerl.schema import Clip
+from cinerl.rewards.components.temporal import flow_smoothness, temporal_flicker
+from cinerl.core.schema import Clip
 
 
 def _score(clip, name):

@@ -1,7 +1,7 @@
 """Stitch the chosen scene clips into one film.
 
 Clips are decoded one frame at a time and fed straight into a single streaming H.264 writer
-(:class:`cinerl.media.Mp4Writer`), so memory stays at a few frames (plus the ``crossfade_frames``
+(:class:`cinerl.core.media.Mp4Writer`), so memory stays at a few frames (plus the ``crossfade_frames``
 tail of the previous clip) however long the film is. The film is written atomically and, since the
 encoder is deterministic, the same clips always give a byte-identical film.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cinerl.media import Mp4Writer, iter_mp4_frames, probe_mp4
+from cinerl.core.media import Mp4Writer, iter_mp4_frames, probe_mp4
 
 TRANSITIONS = ("cut", "crossfade")
 

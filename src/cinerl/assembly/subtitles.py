@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cinerl.media import atomic_write_text
-from cinerl.schema import StoryBible
+from cinerl.core.media import atomic_write_text
+from cinerl.core.schema import StoryBible
 
 __all__ = ["MAX_CUE_CHARS", "scene_subtitles", "srt_timestamp", "write_srt"]
 

@@ -6,7 +6,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from cinerl.schema import Clip, ClipRequest
+from cinerl.core.errors import BackendUnavailable
+from cinerl.core.schema import Clip, ClipRequest
+
+__all__ = ["BackendUnavailable", "ImageBackend", "VideoBackend"]
 
 
 @runtime_checkable
@@ -25,7 +28,3 @@ class ImageBackend(Protocol):
     def generate_image(self, prompt: str, width: int, height: int, seed: int) -> np.ndarray:
         """Return one uint8 (H, W, 3) RGB image for the prompt."""
         ...
-
-
-class BackendUnavailable(RuntimeError):
-    """A backend cannot run here (missing weights, missing package); the message says why."""

@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cinerl.generation.base import BackendUnavailable
+from cinerl.core.errors import BackendUnavailable
+from cinerl.generation.registry import register_backend
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +98,12 @@ class DiffusersImageBackend:
                   for im in out]
         return [f if f.shape[:2] == (height, width) else
                 cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames]
+
+
+def _factory(_settings, kind: str, model_path: str | None = None, steps: int = 28,
+             **_) -> DiffusersImageBackend:
+    return DiffusersImageBackend(model_path, steps=steps)
+
+
+register_backend("diffusers", _factory, None, kinds=("image",),
+                 description="any diffusers image pipeline from a local folder")

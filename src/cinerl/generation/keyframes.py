@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cinerl.generation.base import BackendUnavailable
-from cinerl.media import load_png, save_png
-from cinerl.memory import RunStore
+from cinerl.core.errors import BackendUnavailable
+from cinerl.core.media import load_png, save_png
+from cinerl.core.store import RunStore
 from cinerl.prompting.composer import compose
-from cinerl.schema import StoryBible
+from cinerl.core.schema import StoryBible
 
 log = logging.getLogger(__name__)
 # A still, fully locked description: a keyframe is the look the clips are held to.

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cinerl.inputs import check_prompt
+from cinerl.core.inputs import check_prompt
 from cinerl.planning.drafts import (
     CastDraft,
     cast_from_bible,
@@ -36,7 +36,7 @@ from cinerl.planning.drafts import (
     scenes_from_bible,
     scenes_schema,
 )
-from cinerl.planning.llm import LLMCache, LLMProvider, structured_call
+from cinerl.llm.structured import LLMCache, LLMProvider, structured_call
 from cinerl.planning.offline import plan_story
 from cinerl.planning.prompt_audit import (
     WORDS,
@@ -49,8 +49,8 @@ from cinerl.planning.prompt_audit import (
     word_count,
 )
 from cinerl.prompting.composer import character_sentence, location_sentence
-from cinerl.prompting.vocabulary import COLORS, SCENERY_TYPES
-from cinerl.schema import Scene, StoryBible
+from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
+from cinerl.core.schema import Scene, StoryBible
 
 Mode = Literal["t2v", "i2v"]
 

@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from cinerl.inputs import slug
-from cinerl.prompting.vocabulary import COLORS, SCENERY_TYPES
-from cinerl.schema import Character, Location, NamedColor, Scene, StoryBible
+from cinerl.core.inputs import slug
+from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
+from cinerl.core.schema import Character, Location, NamedColor, Scene, StoryBible
 
 ColorName = Literal[tuple(COLORS)]  # type: ignore[valid-type]
 SceneryType = Literal[tuple(SCENERY_TYPES)]  # type: ignore[valid-type]

@@ -13,9 +13,9 @@ import zlib
 import cv2
 import numpy as np
 
-from cinerl.inputs import check_prompt, slug
-from cinerl.prompting.vocabulary import COLORS, SCENERY_TYPES
-from cinerl.schema import Character, Location, NamedColor, Scene, StoryBible
+from cinerl.core.inputs import check_prompt, slug
+from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
+from cinerl.core.schema import Character, Location, NamedColor, Scene, StoryBible
 
 # role noun -> gender hint ("" = unknown) and an age range
 ROLES: dict[str, tuple[str, tuple[int, int]]] = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from cinerl.prompting.vocabulary import COLORS
-from cinerl.schema import Character, Location, Scene, StoryBible
+from cinerl.core.vocabulary import COLORS
+from cinerl.core.schema import Character, Location, Scene, StoryBible
 
 WORDS = {"t2v": (60, 200), "i2v": (20, 90)}
 STOP = {"the", "a", "an", "and", "of", "to", "at", "in", "on", "with", "as", "for", "from", "into",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from cinerl.prompting.vocabulary import CAMERA_MOVES, LIGHTING, MOTION, NEGATIVE_PRESETS, SHOT_SIZES
-from cinerl.schema import Character, Location, Scene, StoryBible
+from cinerl.core.vocabulary import CAMERA_MOVES, LIGHTING, MOTION, NEGATIVE_PRESETS, SHOT_SIZES
+from cinerl.core.schema import Character, Location, Scene, StoryBible
 
 STYLE = "Cinematic film still, 35mm lens, shallow depth of field."
 

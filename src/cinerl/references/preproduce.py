@@ -1,7 +1,7 @@
 """Preproduction: one reference image per character and per location.
 
 References are rendered from full-lock prompts, reused across every scene, and read by the
-reward suite as the look each scene is held to. `pick_image_backend` chooses what renders them:
+reward suite as the look each scene is held to. Any image backend of the registry renders them:
 previz (CPU, default), Wan single frame, or any diffusers image pipeline from a local folder.
 """
 
@@ -12,50 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cinerl.generation.base import BackendUnavailable, ImageBackend
-from cinerl.media import load_png, save_png
-from cinerl.memory import RunStore
+from cinerl.generation.base import ImageBackend
+from cinerl.core.media import load_png, save_png
+from cinerl.core.store import RunStore
 from cinerl.prompting.composer import reference_prompt_character, reference_prompt_location
-from cinerl.schema import StoryBible
-
-
-IMAGE_BACKENDS = ("previz", "wan", "diffusers")
-
-
-def pick_image_backend(name: str = "previz", model_path: str | None = None,
-                       settings=None) -> ImageBackend:
-    """The reference-image backend by name. Wan and diffusers load from local folders only and
-    raise BackendUnavailable with the reason when none is configured or it cannot load."""
-    if name == "previz":
-        from cinerl.generation.previz import PrevizBackend
-
-        return PrevizBackend()
-    if name == "wan":
-        return wan_single_frame(model_path, settings)
-    if name == "diffusers":
-        from cinerl.generation.diffusers_image import DiffusersImageBackend
-
-        return DiffusersImageBackend(model_path)
-    raise BackendUnavailable(f"unknown image backend {name!r}; available: {', '.join(IMAGE_BACKENDS)}")
-
-
-def wan_single_frame(model_path: str | None, settings=None) -> ImageBackend:
-    """Wan2.2 text-to-video asked for one frame (generation/wan.py's generate_image): a thin
-    adapter, the model folder comes from image_model_path or the Wan settings."""
-    try:
-        from cinerl.generation.wan import WanOptions, shared_backend
-    except ImportError as e:
-        raise BackendUnavailable(f"the Wan image backend needs cinerl.generation.wan ({e})") from None
-    if settings is not None and hasattr(settings, "wan_model_dir"):
-        options = WanOptions.from_settings(settings)
-    else:
-        options = WanOptions()
-    if model_path:
-        options.model_dir = model_path
-    if not options.model_dir:
-        raise BackendUnavailable("the Wan image backend needs a local Wan2.2 diffusers folder: set "
-                                 "image_model_path (or wan_model_dir)")
-    return shared_backend(options)  # the video backend of the same run shares these weights
+from cinerl.core.schema import StoryBible
 
 
 @dataclass

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from cinerl.inputs import UserError
-from cinerl.rewards.base import ScoreContext
-from cinerl.rewards.composite import Scorer
-from cinerl.rewards.models import RewardConfig
-from cinerl.schema import Clip, RewardBreakdown, StoryBible
+from cinerl.core.errors import UserError
+from cinerl.rewards.core.context import ScoreContext
+from cinerl.rewards.core.composite import Scorer
+from cinerl.core.settings import RewardSettings
+from cinerl.core.schema import Clip, RewardBreakdown, StoryBible
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ScoreInputs:
 def _load_png(path: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
-    from cinerl.media import load_png
+    from cinerl.core.media import load_png
 
     return load_png(path)
 
@@ -64,7 +64,7 @@ def previous_last_frame(run_dir: Path, scene_index: int) -> np.ndarray | None:
 def prepare(video: Path, prompt: str | None = None, bible_path: Path | None = None,
             scene: int | None = None) -> ScoreInputs:
     """Decode the video and build the scoring context; UserError for anything the user can fix."""
-    from cinerl.media import read_mp4
+    from cinerl.core.media import read_mp4
 
     video = Path(video)
     if not video.is_file():
@@ -108,7 +108,7 @@ def prepare(video: Path, prompt: str | None = None, bible_path: Path | None = No
 
 def score_video(video: Path, prompt: str | None = None, bible_path: Path | None = None,
                 scene: int | None = None, weights: dict[str, float] | None = None,
-                config: RewardConfig | None = None) -> tuple[RewardBreakdown, list[str]]:
+                config: RewardSettings | None = None) -> tuple[RewardBreakdown, list[str]]:
     """Score one video file; returns the breakdown and the list of context that was used."""
     inputs = prepare(video, prompt, bible_path, scene)
     scorer = Scorer(weights=weights, config=config)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cinerl.prompting.rapo.encoder import PromptEncoder, prompt_encoder
-from cinerl.rl.features import load_embedder
+from cinerl.models.embedder import load_embedder
 
 PROMPTS = [
     "a knight rides through a misty forest",

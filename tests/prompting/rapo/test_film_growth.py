@@ -8,7 +8,7 @@ import numpy as np
 
 from cinerl.prompting.rapo.film import conflicts
 from cinerl.prompting.rapo.graph import STARTER_CSV, load_graph, read_captions
-from cinerl.prompting.rapo.growth import grow_from_runs
+from cinerl.training.datasets.growth import grow_from_runs
 
 
 def test_make_applies_rapo_before_composition_and_reports_it(make_run):
@@ -27,10 +27,10 @@ def test_make_applies_rapo_before_composition_and_reports_it(make_run):
 
 def test_retrieval_result_is_pinned_for_resume(make_run, tmp_path):
     """The run reads its stored retrieval back, even with another (empty) graph folder."""
-    from cinerl.config import Settings
-    from cinerl.memory import RunStore
+    from cinerl.core.settings import Settings
+    from cinerl.core.store import RunStore
     from cinerl.prompting.rapo.film import prompt_scenes
-    from cinerl.schema import StoryBible
+    from cinerl.core.schema import StoryBible
 
     bible = StoryBible.model_validate_json((make_run / "story" / "bible.json").read_text())
     store = RunStore(make_run / "state.db")

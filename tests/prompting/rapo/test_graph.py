@@ -8,7 +8,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from cinerl.inputs import UserError
+from cinerl.core.errors import UserError
 from cinerl.prompting.rapo import graph as graph_mod
 from cinerl.prompting.rapo.graph import STARTER_CSV, load_graph, parse_captions, read_captions
 

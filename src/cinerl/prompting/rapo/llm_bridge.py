@@ -1,4 +1,4 @@
-"""The one place RAPO and SSPO talk to the LLM layer (cinerl.planning.llm), imported lazily.
+"""The one place RAPO and SSPO talk to the LLM layer (cinerl.llm.structured), imported lazily.
 
 Every caller passes a rule-based answer too: when the LLM layer is missing, offline, or its call
 falls back, the rule-based answer is used and the step records which one ran and why
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cinerl.inputs import UserError
+from cinerl.core.errors import UserError
 
 log = logging.getLogger(__name__)
 MAX_TOKENS = 400  # a prompt under 120 words is about 200 tokens; the JSON around it is little
@@ -35,7 +35,7 @@ def resolve_llm(llm: Any, model: str | None = None, base_url: str | None = None)
     """A usable provider, or None for the rule-based path.
 
     `llm` is None, a provider object (anything with a `name`), or a provider name for
-    `cinerl.planning.llm.get_provider` ("auto", "openai", "transformers", "offline").
+    `cinerl.llm.structured.get_provider` ("auto", "openai", "transformers", "offline").
     """
     if llm is None:
         return None
@@ -43,9 +43,9 @@ def resolve_llm(llm: Any, model: str | None = None, base_url: str | None = None)
         if llm == "offline":
             return None
         try:
-            from cinerl.planning.llm import get_provider
+            from cinerl.llm.structured import get_provider
         except ImportError:
-            log.info("the LLM layer (cinerl.planning.llm) is not installed; using rule-based rewriting")
+            log.info("the LLM layer (cinerl.llm.structured) is not installed; using rule-based rewriting")
             return None
         llm = get_provider(llm, model=model, base_url=base_url)
     return None if getattr(llm, "name", "offline") == "offline" else llm
@@ -64,7 +64,7 @@ def call(provider: Any | None, system: str, user: str, schema: type[BaseModel],
     failure of the layer, so a rewrite never stops a run."""
     if provider is None:
         return fallback, "rule"
-    from cinerl.planning.llm import structured_call
+    from cinerl.llm.structured import structured_call
 
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     try:

@@ -1,6 +1,6 @@
 """RAPO's stage 1 end to end: retrieve, merge, refactor, rewrite.
 
-With an LLM (through cinerl.planning.llm) the three text steps follow RAPO's word_augment.py,
+With an LLM (through cinerl.llm.structured) the three text steps follow RAPO's word_augment.py,
 refactoring.py and rewrite_via_instruction.py: merge the kept modifiers into the prompt without
 losing it; restructure into subject, action and scene (optionally camera, light, atmosphere);
 rewrite into a concise, specific description. Offline the merge is rule-based and the two LLM

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from cinerl.prompting.rapo.encoder import prompt_encoder
 from cinerl.prompting.rapo.graph import RelationGraph, embed_texts
-from cinerl.prompting.vocabulary import find_scenery_type
+from cinerl.core.vocabulary import find_scenery_type
 
 # RAPO's defaults: place_num = 3, verb_num = topk_num = 5 (retrieve_modifiers.py).
 PLACE_NUM = 3

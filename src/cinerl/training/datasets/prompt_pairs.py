@@ -1,0 +1,195 @@
+"""RAPO++'s stage 3 data: what SSPO chains and `cinerl make` runs learned, as training pairs for
+a prompt enhancer.
+
+- SFT (`sft.jsonl`): {"prompt": simple prompt, "completion": the prompt that scored best, ...};
+- DPO (`dpo.jsonl`): {"prompt": simple prompt, "chosen": better prompt, "rejected": worse prompt,
+  ...} for every pair whose rewards differ by at least `min_margin`.
+
+The key names are TRL's prompt-completion and preference formats (SFTTrainer, DPOTrainer), so the
+enhancer's trainer reads the files as they are; the extra fields (rewards, source) carry the
+evidence. An SSPO chain's simple prompt is the prompt it started from; a film scene's is the scene's
+action and time of day, the text the policy's composition starts from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cinerl.core.errors import UserError
+from cinerl.core.media import atomic_write_text
+from cinerl.training.datasets.growth import load_report
+from cinerl.training.sspo.loop import CHAIN_NAME, LOG_NAME, read_log
+
+SCHEMA_VERSION = 1
+MIN_MARGIN = 0.02
+
+
+class SFTRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1)
+    completion: str = Field(min_length=1)
+    reward: float
+    baseline_reward: float | None = Field(None, description="the simple prompt's own reward (SSPO)")
+    origin: Literal["sspo", "make"]
+    source: str
+
+    @model_validator(mode="after")
+    def _check(self) -> "SFTRecord":
+        if not math.isfinite(self.reward):
+            raise ValueError("reward must be finite")
+        if self.prompt.strip() == self.completion.strip():
+            raise ValueError("completion must differ from the prompt")
+        return self
+
+
+class DPORecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1)
+    chosen: str = Field(min_length=1)
+    rejected: str = Field(min_length=1)
+    chosen_reward: float
+    rejected_reward: float
+    margin: float = Field(gt=0)
+    origin: Literal["sspo", "make"]
+    source: str
+
+    @model_validator(mode="after")
+    def _check(self) -> "DPORecord":
+        if self.chosen == self.rejected:
+            raise ValueError("chosen and rejected must differ")
+        if not self.chosen_reward > self.rejected_reward:
+            raise ValueError("chosen_reward must be above rejected_reward")
+        if abs(self.margin - (self.chosen_reward - self.rejected_reward)) > 1e-6:
+            raise ValueError("margin must equal chosen_reward - rejected_reward")
+        return self
+
+
+class ExportSummary(BaseModel):
+    sft: str
+    dpo: str
+    sft_records: int
+    dpo_records: int
+    chains: list[str]
+    runs: list[str]
+    min_margin: float
+
+
+def _dpo(prompt: str, hi: tuple[str, float], lo: tuple[str, float], origin: str,
+         source: str) -> DPORecord:
+    return DPORecord(prompt=prompt, chosen=hi[0], rejected=lo[0], chosen_reward=hi[1],
+                     rejected_reward=lo[1], margin=round(hi[1] - lo[1], 6), origin=origin,
+                     source=source)
+
+
+def from_chain(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[DPORecord]]:
+    """One SSPO chain: its best prompt for SFT; best against each clearly worse one for DPO."""
+    chain = json.loads((folder / CHAIN_NAME).read_text(encoding="utf-8"))
+    rows = read_log(folder / LOG_NAME)
+    if not rows:
+        return [], []
+    simple = chain["config"]["prompt"]
+    best = max(rows, key=lambda r: (r.reward, -r.iteration))
+    base = next((r.reward for r in rows if r.prompt == simple), None)
+    src = str(folder)
+    sft = []
+    if best.prompt.strip() != simple.strip():
+        sft.append(SFTRecord(prompt=simple, completion=best.prompt, reward=best.reward,
+                             baseline_reward=base, origin="sspo", source=f"{src}#iter{best.iteration}"))
+    dpo = []
+    seen = set()
+    for r in rows:
+        if r.prompt != best.prompt and r.prompt not in seen and best.reward - r.reward >= min_margin:
+            seen.add(r.prompt)
+            dpo.append(_dpo(simple, (best.prompt, best.reward), (r.prompt, r.reward), "sspo",
+                            f"{src}#iter{best.iteration}>iter{r.iteration}"))
+    return sft, dpo
+
+
+def scene_brief(scene: dict) -> str:
+    return f"{scene.get('action', '').rstrip('.')}, {scene.get('time_of_day', 'day')}."
+
+
+def from_run(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[DPORecord]]:
+    """One film: each scene's chosen take for SFT; chosen against clearly worse takes for DPO."""
+    report = load_report(folder)
+    bible_scenes = {s["index"]: s for s in (report.get("bible") or {}).get("scenes", [])}
+    sft, dpo = [], []
+    for sc in report.get("scenes", []):
+        attempts = sc.get("attempts", [])
+        chosen = next((a for a in attempts if a["attempt"] == sc.get("chosen")), None)
+        if chosen is None or sc["scene"] not in bible_scenes:
+            continue
+        simple = scene_brief(bible_scenes[sc["scene"]])
+        src = f"{folder}#scene{sc['scene']}"
+        hi = (chosen["prompt"], float(chosen["reward"]["total"]))
+        sft.append(SFTRecord(prompt=simple, completion=hi[0], reward=hi[1], origin="make",
+                             source=f"{src}/attempt{chosen['attempt']}"))
+        seen = set()
+        for a in attempts:
+            lo = (a["prompt"], float(a["reward"]["total"]))
+            if lo[0] != hi[0] and lo[0] not in seen and hi[1] - lo[1] >= min_margin:
+                seen.add(lo[0])
+                dpo.append(_dpo(simple, hi, lo, "make",
+                                f"{src}/attempt{chosen['attempt']}>attempt{a['attempt']}"))
+    return sft, dpo
+
+
+def find_sources(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(SSPO chain folders, make run folders) at or below each path."""
+    chains: list[Path] = []
+    runs: list[Path] = []
+    for p in paths:
+        p = Path(p).expanduser()
+        if not p.exists():
+            raise UserError(f"{p} does not exist")
+        for marker, bucket in ((CHAIN_NAME, chains), ("report.json", runs)):
+            if (p / marker).is_file():
+                bucket.append(p)
+            elif p.is_dir():
+                bucket.extend(sorted(m.parent for m in p.rglob(marker)))
+    chains = [c for c in dict.fromkeys(chains) if (c / LOG_NAME).is_file()]
+    return chains, list(dict.fromkeys(runs))
+
+
+def _jsonl(records: list[BaseModel]) -> str:
+    return "".join(r.model_dump_json() + "\n" for r in records)
+
+
+def export_feedback(paths: list[Path], out_dir: Path, min_margin: float = MIN_MARGIN) -> ExportSummary:
+    """Write sft.jsonl, dpo.jsonl and manifest.json into out_dir (each atomically)."""
+    if min_margin <= 0:
+        raise UserError(f"--min-margin must be above 0 (got {min_margin})")
+    chains, runs = find_sources(paths)
+    if not chains and not runs:
+        raise UserError("found no SSPO chain (chain.json + sspo_log.csv) and no make run "
+                        f"(report.json) under {', '.join(map(str, paths))}")
+    sft: list[SFTRecord] = []
+    dpo: list[DPORecord] = []
+    for folder in chains:
+        s, d = from_chain(folder, min_margin)
+        sft += s
+        dpo += d
+    for folder in runs:
+        s, d = from_run(folder, min_margin)
+        sft += s
+        dpo += d
+    out_dir = Path(out_dir).expanduser()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sft_path, dpo_path = out_dir / "sft.jsonl", out_dir / "dpo.jsonl"
+    atomic_write_text(sft_path, _jsonl(sft))
+    atomic_write_text(dpo_path, _jsonl(dpo))
+    summary = ExportSummary(sft=str(sft_path), dpo=str(dpo_path), sft_records=len(sft),
+                            dpo_records=len(dpo), chains=[str(c) for c in chains],
+                            runs=[str(r) for r in runs], min_margin=min_margin)
+    atomic_write_text(out_dir / "manifest.json",
+                      json.dumps({"schema_version": SCHEMA_VERSION, **summary.model_dump(),
+                                  "sft_schema": SFTRecord.model_json_schema(),
+                                  "dpo_schema": DPORecord.model_json_schema()}, indent=2))
+    return summary

@@ -1,0 +1,216 @@
+"""The prompt policy: factored discrete actions over prompt choices, trained with PPO or GRPO.
+
+Each attempt at a scene is a one-step episode: the state is the scene, the action is a choice per
+prompt factor (shot size, camera move, lighting, identity lock, ...), the return is the clip's
+reward. PPO uses the clipped surrogate with a learned value baseline (Schulman et al. 2017,
+arXiv:1707.06347); GRPO replaces the critic with the mean and std of the rewards of a group of
+attempts at the same scene (Shao et al. 2024, DeepSeekMath, arXiv:2402.03300).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cinerl.core.vocabulary import ACTION_FACTORS
+from cinerl.training.policy.state import STATE_DIM
+
+log = logging.getLogger(__name__)
+FACTORS = list(ACTION_FACTORS)
+
+
+@dataclass
+class Transition:
+    state: np.ndarray
+    action: dict[str, str]
+    reward: float
+
+
+class PolicyNet(nn.Module):
+    def __init__(self, state_dim: int = STATE_DIM, hidden: int = 128):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(state_dim, hidden), nn.Tanh(),
+                                   nn.Linear(hidden, hidden), nn.Tanh())
+        self.heads = nn.ModuleDict({f: nn.Linear(hidden, len(ACTION_FACTORS[f])) for f in FACTORS})
+        self.value = nn.Linear(hidden, 1)
+        for head in self.heads.values():  # start uniform: zero logits
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, states: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        h = self.trunk(states)
+        return {f: head(h) for f, head in self.heads.items()}, self.value(h).squeeze(-1)
+
+
+class RunningStats:
+    """Welford mean/variance of rewards, to scale PPO advantages the same across films."""
+
+    def __init__(self, count: int = 0, mean: float = 0.0, m2: float = 0.0):
+        self.count, self.mean, self.m2 = count, mean, m2
+
+    def update(self, xs: list[float]) -> None:
+        for x in xs:
+            self.count += 1
+            d = x - self.mean
+            self.mean += d / self.count
+            self.m2 += d * (x - self.mean)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 1.0
+
+
+class PromptPolicy:
+    """Acts, learns and saves. mode: 'learn' (sample and update), 'frozen' (sample, no update),
+    'random' (uniform choices: the baseline to beat)."""
+
+    def __init__(self, algorithm: str = "ppo", mode: str = "learn", lr: float = 1e-2,
+                 epochs: int = 4, clip_eps: float = 0.2, entropy_coef: float = 0.01,
+                 value_coef: float = 0.5, seed: int = 0):
+        if algorithm not in ("ppo", "grpo"):
+            raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
+        if mode not in ("learn", "frozen", "random"):
+            raise ValueError(f"unknown policy mode {mode!r}: use learn, frozen or random")
+        self.algorithm, self.mode = algorithm, mode
+        self.epochs, self.clip_eps = epochs, clip_eps
+        self.entropy_coef, self.value_coef = entropy_coef, value_coef
+        torch.manual_seed(seed)
+        self.net = PolicyNet()
+        self.optim = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.version = 0
+        self.stats = RunningStats()
+        self.history: list[float] = []  # mean reward of each update, for curves
+
+    @classmethod
+    def from_settings(cls, s, seed: int = 0) -> "PromptPolicy":
+        """From the `policy` settings group."""
+        return cls(algorithm=s.rl, mode=s.mode, lr=s.learning_rate, epochs=s.ppo_epochs,
+                   clip_eps=s.clip_eps, entropy_coef=s.entropy_coef, seed=seed)
+
+    # acting -------------------------------------------------------------------------------
+    def act(self, state: np.ndarray, seed: int) -> tuple[dict[str, str], float]:
+        """Sample an action with a generator seeded per attempt, so a resumed run samples the same."""
+        gen = torch.Generator().manual_seed(int(seed) % (2**63))
+        with torch.no_grad():
+            logits, _ = self.net(torch.as_tensor(state, dtype=torch.float32)[None])
+        action, log_prob = {}, 0.0
+        for f in FACTORS:
+            lg = torch.zeros_like(logits[f][0]) if self.mode == "random" else logits[f][0]
+            probs = torch.softmax(lg, -1)
+            idx = int(torch.multinomial(probs, 1, generator=gen))
+            action[f] = ACTION_FACTORS[f][idx]
+            log_prob += float(torch.log(probs[idx]))
+        return action, log_prob
+
+    def greedy(self, state: np.ndarray) -> dict[str, str]:
+        with torch.no_grad():
+            logits, _ = self.net(torch.as_tensor(state, dtype=torch.float32)[None])
+        return {f: ACTION_FACTORS[f][int(logits[f][0].argmax())] for f in FACTORS}
+
+    # learning -----------------------------------------------------------------------------
+    def _advantages(self, states: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """GRPO: z-score of each reward within the scene's group. PPO: reward minus the critic's
+        estimate, centred over the batch (PPO's advantage normalisation, which also removes a
+        scene's overall difficulty) and scaled by the running reward std, so that two nearly equal
+        takes do not get advantages of +-1."""
+        if len(rewards) < 2:
+            return torch.zeros_like(rewards)
+        if self.algorithm == "grpo":
+            return (rewards - rewards.mean()) / (rewards.std(unbiased=False) + 1e-6)
+        with torch.no_grad():
+            _, residual = self.net(states)
+        adv = rewards - (self.stats.mean + residual)
+        return (adv - adv.mean()) / max(self.stats.std, 0.05)
+
+    def update(self, batch: list[Transition]) -> dict[str, float]:
+        """One policy update from a scene's attempts; returns the losses for the report."""
+        if self.mode != "learn" or not batch:
+            return {}
+        states = torch.as_tensor(np.stack([t.state for t in batch]), dtype=torch.float32)
+        idx = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch]) for f in FACTORS}
+        # the policy does not change between a scene's attempts, so the behaviour policy's
+        # log-probabilities are the current network's
+        with torch.no_grad():
+            old_logits, _ = self.net(states)
+        old_lp = {f: torch.log_softmax(old_logits[f], -1).gather(1, idx[f][:, None]).squeeze(1)
+                  for f in FACTORS}
+        rewards = torch.tensor([t.reward for t in batch], dtype=torch.float32)
+        self.stats.update([t.reward for t in batch])
+        adv = self._advantages(states, rewards)
+        info: dict[str, float] = {}
+        for _ in range(self.epochs):
+            logits, residual = self.net(states)
+            surrogate = torch.zeros(len(batch))
+            entropy = torch.zeros(len(batch))
+            for f in FACTORS:
+                # clip each factor's own ratio: a joint ratio over seven factors would let each
+                # factor move only ~(1.2)^(1/7) per update
+                logp_all = torch.log_softmax(logits[f], -1)
+                lp = logp_all.gather(1, idx[f][:, None]).squeeze(1)
+                ratio = torch.exp(lp - old_lp[f])
+                surrogate = surrogate + torch.min(
+                    ratio * adv, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * adv)
+                entropy = entropy + -(logp_all.exp() * logp_all).sum(-1)
+            policy_loss = -surrogate.mean()
+            loss = policy_loss - self.entropy_coef * entropy.mean()
+            if self.algorithm == "ppo":
+                # the critic predicts the reward's offset from the running mean
+                value_loss = ((self.stats.mean + residual - rewards) ** 2).mean()
+                loss = loss + self.value_coef * value_loss
+                info["value_loss"] = float(value_loss.detach())
+            self.optim.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+            self.optim.step()
+            info.update(policy_loss=float(policy_loss.detach()), entropy=float(entropy.mean().detach()))
+        self.version += 1
+        self.history.append(float(rewards.mean()))
+        return info
+
+    # persistence --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optim": self.optim.state_dict(),
+                "version": self.version, "algorithm": self.algorithm,
+                "stats": [self.stats.count, self.stats.mean, self.stats.m2],
+                "history": self.history, "factors": {f: list(v) for f, v in ACTION_FACTORS.items()},
+                "state_dim": STATE_DIM}
+
+    def save(self, path: Path) -> Path:
+        """Atomic save: a kill mid-write never leaves a broken policy behind."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(self.state_dict(), buf)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+        return path
+
+    def load(self, path: Path) -> bool:
+        """Load a saved policy; False (and a fresh policy) when none exists or it does not fit."""
+        path = Path(path)
+        if not path.exists():
+            return False
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:  # a corrupt file must not stop a film
+            log.warning("policy %s unreadable (%s); starting fresh", path, e)
+            return False
+        if data.get("factors") != {f: list(v) for f, v in ACTION_FACTORS.items()} or \
+                data.get("state_dim") != STATE_DIM:
+            log.warning("policy %s was made for other prompt factors; starting fresh", path)
+            return False
+        self.net.load_state_dict(data["net"])
+        self.optim.load_state_dict(data["optim"])
+        self.version = int(data["version"])
+        self.stats = RunningStats(*data["stats"])
+        self.history = list(data.get("history", []))
+        return True
