@@ -125,7 +125,7 @@ def main() -> None:
             reason = why_not(name, gguf)
             if not reason:
                 try:
-                    rows, info = bench(name, gguf, Settings(scenes=args.scenes), Path(tmp))
+                    rows, info = bench(name, gguf, Settings.of(plan__scenes=args.scenes), Path(tmp))
                 except Exception as e:  # a benchmark reports what stopped a provider
                     reason = f"{type(e).__name__}: {e}"
             if reason:

@@ -70,15 +70,15 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from cinerl.rewards import RewardSettings, Scorer
+    from cinerl.core.settings import env_settings
     from cinerl.models.cache import resolve_device
+    from cinerl.rewards import Scorer
 
     device = resolve_device(args.device)
-    config = RewardSettings.from_env()
-    config = RewardSettings(**{**config.__dict__, "device": device})
+    config = env_settings().rewards.model_copy(update={"device": device})
     workers = args.workers or min(8, os.cpu_count() or 1)
-    serial = Scorer(config=RewardSettings(**{**config.__dict__, "workers": 1}))
-    concurrent = Scorer(config=RewardSettings(**{**config.__dict__, "workers": workers}))
+    serial = Scorer(config=config.model_copy(update={"workers": 1}))
+    concurrent = Scorer(config=config.model_copy(update={"workers": workers}))
     results = {"device": device, "torch_device_name": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
                "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "frames": FRAMES,
                "default_workers": 1, "compared_workers": workers, "sizes": {}}

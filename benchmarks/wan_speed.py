@@ -28,7 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from cinerl.generation.wan.backend import WanBackend, WanOptions, to_uint8  # noqa: E402
+from cinerl.core.settings import WanSettings  # noqa: E402
+from cinerl.generation.wan.backend import WanBackend, to_uint8  # noqa: E402
 from cinerl.generation.wan.loading import WanComponents, make_scheduler  # noqa: E402
 from cinerl.generation.wan.variants import VARIANTS  # noqa: E402
 from cinerl.core.schema import ClipRequest  # noqa: E402
@@ -164,7 +165,7 @@ def uncompile(comp) -> None:
 
 def make_backend(comp, emb, neg, args, compile_: str, mode: str | None = None) -> WanBackend:
     """The CineRL backend's default lossless settings (or another compile mode), on the same modules."""
-    opts = WanOptions(variant="ti2v-5b", compile=compile_, compile_mode=mode, attention=args.attention, env={})
+    opts = WanSettings(variant="ti2v-5b", compile=compile_, compile_mode=mode, attention=args.attention)
     b = WanBackend(opts, components=comp)
     b.load()
     b._embeds["p"], b._embeds["n"] = emb, neg   # the embedding cache, filled as a run fills it

@@ -267,3 +267,87 @@ def test_tolerates_missing_optional_keys(tmp_path):
     assert parse(empty).errors == [] and "<video" in empty
     write_report({"title": "x", "bible": None, "stages": None, "scenes": None}, tmp_path / "r")
     assert (tmp_path / "r" / "report.html").is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# the typed report (cinerl.core.schema.FilmReport)
+
+
+LLM_SECTION = {
+    "steps": [{"step": "plan.cast", "provider": "openai", "model": f"m {XSS}", "calls": [
+        {"prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5, "cached": False}],
+        "prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5, "repairs": 1,
+        "fell_back": True, "warning": "gave up <svg onload=alert(1)>"}],
+    "prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5,
+    "scene_prompts": {"source": "openai:m", "scenes": [
+        {"scene": 0, "title": "Storm", "mode": "t2v", "enriched": "e", "issues": ["too long"],
+         "revised_prompt": "r <img src=x onerror=alert(1)>", "base_prompt": "r <img onerror>",
+         "warning": "", "negative_prompt": "blurry"}]},
+    "warnings": ["gave up <svg onload=alert(1)>"],
+}
+
+
+def _holds(big, small) -> bool:
+    """Whether `big` holds everything `small` says (dicts may have more keys)."""
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(k in big and _holds(big[k], v)
+                                             for k, v in small.items())
+    if isinstance(small, list):
+        return isinstance(big, list) and len(big) == len(small) and all(
+            _holds(b, v) for b, v in zip(big, small))
+    return big == small
+
+
+def test_film_report_round_trips_the_json(built):
+    from cinerl.core.schema import FilmReport
+
+    report, out, json_path, _ = built
+    # every key the director writes today
+    scenes = [{**sc, "beat": "beginning", "policy_version": 4 + i, "learn": {"loss": 0.5}}
+              for i, sc in enumerate(report["scenes"])]
+    current = {**report, "references": {"character:mara": "references/character_mara.png"},
+               "scenes": scenes, "prompt_opt": {}, "llm": LLM_SECTION,
+               "film": {**report["film"], "scene_offsets": [0.0, 0.5]}}
+    assert FilmReport.model_validate(current).model_dump(mode="json") == current
+    with_opt = {**current, "prompt_opt": {"method": "rapo", "artifact": "story/rapo.json",
+                                          "scenes": [{"scene": 0, "query": "q", "added": ["a"],
+                                                      "left_out": []}]}}
+    assert FilmReport.model_validate(with_opt).model_dump(mode="json") == with_opt
+    # a report written before prompt_opt, llm and references existed still reads
+    old = FilmReport.read(json_path)
+    assert old.scenes[0].chosen_attempt.reward.total == pytest.approx(0.67)
+    assert old.prompt_opt is None and old.llm.steps == [] and old.policy.version_end == 6
+    assert _holds(old.model_dump(mode="json"), report)
+    # write_report writes the typed report as the same JSON and the same page
+    typed_dir = out.parent / "typed"
+    typed_json, typed_html = write_report(FilmReport.model_validate(current), typed_dir)
+    assert json.loads(typed_json.read_text(encoding="utf-8")) == current
+    assert render_html(FilmReport.model_validate(current), out) == render_html(current, out)
+
+
+def test_film_report_read_names_the_file(tmp_path):
+    from cinerl.core.errors import UserError
+    from cinerl.core.schema import FilmReport
+    from cinerl.core.store import read_report
+
+    with pytest.raises(UserError, match=f"{tmp_path}/report.json is missing"):
+        read_report(tmp_path)
+    (tmp_path / "report.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(UserError, match="report.json is not a valid CineRL report"):
+        FilmReport.read(tmp_path)
+    (tmp_path / "report.json").write_text('{"title": "x"}', encoding="utf-8")
+    with pytest.raises(UserError, match=r"report.json is not a valid CineRL report .*seed_prompt"):
+        FilmReport.read(tmp_path / "report.json")
+
+
+def test_llm_section_is_rendered_and_escaped(tmp_path):
+    out = tmp_path / "run"
+    report = {**make_report(out), "llm": LLM_SECTION}
+    page = render_html(report, out)
+    checker = parse(page)
+    assert checker.errors == [] and checker.scripts == 0
+    assert "<h2>Language model</h2>" in page and "<td>plan.cast</td>" in page
+    assert "10 prompt tokens · 5 completion tokens · 0.50 s" in page
+    assert "&lt;svg onload=alert(1)&gt;" in page and "<svg onload" not in page
+    assert "r &lt;img onerror&gt;" in page and "<img onerror" not in page
+    assert "<img src=x" not in page  # the critic's revision is not shown, the base prompt is

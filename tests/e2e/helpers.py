@@ -24,7 +24,8 @@ def make_cmd(out: Path, policy: Path, *extra: str, prompt: str = PROMPT) -> list
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, env=env(), stdin=subprocess.DEVNULL,
+    kw.setdefault("env", env())
+    return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=300, **kw)
 
 

@@ -38,13 +38,27 @@ def test_invalid_utf8_prompt(tmp_path):
     assert not out.exists()
 
 
-def test_config_command_shows_sources(tmp_path):
+def test_config_command_shows_every_setting_with_its_source_in_groups(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("attempts = 3\n")
-    res = run([CINERL, "config", "--config", str(cfg), "--json"])
+    cfg.write_text("[run]\nattempts = 3\n")
+    res = run([CINERL, "config", "--config", str(cfg), "--json", "--set", "wan.steps=9"],
+              env={**env(), "CINERL_RUN__FPS": "12", "OPENAI_API_KEY": "sk-not-printed"})
     assert res.returncode == 0, res.stderr
     import json
 
     data = json.loads(res.stdout)
-    assert data["attempts"] == {"value": 3, "source": f"file {cfg}"}
-    assert data["fps"] == {"value": 24, "source": "default"}
+    rows = {r["setting"]: r for r in data["settings"]}
+    assert (rows["run.attempts"]["value"], rows["run.attempts"]["source"]) == (3, f"file {cfg}")
+    assert (rows["run.fps"]["value"], rows["run.fps"]["source"]) == (12, "env CINERL_RUN__FPS")
+    assert (rows["wan.steps"]["value"], rows["wan.steps"]["source"]) == (9, "flag")
+    assert rows["run.seed"] == {**rows["run.seed"], "value": 0, "source": "default"}
+    assert rows["llm.api_key"]["source"] == "env OPENAI_API_KEY"
+    assert "sk-not-printed" not in res.stdout
+    assert {r["group"] for r in data["settings"]} == {"run", "plan", "llm", "wan", "rewards",
+                                                       "policy", "assembly"}
+    # what each reward component needs, and whether it has it
+    needs = {n["name"]: n for n in data["reward_components"]}
+    assert needs["fvd_lite"]["requires"] == ["i3d_path", "fvd_reference_path"]
+    assert not needs["fvd_lite"]["configured"] and needs["temporal_flicker"]["configured"]
+    table = run([CINERL, "config"], env={**env(), "COLUMNS": "200"})
+    assert table.returncode == 0 and "[wan]" in table.stdout and "WAN_MODEL_ROOT" in table.stdout

@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 from cinerl.core.media import read_mp4
+from cinerl.core.store import read_report
 from tests.e2e.helpers import CINERL, film_frames, make_cmd, run
 
 
@@ -20,6 +21,7 @@ def test_make_writes_every_output(tmp_path):
     for loc in bible["locations"]:
         assert (out / "references" / f"location_{loc['id']}.png").exists()
     report = json.loads((out / "report.json").read_text())
+    assert read_report(out).model_dump(mode="json") == report  # the typed report is the file
     assert report["policy"]["version_start"] == 0 and report["policy"]["version_end"] == 3
     assert set(report["stages"]) >= {"plan", "references", "render", "score", "learn", "stitch",
                                      "report"}

@@ -12,7 +12,9 @@ import pytest
 
 from cinerl.generation.registry import get_image_backend, get_video_backend
 from cinerl.generation.base import ImageBackend, VideoBackend
-from cinerl.generation.previz.render import PrevizBackend, fit_image, parse_prompt
+from cinerl.generation.previz.backend import PrevizBackend
+from cinerl.generation.previz.parse import parse_prompt
+from cinerl.generation.previz.render import fit_image
 from cinerl.core.vocabulary import COLORS, NEGATIVE_PRESETS
 from cinerl.core.schema import ClipRequest
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cinerl.generation.wan.backend import WanBackend, WanOptions, to_uint8
+from cinerl.core.settings import WanSettings
+from cinerl.generation.wan.backend import WanBackend, to_uint8
 from cinerl.generation.wan.loading import make_scheduler, resolve_sources
 from cinerl.generation.wan.memory import GiB, plan_memory
 from cinerl.generation.wan.variants import VARIANTS, fit_request, round_frames
@@ -27,8 +28,7 @@ def models(tmp_path_factory):
 
 
 def backend(models, variant, **kw) -> WanBackend:
-    return WanBackend(WanOptions(variant=variant, model_dir=str(models[variant]), steps=2,
-                                 env={}, **kw))
+    return WanBackend(WanSettings(variant=variant, model_dir=str(models[variant]), steps=2, **kw))
 
 
 def image(seed, h=32, w=64) -> np.ndarray:
@@ -97,7 +97,7 @@ def test_component_variables_override_the_folder(models, tmp_path):
 
 
 def test_a_folder_of_another_variant_is_named(models):
-    b = WanBackend(WanOptions(variant="t2v-a14b", model_dir=str(models["i2v-a14b"]), env={}))
+    b = WanBackend(WanSettings(variant="t2v-a14b", model_dir=str(models["i2v-a14b"])))
     with pytest.raises(UserError, match="i2v-a14b, not t2v-a14b"):
         b.generate(request())
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cinerl.core.settings import Settings
 from cinerl.runtime.director import make_film
-from cinerl.generation.wan.backend import WanOptions, shared_backend
+from cinerl.generation.wan.backend import shared_backend
 from cinerl.core.media import load_png, read_mp4
 from tests.e2e.helpers import CINERL, PROMPT, run
 from tests.generation.wan_tiny import write_tiny_model
@@ -26,7 +26,7 @@ def test_cinerl_make_with_the_wan_backend_runs_end_to_end(tmp_path):
                "--fps", "1", "--scenes", "2", "--attempts", "1", "--max-attempts", "1"])
     assert res.returncode == 0, res.stderr
     report = json.loads((out / "report.json").read_text())
-    assert report["backend"] == "wan" and report["settings"]["wan_variant"] == "ti2v-5b"
+    assert report["backend"] == "wan" and report["settings"]["wan"]["variant"] == "ti2v-5b"
     assert report["policy"]["version_end"] == 2 and len(report["scenes"]) == 2
     for sc in report["scenes"]:
         for a in sc["attempts"]:
@@ -42,10 +42,11 @@ def test_cinerl_make_with_the_wan_backend_runs_end_to_end(tmp_path):
 
 def test_keyframe_mode_runs_each_clip_between_two_keyframes(tmp_path):
     model = write_tiny_model("i2v-a14b", tmp_path / "model")
-    settings = Settings(backend="wan", wan_model_dir=str(model), wan_variant="i2v-a14b",
-                        wan_steps=2, shot_mode="keyframes", width=64, height=32, fps=1,
-                        scenes=2, attempts=1, max_attempts=1, policy_mode="random")
-    backend = shared_backend(WanOptions.from_settings(settings))
+    settings = Settings.of(run__backend="wan", wan__model_dir=str(model), wan__variant="i2v-a14b",
+                           wan__steps=2, run__shot_mode="keyframes", run__width=64,
+                           run__height=32, run__fps=1, plan__scenes=2, run__attempts=1,
+                           run__max_attempts=1, policy__mode="random")
+    backend = shared_backend(settings.wan)
     backend.load()
     seen = []
     original = backend.i2v.prepare_latents
@@ -65,8 +66,8 @@ def test_keyframe_mode_runs_each_clip_between_two_keyframes(tmp_path):
     for i, (first, last) in enumerate(seen):  # scene i: keyframe i -> keyframe i+1
         np.testing.assert_allclose(first.cpu(), pre(Image.fromarray(kf[i]), height=32, width=64))
         np.testing.assert_allclose(last.cpu(), pre(Image.fromarray(kf[i + 1]), height=32, width=64))
-    for sc in result.report["scenes"]:
-        assert sc["attempts"][0]["backend_info"]["first_last_frame"] is True
+    for sc in result.report.scenes:
+        assert sc.attempts[0].backend_info["first_last_frame"] is True
 
 
 def test_missing_weights_exit_2_before_anything_is_written(tmp_path):

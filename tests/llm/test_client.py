@@ -7,6 +7,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import numpy as np
 import pytest
 
 from cinerl.rewards import RewardSettings, ScoreContext, Scorer
@@ -78,7 +79,8 @@ def test_unreachable_endpoint_is_unavailable_not_zero():
     assert c.status == "unavailable" and "unreachable" in c.reason
 
 
-@pytest.mark.parametrize("text,want", [("Score: 4\nfine", 4), ("I'd say 3/5.", 3), ("5", 5), ("Rating - 2", 2)])
+@pytest.mark.parametrize("text,want", [("Score: 4\nfine", 4), ("I'd say 3/5.", 3), ("5", 5),
+                                       ("Rating - 2", 2), ("I'd say 2 out of 5.", 2)])
 def test_parse_rating(text, want):
     assert parse_rating(text) == want
 
@@ -86,3 +88,25 @@ def test_parse_rating(text, want):
 def test_parse_rating_rejects_out_of_range():
     with pytest.raises(EndpointError, match="no 1-5 rating"):
         parse_rating("Score: 9")
+
+
+def test_chat_client_retries_rate_limits_and_server_errors_and_never_shows_the_key():
+    from cinerl.llm.client import ChatClient
+    from tests.llm.llm_servers import FaultServer
+
+    key = "sk-judge-SECRET-0123456789"
+    with FaultServer(["429", "500", "ok"]) as srv:
+        client = ChatClient(srv.url, "judge-model", api_key=key, retries=2, backoff=0.01)
+        answer = client.chat("hello", [np.zeros((8, 8, 3), np.uint8)])
+    assert json.loads(answer) == {"text": "hello"} and len(srv.requests) == 3
+    assert srv.requests[0]["auth"] == f"Bearer {key}" and key not in repr(client)
+    parts = srv.requests[0]["body"]["messages"][0]["content"]
+    assert parts[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+    with FaultServer(["500", "500"]) as srv:
+        with pytest.raises(EndpointError, match="HTTP 500 \\(after 1 retries\\)") as err:
+            ChatClient(srv.url, "m", api_key=key, retries=1, backoff=0.01).chat("hello")
+    assert key not in str(err.value)
+    with FaultServer(["401"]) as srv:  # a refused key is not retried
+        with pytest.raises(EndpointError, match="HTTP 401"):
+            ChatClient(srv.url, "m", api_key=key, retries=3, backoff=0.01).chat("hello")
+        assert len(srv.requests) == 1

@@ -9,7 +9,7 @@ from tests.generation.wan_tiny import write_tiny_model
 
 def test_wan_single_frame_renders_a_reference_image(tmp_path):
     model = write_tiny_model("ti2v-5b", tmp_path / "model")
-    settings = Settings(wan_steps=2)
+    settings = Settings.of(wan__steps=2)
     backend = get_image_backend("wan", settings, model_path=str(model))
     prompt = "Medium shot, static camera. Character reference on a plain studio backdrop."
     image = backend.generate_image(prompt, 64, 32, 3)

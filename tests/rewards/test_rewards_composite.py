@@ -5,7 +5,6 @@ import pytest
 
 from cinerl.rewards import (DEFAULT_WEIGHTS, RewardSettings, ScoreContext, Scorer, ok, register,
                             registered_components, unregister)
-from cinerl.rewards.judges.narrative import NO_LLM_REASON
 
 ALL = ["temporal_flicker", "flow_smoothness", "warp_consistency", "dynamic_degree", "loop_break",
        "physics_plausibility", "seam_continuity", "structure_constancy", "character_consistency",
@@ -43,7 +42,8 @@ def test_unconfigured_groups_drop_out_and_weights_renormalise(synth):
     r = Scorer(config=RewardSettings()).score(clip, _full_ctx(synth, previous=False))
     assert r.components["seam_continuity"].status == "not_applicable"
     assert r.components["narrative_judge"].status == "unavailable"
-    assert r.components["narrative_judge"].reason == NO_LLM_REASON
+    # the scorer does not call a component whose required settings are unset, and says which
+    assert "rewards.judge_base_url" in r.components["narrative_judge"].reason
     for name, setting in [("clip_alignment", "clip_model_path"), ("vlm_alignment", "vlm_base_url"),
                           ("caption_consistency", "captioner_path"), ("aesthetic", "aesthetic_head_path"),
                           ("fvd_lite", "i3d_path")]:

@@ -6,10 +6,14 @@ LLM, previz or Wan) without the others noticing. Frames are numpy arrays, uint8 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler,
+                      ValidationError, field_serializer, field_validator)
+
+from cinerl.core.errors import UserError
 
 Status = Literal["ok", "unavailable", "not_applicable"]
 Beat = Literal["beginning", "turn", "end"]
@@ -163,3 +167,162 @@ class SceneResult(BaseModel):
     @property
     def chosen_attempt(self) -> AttemptRecord:
         return next(a for a in self.attempts if a.attempt == self.chosen)
+
+
+# ------------------------------------------------------------------------------------------
+# the run report (report.json). Field names and shapes are what report.json has always held:
+# `FilmReport.model_dump(mode="json")` is the file's content. Sections allow extra keys, so a
+# report written by a later version still loads and round-trips what it does not know.
+
+
+class _ReportSection(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PolicyReport(_ReportSection):
+    """Which prompt policy shot the film, and its version before and after."""
+
+    mode: str = ""
+    algorithm: str = ""
+    path: str = Field("", description="the policy file learned into (mode learn), else empty")
+    version_start: int = 0
+    version_end: int = 0
+
+
+class SceneReport(_ReportSection):
+    """One shot scene: every attempt, the one chosen, and the policy update after it."""
+
+    scene: int
+    title: str = ""
+    beat: str = ""
+    chosen: int
+    policy_version: int = 0
+    learn: dict = Field(default_factory=dict, description="the policy update's losses")
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+
+    @property
+    def chosen_attempt(self) -> AttemptRecord | None:
+        return next((a for a in self.attempts if a.attempt == self.chosen), None)
+
+
+class PromptOptScene(_ReportSection):
+    scene: int
+    query: str = ""
+    added: list[str] = Field(default_factory=list)
+    left_out: list[str] = Field(default_factory=list)
+
+
+class PromptOptReport(_ReportSection):
+    """What prompt optimisation (`--prompt-opt rapo`) added to each scene's action."""
+
+    method: str = ""
+    artifact: str = ""
+    scenes: list[PromptOptScene] = Field(default_factory=list)
+
+
+class LLMStepReport(_ReportSection):
+    """One model step (plan, a scene's enrich or critique): who answered, at what cost."""
+
+    step: str = ""
+    provider: str = ""
+    model: str = ""
+    calls: list[dict] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    repairs: int = 0
+    fell_back: bool = False
+    warning: str = ""
+
+
+class ScenePromptReport(_ReportSection):
+    """A scene's base prompt as the LLM layer wrote it (before and after the critic)."""
+
+    scene: int
+    mode: str = ""
+    enriched: str = ""
+    issues: list[str] = Field(default_factory=list)
+    revised_prompt: str = ""
+    base_prompt: str | None = None
+    warning: str = ""
+
+
+class ScenePromptsReport(_ReportSection):
+    source: str = ""
+    scenes: list[ScenePromptReport] = Field(default_factory=list)
+
+
+class LLMReport(_ReportSection):
+    """The LLM section: every step with its tokens and time, and the scenes' base prompts."""
+
+    steps: list[LLMStepReport] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    scene_prompts: ScenePromptsReport = Field(default_factory=ScenePromptsReport)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class FilmInfo(_ReportSection):
+    """The stitched film, relative to the run folder."""
+
+    path: str = "film.mp4"
+    srt: str = "film.srt"
+    seconds: float = 0.0
+    frames: int = 0
+    transition: str = "cut"
+    scene_offsets: list[float] = Field(default_factory=list, description="scene starts, seconds")
+
+
+class FilmReport(_ReportSection):
+    """A finished run, as report.json holds it (and report.html shows it)."""
+
+    title: str
+    seed_prompt: str
+    seed: int = 0
+    backend: str = ""
+    bible: StoryBible
+    references: dict[str, str] = Field(default_factory=dict, description="'kind:id' -> path")
+    policy: PolicyReport = Field(default_factory=PolicyReport)
+    settings: dict = Field(default_factory=dict, description="Settings.public_dump()")
+    stages: dict[str, float] = Field(default_factory=dict, description="stage -> seconds")
+    scenes: list[SceneReport] = Field(default_factory=list)
+    prompt_opt: PromptOptReport | None = Field(None, description="written as {} when off")
+    llm: LLMReport = Field(default_factory=LLMReport)
+    film: FilmInfo = Field(default_factory=FilmInfo)
+
+    @field_validator("prompt_opt", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: object) -> object:
+        return None if v == {} else v
+
+    @field_serializer("prompt_opt", mode="wrap")
+    def _none_is_empty(self, v: PromptOptReport | None,
+                       handler: SerializerFunctionWrapHandler) -> dict:
+        # report.json has always said {} for "no prompt optimisation"; readers rely on a dict
+        return {} if v is None else handler(v)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "FilmReport":
+        """Load report.json (or a run folder's report.json); a UserError names the file."""
+        path = Path(path).expanduser()
+        if path.is_dir():
+            path = path / "report.json"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{path} is missing (is this a finished cinerl make run?)") from None
+        except OSError as e:
+            raise UserError(f"{path} cannot be read: {e}") from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(root)"
+            n = e.error_count()
+            raise UserError(f"{path} is not a valid CineRL report ({n} problem"
+                            f"{'s' if n != 1 else ''}; first: {where}: {first['msg']})") from None
+
+    def to_json(self) -> dict:
+        """The report as report.json holds it (plain JSON types)."""
+        return self.model_dump(mode="json")

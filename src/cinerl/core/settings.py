@@ -254,7 +254,10 @@ class Settings(BaseModel):
         """Settings from dotted (`wan.steps`) or field names, validated; for code and tests."""
         nested: dict[str, dict] = {}
         for key, value in values.items():
-            _put(nested, resolve_key(key.replace("__", ".")), value)
+            dotted = resolve_key(key.replace("__", "."))
+            if dotted.startswith("rewards.weights."):  # one group's weight: the rest default
+                nested.setdefault("rewards", {}).setdefault("weights", dict(DEFAULT_WEIGHTS))
+            _put(nested, dotted, value)
         try:
             return cls(**nested)
         except ValidationError as e:
@@ -542,7 +545,10 @@ def settings_table(settings: Settings, source: dict[str, str]) -> list[dict[str,
         value = settings.get(dotted)
         if is_secret(dotted) and value:
             value = "***" + hashlib.sha256(str(value).encode()).hexdigest()[:6]
+        names = env_names(dotted)
+        old = [n for n in names if n.startswith(ENV_PREFIX) and NESTED not in n]
         rows.append({"group": dotted.split(".")[0], "setting": dotted, "value": value,
-                     "source": source.get(dotted, "default"), "env": env_names(dotted),
+                     "source": source.get(dotted, "default"),
+                     "env": [n for n in names if n not in old], "env_deprecated": old,
                      "help": info.description or ""})
     return rows

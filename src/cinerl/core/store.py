@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from cinerl.core.schema import AttemptRecord
+from cinerl.core.schema import AttemptRecord, FilmReport
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -41,6 +41,11 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_report(run_dir: Path) -> FilmReport:
+    """A finished run's report.json, typed; a UserError names the file if it is missing or bad."""
+    return FilmReport.read(Path(run_dir) / "report.json")
 
 
 def fingerprint(prompt: str, settings: dict) -> str:

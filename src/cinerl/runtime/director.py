@@ -30,7 +30,8 @@ from cinerl.references.preproduce import References, preproduce
 from cinerl.rewards import ScoreContext, Scorer
 from cinerl.training.policy.state import state_vector
 from cinerl.training.policy.net import PromptPolicy, Transition
-from cinerl.core.schema import AttemptRecord, ClipRequest, Scene, StoryBible
+from cinerl.core.schema import (AttemptRecord, ClipRequest, FilmInfo, FilmReport, LLMReport,
+                                PolicyReport, PromptOptReport, Scene, SceneReport, StoryBible)
 
 log = logging.getLogger(__name__)
 RUN_ENTRIES = ("state.db", "state.db-wal", "state.db-shm", "story", "references", "scenes", "policy",
@@ -43,7 +44,7 @@ class FilmResult:
     film: Path
     report_json: Path
     report_html: Path
-    report: dict
+    report: FilmReport
 
 
 def attempt_seed(seed: int, scene: int, attempt: int) -> int:
@@ -300,37 +301,33 @@ class Director:
             json_path, html_path = write_report(report, self.out_dir)
         self.store.set_status("done")
         # written again so the report's stage table includes the report stage itself
-        report["stages"] = self.store.stage_times()
+        report.stages = self.store.stage_times()
         json_path, html_path = write_report(report, self.out_dir)
         return FilmResult(self.out_dir, film_path, json_path, html_path, report)
 
-    def build_report(self, bible, refs, attempts, scenes, film_info, version_start,
-                     version_end) -> dict:
+    def build_report(self, bible: StoryBible, refs: References,
+                     attempts: list[tuple[AttemptRecord, list[float]]], scenes: dict[int, dict],
+                     film_info: dict, version_start: int, version_end: int) -> FilmReport:
+        """The run as report.json holds it, built from the store (so a resumed run matches)."""
         s = self.settings
-        scene_rows = []
-        for sc in bible.scenes:
-            recs = [r for r, _ in attempts if r.scene == sc.index]
-            scene_rows.append({"scene": sc.index, "title": sc.title, "beat": sc.beat,
-                               "chosen": scenes[sc.index]["chosen"],
-                               "policy_version": scenes[sc.index]["policy_version"],
-                               "learn": scenes[sc.index]["learn"],
-                               "attempts": [r.model_dump(mode="json") for r in recs]})
-        return {
-            "title": bible.title, "seed_prompt": bible.seed_prompt, "seed": s.run.seed,
-            "backend": s.run.backend, "bible": bible.model_dump(mode="json"),
-            "references": refs.paths,
-            "policy": {"mode": s.policy.mode, "algorithm": s.policy.rl,
-                       "path": str(s.resolved_policy_path()) if s.policy.mode == "learn" else "",
-                       "version_start": version_start, "version_end": version_end},
-            "settings": s.public_dump(),
-            "stages": self.store.stage_times(),
-            "scenes": scene_rows,
-            "prompt_opt": self.prompt_opt,
-            "llm": llm_report(self.out_dir),
-            "film": {"path": "film.mp4", "srt": "film.srt", "seconds": film_info["seconds"],
-                     "frames": film_info["frames"], "transition": s.assembly.transition,
-                     "scene_offsets": film_info["scene_offsets"]},
-        }
+        scene_rows = [SceneReport(scene=sc.index, title=sc.title, beat=sc.beat,
+                                  chosen=scenes[sc.index]["chosen"],
+                                  policy_version=scenes[sc.index]["policy_version"],
+                                  learn=scenes[sc.index]["learn"],
+                                  attempts=[r for r, _ in attempts if r.scene == sc.index])
+                      for sc in bible.scenes]
+        policy_path = str(s.resolved_policy_path()) if s.policy.mode == "learn" else ""
+        return FilmReport(
+            title=bible.title, seed_prompt=bible.seed_prompt, seed=s.run.seed,
+            backend=s.run.backend, bible=bible, references=refs.paths,
+            policy=PolicyReport(mode=s.policy.mode, algorithm=s.policy.rl, path=policy_path,
+                                version_start=version_start, version_end=version_end),
+            settings=s.public_dump(), stages=self.store.stage_times(), scenes=scene_rows,
+            prompt_opt=PromptOptReport.model_validate(self.prompt_opt) if self.prompt_opt else None,
+            llm=LLMReport.model_validate(llm_report(self.out_dir)),
+            film=FilmInfo(path="film.mp4", srt="film.srt", seconds=film_info["seconds"],
+                          frames=film_info["frames"], transition=s.assembly.transition,
+                          scene_offsets=film_info["scene_offsets"]))
 
     def close(self) -> None:
         self.store.close()

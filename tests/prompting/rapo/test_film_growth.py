@@ -35,7 +35,7 @@ def test_retrieval_result_is_pinned_for_resume(make_run, tmp_path):
     bible = StoryBible.model_validate_json((make_run / "story" / "bible.json").read_text())
     store = RunStore(make_run / "state.db")
     try:
-        scenes, report = prompt_scenes(bible, Settings(prompt_opt="rapo", rapo_dir=str(tmp_path)),
+        scenes, report = prompt_scenes(bible, Settings.of(plan__prompt_opt="rapo", plan__rapo_dir=str(tmp_path)),
                                        make_run, store)
     finally:
         store.close()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from cinerl.llm.client import EndpointError, parse_rating
 from cinerl.training.sspo.physics import physics_conclusion, physics_score, sample_flows
-from cinerl.training.sspo.vision import parse_score
 
 
 def _texture(h=96, w=160, seed=0):
@@ -39,7 +40,8 @@ def test_steady_pan_is_plausible_and_back_and_forth_is_not():
 
 
 def test_vlm_scores_are_parsed_from_free_text():
-    assert parse_score("The knight and forest match well. Score: 4") == 4.0
-    assert parse_score("Alignment 3/5 because the horse is missing") == 3.0
-    assert parse_score("I'd say 2 out of 5.") == 2.0
-    assert parse_score("no number here") is None
+    assert parse_rating("The knight and forest match well. Score: 4") == 4
+    assert parse_rating("Alignment 3/5 because the horse is missing") == 3
+    assert parse_rating("I'd say 2 out of 5.") == 2
+    with pytest.raises(EndpointError):
+        parse_rating("no number here")

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cinerl.apps.cli.actors import actors
@@ -52,7 +53,7 @@ def show_config(
         return
     out = Console()
     for group in dict.fromkeys(r["group"] for r in rows):
-        table = Table(title=f"[{group}]", title_justify="left")
+        table = Table(title=escape(f"[{group}]"), title_justify="left")
         for col in ("setting", "value", "source", "environment"):
             table.add_column(col, overflow="fold")
         for r in rows:

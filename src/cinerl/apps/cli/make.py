@@ -114,8 +114,9 @@ def make(
     except (UserError, BackendUnavailable) as e:
         fail(str(e))
     rep = result.report
-    totals = [s["attempts"][s["chosen"]]["reward"]["total"] for s in rep["scenes"]]
+    totals = [a.reward.total for a in (s.chosen_attempt for s in rep.scenes) if a is not None]
+    mean = sum(totals) / len(totals) if totals else 0.0
     typer.echo(f"film:   {result.film}")
     typer.echo(f"report: {result.report_html}")
-    typer.echo(f"scenes: {len(totals)}, mean chosen reward {sum(totals) / len(totals):.3f}, "
-               f"policy v{rep['policy']['version_start']} -> v{rep['policy']['version_end']}")
+    typer.echo(f"scenes: {len(totals)}, mean chosen reward {mean:.3f}, "
+               f"policy v{rep.policy.version_start} -> v{rep.policy.version_end}")

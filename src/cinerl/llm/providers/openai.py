@@ -6,20 +6,25 @@ first call: `json_schema` (OpenAI, vLLM), then llama.cpp's `{"type": "json_objec
 then plain `json_object`, then the schema in the prompt alone. Rate limits (429), server errors
 (5xx), timeouts and dropped connections are retried with exponential backoff (honouring
 Retry-After); a refused key stops the run with a clear message. The key is never logged.
+
+Why a second transport next to cinerl.llm.client.ChatClient (the judges' stdlib client): planning
+needs what the official package gives, the response_format negotiation above, typed errors that
+tell a rejected format (a "no") from a fault (a retry), and token usage. The judges need one text
++ images request and a rating, with no extra dependency. One transport per purpose; both back off
+by the same rule (cinerl.llm.client.retry_delay).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import time
 
 from pydantic import BaseModel
 
 from cinerl.core.errors import UserError
 from cinerl.core.settings import env_settings
+from cinerl.llm.client import retry_delay
 from cinerl.llm.types import LLMAuthError, LLMResult, LLMUnavailable
 
 log = logging.getLogger(__name__)
@@ -112,17 +117,10 @@ class OpenAIProvider:
         return self.base_url or "api.openai.com"
 
     def _wait(self, attempt: int, error: Exception) -> float:
-        retry_after = None
         response = getattr(error, "response", None)
-        if response is not None:
-            try:
-                retry_after = float(response.headers.get("retry-after"))
-            except (TypeError, ValueError):
-                retry_after = None
-        if retry_after is not None:
-            return min(retry_after, self.max_backoff)
-        # exponential backoff with jitter (AWS architecture blog, "Exponential Backoff and Jitter")
-        return min(self.max_backoff, self.backoff * 2 ** attempt) * (0.5 + random.random() / 2)
+        headers = getattr(response, "headers", None)
+        retry_after = headers.get("retry-after") if headers is not None else None
+        return retry_delay(attempt, self.backoff, self.max_backoff, retry_after)
 
     def _create(self, **kw):
         oa = self._openai

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,7 +85,8 @@ def dynamic_degree(analysis: ClipAnalysis, ctx: ScoreContext):
     return ok(1.0 if dynamic else count / needed, vbench_dynamic=bool(dynamic), moving_pairs=count,
               needed_pairs=needed, threshold_px=thres, top5_mean_px=[round(float(x), 3) for x in top],
               interval=interval, proxy="OpenCV DIS flow at analysis resolution instead of RAFT",
-              formula="1 if >= round(4*n/16) pairs have mean top-5% |flow| > 6*min(H,W)/256, else count/needed")
+              formula="1 if >= round(4*n/16) pairs have mean top-5% |flow| > 6*min(H,W)/256, "
+                      "else count/needed")
 
 
 def periodicity(series: np.ndarray, k_max: int | None = None) -> tuple[float, float, int]:
@@ -152,15 +154,55 @@ def loop_break(analysis: ClipAnalysis, ctx: ScoreContext):
                       "share at >= 2 cycles; value = 1 - loopiness (loopiness if the prompt asks to loop)")
 
 
+@dataclass(frozen=True)
+class MotionSteadiness:
+    """What inertia says about a sequence of motion samples 0.5 s apart (see motion_steadiness)."""
+
+    reversals: int          # consecutive reliable samples of a cell whose directions oppose
+    reliable_steps: int     # consecutive samples of a cell where both speeds are reliable
+    mean_speed_change: float
+    mean_speed: float
+
+    @property
+    def reversal_rate(self) -> float:
+        return self.reversals / self.reliable_steps if self.reliable_steps else 0.0
+
+    @property
+    def value(self) -> float:
+        return plausibility(self.reversal_rate, self.mean_speed_change)
+
+
+def plausibility(reversal_rate: float, speed_change: float) -> float:
+    """The physics-plausibility value: (1 - reversal rate) * exp(-mean speed change / 0.5)."""
+    return float((1.0 - reversal_rate) * math.exp(-speed_change / PHYS_CHANGE_SCALE))
+
+
+def motion_steadiness(samples: np.ndarray) -> MotionSteadiness:
+    """Reversals and speed changes of (S, G, 2) mean flow vectors, S samples 0.5 s apart of G
+    cells (or one whole frame), in px/frame at a 256-px long side. For consecutive samples of a
+    cell: a reversal when both speeds exceed 0.25 px/frame and the directions are more than 90
+    degrees apart; a speed change of |s1 - s0| / (max(s0, s1) + 0.25). The one physics measure:
+    the reward component below and SSPO (cinerl.training.sspo.physics) both read it."""
+    m = np.asarray(samples)
+    m = (m if np.issubdtype(m.dtype, np.floating) else m.astype(np.float64)).reshape(len(m), -1, 2)
+    speed = np.linalg.norm(m, axis=-1)                                            # (S, G)
+    if len(m) < 2:
+        return MotionSteadiness(0, 0, 0.0, float(speed.mean()) if speed.size else 0.0)
+    a, b = m[:-1], m[1:]
+    sa, sb = speed[:-1], speed[1:]
+    reliable = (sa > PHYS_MIN_SPEED) & (sb > PHYS_MIN_SPEED)
+    reversals = int((((a * b).sum(-1) < 0) & reliable).sum())
+    change = float(np.mean(np.abs(sb - sa) / (np.maximum(sa, sb) + PHYS_SPEED_EPS)))
+    return MotionSteadiness(reversals, int(reliable.sum()), change, float(speed.mean()))
+
+
 @register(name="physics_plausibility", group="temporal_stability")
 def physics_plausibility(analysis: ClipAnalysis, ctx: ScoreContext):
     """Flow statistics at 0.5 s intervals, as RAPO++'s SSPO stage samples them, scored by rule.
 
     At every 0.5 s the mean flow vector of each cell of a 3 x 3 grid (px/frame at 256 px, the
-    shared DIS flow nearest that time). For consecutive samples of a cell:
-    * reversal: both speeds above 0.25 px/frame and the directions more than 90 degrees apart;
-    * speed change: |s1 - s0| / (max(s0, s1) + 0.25).
-    Inertia makes real motion change slowly over half a second, so
+    shared DIS flow nearest that time), read by :func:`motion_steadiness`. Inertia makes real
+    motion change slowly over half a second, so
     value = (1 - reversal rate) * exp(-mean speed change / 0.5). (SSPO hands these statistics to
     an LLM; this is a deterministic rule over the same statistics.)
     """
@@ -172,16 +214,9 @@ def physics_plausibility(analysis: ClipAnalysis, ctx: ScoreContext):
     if len(rows) < 3:
         return not_applicable("fewer than 3 distinct flow samples")
     m = _patch_means(analysis.flow[rows], PHYS_GRID) * analysis.flow_unit_scale   # (S, G, 2)
-    speed = np.linalg.norm(m, axis=-1)                                            # (S, G)
-    a, b = m[:-1], m[1:]
-    sa, sb = speed[:-1], speed[1:]
-    reliable = (sa > PHYS_MIN_SPEED) & (sb > PHYS_MIN_SPEED)
-    dots = (a * b).sum(-1)
-    reversals = int(((dots < 0) & reliable).sum())
-    rev_rate = reversals / int(reliable.sum()) if reliable.any() else 0.0
-    change = float(np.mean(np.abs(sb - sa) / (np.maximum(sa, sb) + PHYS_SPEED_EPS)))
-    value = (1.0 - rev_rate) * math.exp(-change / PHYS_CHANGE_SCALE)
-    return ok(value, reversal_rate=rev_rate, reversals=reversals, reliable_steps=int(reliable.sum()),
-              mean_speed_change=change, samples=len(rows), interval_s=PHYS_INTERVAL_S,
-              mean_speed=float(speed.mean()),
-              formula="(1 - reversal rate) * exp(-mean |s1-s0|/(max(s0,s1)+0.25) / 0.5), 3x3 cells, 0.5 s steps")
+    st = motion_steadiness(m)
+    return ok(st.value, reversal_rate=st.reversal_rate, reversals=st.reversals,
+              reliable_steps=st.reliable_steps, mean_speed_change=st.mean_speed_change,
+              samples=len(rows), interval_s=PHYS_INTERVAL_S, mean_speed=st.mean_speed,
+              formula="(1 - reversal rate) * exp(-mean |s1-s0|/(max(s0,s1)+0.25) / 0.5), "
+                      "3x3 cells, 0.5 s steps")

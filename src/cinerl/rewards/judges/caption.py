@@ -17,7 +17,7 @@ import numpy as np
 from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import not_applicable, ok, register, unavailable
-from cinerl.llm.client import EndpointError, chat
+from cinerl.llm.client import ChatClient, EndpointError
 from cinerl.models.cache import cached_model, resolve_device
 from cinerl.rewards.config import missing
 
@@ -60,9 +60,10 @@ def clip_captions(analysis: ClipAnalysis) -> tuple[list[int], list[str], str]:
                 out = model.generate(**inputs, max_new_tokens=30, do_sample=False)
             caps = [c.strip() for c in processor.batch_decode(out, skip_special_tokens=True)]
             return [int(i) for i in idx], caps, f"captioner:{p}"
+        client = ChatClient(cfg.vlm_base_url, cfg.vlm_model, kind="vlm",
+                            timeout=cfg.endpoint_timeout_s)
         try:
-            caps = [chat(cfg.vlm_base_url, cfg.vlm_model, CAPTION_QUESTION, [f], kind="vlm",
-                         timeout=cfg.endpoint_timeout_s, max_tokens=60).strip() for f in frames]
+            caps = [client.chat(CAPTION_QUESTION, [f], max_tokens=60).strip() for f in frames]
         except EndpointError as exc:
             raise CaptionsUnavailable(f"vision endpoint: {exc}") from None
         return [int(i) for i in idx], caps, f"vlm:{cfg.vlm_model}"
@@ -89,7 +90,8 @@ def agreement(cfg, prompt: str, captions: list[str]) -> tuple[np.ndarray, str]:
         device = resolve_device(cfg.device)
         p = cfg.path("cross_encoder_path")
         ce = cached_model("cross-encoder", str(p), device, lambda: CrossEncoder(str(p), device=device))
-        s = np.asarray(ce.predict([(prompt, c) for c in captions]), np.float64).reshape(len(captions), -1)[:, 0]
+        s = np.asarray(ce.predict([(prompt, c) for c in captions]), np.float64)
+        s = s.reshape(len(captions), -1)[:, 0]
         if s.min() < 0 or s.max() > 1:
             s = 1.0 / (1.0 + np.exp(-s))
         return s, f"cross-encoder:{p}"

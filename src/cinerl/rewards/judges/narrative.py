@@ -14,7 +14,7 @@ from __future__ import annotations
 from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import not_applicable, ok, register, unavailable
-from cinerl.llm.client import EndpointError, chat, parse_rating
+from cinerl.llm.client import ChatClient, EndpointError, parse_rating
 
 NO_LLM_REASON = ("no LLM configured: set judge_base_url and judge_model (CINERL_JUDGE_BASE_URL, "
                  "CINERL_JUDGE_MODEL) to an OpenAI-compatible endpoint to enable the narrative judge")
@@ -48,9 +48,12 @@ def narrative_judge(analysis: ClipAnalysis, ctx: ScoreContext):
                          action=ctx.scene.action, previous=prev,
                          captions="\n".join(f"- {c}" for c in caps))
     try:
-        answer = chat(cfg.judge_base_url, cfg.judge_model, text, kind="judge", timeout=cfg.endpoint_timeout_s)
+        client = ChatClient(cfg.judge_base_url, cfg.judge_model, kind="judge",
+                            timeout=cfg.endpoint_timeout_s)
+        answer = client.chat(text)
         rating = parse_rating(answer)
     except EndpointError as exc:
         return unavailable(f"judge endpoint: {exc}")
-    return ok((rating - 1) / 4.0, rating=rating, answer=answer[:500], captions_from=source, model=cfg.judge_model,
+    return ok((rating - 1) / 4.0, rating=rating, answer=answer[:500], captions_from=source,
+              model=cfg.judge_model,
               formula="(rating - 1) / 4, LLM judge of captions against the planned beat")

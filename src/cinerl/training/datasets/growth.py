@@ -8,7 +8,6 @@ different backends or reward settings are not on one scale.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from cinerl.core.errors import UserError
+from cinerl.core.schema import FilmReport, Location
+from cinerl.core.store import read_report
 from cinerl.prompting.rapo.graph import CaptionRow, grown_csv_path, read_captions, write_captions
 from cinerl.core.vocabulary import CAMERA_MOVES, LIGHTING, MOTION, SHOT_SIZES
 
@@ -44,40 +45,32 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def load_report(run: Path) -> dict:
-    try:
-        return json.loads((run / "report.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{run}/report.json is not a readable report: {e}") from None
-
-
-def _location_phrase(loc: dict) -> str:
-    kind = loc.get("scenery_type") or "place"
-    desc = (loc.get("visual_description") or "").strip()
+def _location_phrase(loc: Location | None) -> str:
+    kind = (loc.scenery_type if loc else "") or "place"
+    desc = (loc.visual_description if loc else "").strip()
     return f"a {kind} of {desc}" if desc else f"a {kind}"
 
 
-def top_quartile_rows(report: dict) -> tuple[list[CaptionRow], int]:
+def top_quartile_rows(report: FilmReport) -> tuple[list[CaptionRow], int]:
     """The caption rows a run contributes, and how many attempts it had."""
-    attempts = [(sc, a) for sc in report.get("scenes", []) for a in sc.get("attempts", [])]
+    attempts = [(sc, a) for sc in report.scenes for a in sc.attempts]
     if not attempts:
         return [], 0
-    totals = np.asarray([a["reward"]["total"] for _sc, a in attempts], dtype=float)
+    totals = np.asarray([a.reward.total for _sc, a in attempts], dtype=float)
     cut = float(np.quantile(totals, 0.75))
-    bible = report.get("bible") or {}
-    scenes = {s["index"]: s for s in bible.get("scenes", [])}
-    locations = {loc["id"]: loc for loc in bible.get("locations", [])}
+    scenes = {s.index: s for s in report.bible.scenes}
+    locations = {loc.id: loc for loc in report.bible.locations}
     rows = []
     for sc, a in attempts:
-        if a["reward"]["total"] < cut:
+        if a.reward.total < cut:
             continue
-        scene = scenes.get(sc["scene"], {})
-        loc = locations.get(scene.get("location_id"), {})
-        act = a.get("action") or {}
+        scene = scenes.get(sc.scene)
+        loc = locations.get(scene.location_id) if scene else None
+        act = a.action
         mods = [SHOT_SIZES.get(act.get("shot_size")), CAMERA_MOVES.get(act.get("camera_move")),
                 LIGHTING.get(act.get("lighting")), MOTION.get(act.get("motion"))]
-        verb = (scene.get("action") or "").rstrip(".")
-        rows.append(CaptionRow(text=a["prompt"], verbs=(verb,) if verb else (),
+        verb = (scene.action if scene else "").rstrip(".")
+        rows.append(CaptionRow(text=a.prompt, verbs=(verb,) if verb else (),
                                scenes=tuple(m.lower() for m in mods if m),
                                places=(_location_phrase(loc),)))
     return rows, len(attempts)
@@ -94,7 +87,7 @@ def grow_from_runs(paths: list[Path], csv_path: Path | None = None) -> GrowthSum
     added: list[CaptionRow] = []
     n_attempts = 0
     for run in runs:
-        rows, n = top_quartile_rows(load_report(run))
+        rows, n = top_quartile_rows(read_report(run))
         n_attempts += n
         for r in rows:
             if r.valid and r.text not in seen:

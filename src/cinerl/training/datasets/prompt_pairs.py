@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cinerl.core.errors import UserError
 from cinerl.core.media import atomic_write_text
-from cinerl.training.datasets.growth import load_report
+from cinerl.core.schema import Scene
+from cinerl.core.store import read_report
 from cinerl.training.sspo.loop import CHAIN_NAME, LOG_NAME, read_log
 
 SCHEMA_VERSION = 1
@@ -112,32 +113,32 @@ def from_chain(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[D
     return sft, dpo
 
 
-def scene_brief(scene: dict) -> str:
-    return f"{scene.get('action', '').rstrip('.')}, {scene.get('time_of_day', 'day')}."
+def scene_brief(scene: Scene) -> str:
+    """The simple prompt of a film scene: the text the policy's composition starts from."""
+    return f"{scene.action.rstrip('.')}, {scene.time_of_day}."
 
 
 def from_run(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[DPORecord]]:
     """One film: each scene's chosen take for SFT; chosen against clearly worse takes for DPO."""
-    report = load_report(folder)
-    bible_scenes = {s["index"]: s for s in (report.get("bible") or {}).get("scenes", [])}
+    report = read_report(folder)
+    bible_scenes = {s.index: s for s in report.bible.scenes}
     sft, dpo = [], []
-    for sc in report.get("scenes", []):
-        attempts = sc.get("attempts", [])
-        chosen = next((a for a in attempts if a["attempt"] == sc.get("chosen")), None)
-        if chosen is None or sc["scene"] not in bible_scenes:
+    for sc in report.scenes:
+        chosen = sc.chosen_attempt
+        if chosen is None or sc.scene not in bible_scenes:
             continue
-        simple = scene_brief(bible_scenes[sc["scene"]])
-        src = f"{folder}#scene{sc['scene']}"
-        hi = (chosen["prompt"], float(chosen["reward"]["total"]))
+        simple = scene_brief(bible_scenes[sc.scene])
+        src = f"{folder}#scene{sc.scene}"
+        hi = (chosen.prompt, chosen.reward.total)
         sft.append(SFTRecord(prompt=simple, completion=hi[0], reward=hi[1], origin="make",
-                             source=f"{src}/attempt{chosen['attempt']}"))
+                             source=f"{src}/attempt{chosen.attempt}"))
         seen = set()
-        for a in attempts:
-            lo = (a["prompt"], float(a["reward"]["total"]))
+        for a in sc.attempts:
+            lo = (a.prompt, a.reward.total)
             if lo[0] != hi[0] and lo[0] not in seen and hi[1] - lo[1] >= min_margin:
                 seen.add(lo[0])
                 dpo.append(_dpo(simple, hi, lo, "make",
-                                f"{src}/attempt{chosen['attempt']}>attempt{a['attempt']}"))
+                                f"{src}/attempt{chosen.attempt}>attempt{a.attempt}"))
     return sft, dpo
 
 

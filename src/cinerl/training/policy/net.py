@@ -2,9 +2,11 @@
 
 Each attempt at a scene is a one-step episode: the state is the scene, the action is a choice per
 prompt factor (shot size, camera move, lighting, identity lock, ...), the return is the clip's
-reward. PPO uses the clipped surrogate with a learned value baseline (Schulman et al. 2017,
-arXiv:1707.06347); GRPO replaces the critic with the mean and std of the rewards of a group of
-attempts at the same scene (Shao et al. 2024, DeepSeekMath, arXiv:2402.03300).
+reward. This module holds the network and `PromptPolicy`, which acts, saves and loads; its update
+runs the epochs of the rule in `algorithms/`: PPO, the clipped surrogate with a learned value
+baseline (Schulman et al. 2017, arXiv:1707.06347), or GRPO, which replaces the critic with the
+mean and std of the rewards of a group of attempts at the same scene (Shao et al. 2024,
+DeepSeekMath, arXiv:2402.03300).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from cinerl.core.vocabulary import ACTION_FACTORS
+from cinerl.training.policy.algorithms import ALGORITHMS, grpo, ppo
 from cinerl.training.policy.state import STATE_DIM
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,7 @@ class PromptPolicy:
     def __init__(self, algorithm: str = "ppo", mode: str = "learn", lr: float = 1e-2,
                  epochs: int = 4, clip_eps: float = 0.2, entropy_coef: float = 0.01,
                  value_coef: float = 0.5, seed: int = 0):
-        if algorithm not in ("ppo", "grpo"):
+        if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
         if mode not in ("learn", "frozen", "random"):
             raise ValueError(f"unknown policy mode {mode!r}: use learn, frozen or random")
@@ -97,7 +100,8 @@ class PromptPolicy:
 
     # acting -------------------------------------------------------------------------------
     def act(self, state: np.ndarray, seed: int) -> tuple[dict[str, str], float]:
-        """Sample an action with a generator seeded per attempt, so a resumed run samples the same."""
+        """Sample an action with a generator seeded per attempt, so that a resumed run samples
+        the same."""
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
         with torch.no_grad():
             logits, _ = self.net(torch.as_tensor(state, dtype=torch.float32)[None])
@@ -116,61 +120,40 @@ class PromptPolicy:
         return {f: ACTION_FACTORS[f][int(logits[f][0].argmax())] for f in FACTORS}
 
     # learning -----------------------------------------------------------------------------
-    def _advantages(self, states: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
-        """GRPO: z-score of each reward within the scene's group. PPO: reward minus the critic's
-        estimate, centred over the batch (PPO's advantage normalisation, which also removes a
-        scene's overall difficulty) and scaled by the running reward std, so that two nearly equal
-        takes do not get advantages of +-1."""
-        if len(rewards) < 2:
-            return torch.zeros_like(rewards)
-        if self.algorithm == "grpo":
-            return (rewards - rewards.mean()) / (rewards.std(unbiased=False) + 1e-6)
-        with torch.no_grad():
-            _, residual = self.net(states)
-        adv = rewards - (self.stats.mean + residual)
-        return (adv - adv.mean()) / max(self.stats.std, 0.05)
-
     def update(self, batch: list[Transition]) -> dict[str, float]:
-        """One policy update from a scene's attempts; returns the losses for the report."""
+        """One policy update from a scene's attempts: the algorithm's advantages, then `epochs`
+        gradient steps on its loss. Returns the last epoch's info for the report: policy_loss,
+        entropy, approx_kl, clip_fraction (and value_loss for PPO)."""
         if self.mode != "learn" or not batch:
             return {}
         states = torch.as_tensor(np.stack([t.state for t in batch]), dtype=torch.float32)
-        idx = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch]) for f in FACTORS}
+        actions = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch])
+                   for f in FACTORS}
         # the policy does not change between a scene's attempts, so the behaviour policy's
         # log-probabilities are the current network's
         with torch.no_grad():
-            old_logits, _ = self.net(states)
-        old_lp = {f: torch.log_softmax(old_logits[f], -1).gather(1, idx[f][:, None]).squeeze(1)
-                  for f in FACTORS}
+            old_logits, old_values = self.net(states)
+        old_log_probs = ppo.chosen_log_probs(old_logits, actions)
         rewards = torch.tensor([t.reward for t in batch], dtype=torch.float32)
         self.stats.update([t.reward for t in batch])
-        adv = self._advantages(states, rewards)
+        if self.algorithm == "ppo":
+            adv = ppo.advantages(rewards, old_values, self.stats.mean, self.stats.std)
+        else:
+            adv = grpo.advantages(rewards)
         info: dict[str, float] = {}
         for _ in range(self.epochs):
-            logits, residual = self.net(states)
-            surrogate = torch.zeros(len(batch))
-            entropy = torch.zeros(len(batch))
-            for f in FACTORS:
-                # clip each factor's own ratio: a joint ratio over seven factors would let each
-                # factor move only ~(1.2)^(1/7) per update
-                logp_all = torch.log_softmax(logits[f], -1)
-                lp = logp_all.gather(1, idx[f][:, None]).squeeze(1)
-                ratio = torch.exp(lp - old_lp[f])
-                surrogate = surrogate + torch.min(
-                    ratio * adv, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * adv)
-                entropy = entropy + -(logp_all.exp() * logp_all).sum(-1)
-            policy_loss = -surrogate.mean()
-            loss = policy_loss - self.entropy_coef * entropy.mean()
+            logits, values = self.net(states)
             if self.algorithm == "ppo":
-                # the critic predicts the reward's offset from the running mean
-                value_loss = ((self.stats.mean + residual - rewards) ** 2).mean()
-                loss = loss + self.value_coef * value_loss
-                info["value_loss"] = float(value_loss.detach())
+                loss, info = ppo.loss(logits, values, actions, old_log_probs, adv, rewards,
+                                      self.stats.mean, self.clip_eps, self.entropy_coef,
+                                      self.value_coef)
+            else:
+                loss, info = grpo.loss(logits, actions, old_log_probs, adv, self.clip_eps,
+                                       self.entropy_coef)
             self.optim.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
             self.optim.step()
-            info.update(policy_loss=float(policy_loss.detach()), entropy=float(entropy.mean().detach()))
         self.version += 1
         self.history.append(float(rewards.mean()))
         return info

@@ -30,8 +30,9 @@ from cinerl.core.media import atomic_write_text, write_mp4
 from cinerl.prompting.rapo import llm_bridge
 from cinerl.training.sspo.physics import FlowStats, physics_conclusion, physics_score, sample_flows
 from cinerl.prompting.rapo.retrieval import MAX_WORDS, limit_words
-from cinerl.training.sspo.vision import Alignment, VisionJudge
-from cinerl.core.schema import ClipRequest
+from cinerl.rewards.judges.vlm import Alignment
+from cinerl.training.sspo.vision import VisionJudge
+from cinerl.core.schema import ClipRequest, ComponentScore, RewardBreakdown
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ LOG_NAME = "sspo_log.csv"
 CHAIN_NAME = "chain.json"
 # Shared by every iteration, as in RAPO++ (its NEGATIVE_PROMPT), so only the prompt changes.
 NEGATIVE = "blurry, low quality, flicker, jitter, morphing, colour shift, deformed, watermark, text"
-# Reward = weighted mean over the parts that could be measured.
+# Reward = weighted mean over the parts that could be measured (the reward suite's combine, with
+# these three parts as its groups).
 WEIGHTS = {"physics": 0.4, "clip_quality": 0.4, "alignment": 0.2}
 LOG_COLUMNS = ("iteration", "prompt", "clip", "reward", "physics", "clip_quality", "alignment",
                "alignment_status", "physics_plausible", "physics_verdict", "physics_method",
@@ -163,20 +165,29 @@ def _clip_quality_scorer():
     return Scorer(weights={registry[n].group: 1.0 for n in names}, components=names)
 
 
-def clip_quality(scorer, clip, prompt: str) -> float | None:
-    """Mean of the measured CLIP_QUALITY components, None when none could be measured."""
+def clip_quality_components(scorer, clip, prompt: str) -> dict[str, ComponentScore]:
+    """The reward suite's verdicts of the CLIP_QUALITY components on the clip."""
     if scorer is None:
-        return None
+        return {}
     from cinerl.rewards import ScoreContext
 
-    comps = scorer.score(clip, ScoreContext(prompt=prompt)).components.values()
-    vals = [c.value for c in comps if c.status == "ok" and c.value is not None]
-    return sum(vals) / len(vals) if vals else None
+    return scorer.score(clip, ScoreContext(prompt=prompt)).components
 
 
-def combine(parts: dict[str, float | None]) -> float:
-    have = {k: v for k, v in parts.items() if v is not None and WEIGHTS.get(k, 0) > 0}
-    return sum(WEIGHTS[k] * v for k, v in have.items()) / sum(WEIGHTS[k] for k in have)
+def sspo_reward(physics: float, quality: dict[str, ComponentScore],
+                alignment: float | None) -> RewardBreakdown:
+    """SSPO's reward, combined by the reward suite (cinerl.rewards.combine) over three groups:
+    physics, clip_quality (the mean of the measured CLIP_QUALITY components) and alignment
+    ((rating - 1) / 4), weighted by WEIGHTS and renormalised over the groups that were measured."""
+    from cinerl.rewards import combine
+
+    parts = {"physics": ComponentScore(name="physics", group="physics", status="ok",
+                                       value=physics)}
+    parts.update({n: c.model_copy(update={"group": "clip_quality"}) for n, c in quality.items()})
+    if alignment is not None:
+        parts["alignment"] = ComponentScore(name="alignment", group="alignment", status="ok",
+                                            value=alignment)
+    return combine(parts, WEIGHTS, groups=list(WEIGHTS))
 
 
 def _write_log(path: Path, rows: list[Iteration]) -> None:
@@ -257,10 +268,9 @@ class SSPO:
         write_mp4(clip.frames, clip.fps, clip_path)
         stats = sample_flows(clip.frames, clip.fps)
         phys = physics_score(stats)
-        vq = clip_quality(self.scorer, clip, prompt)
         align = self.judge.assess(clip.frames, self.config.prompt)
-        al = None if align.score is None else (align.score - 1.0) / 4.0
-        reward = combine({"physics": phys, "clip_quality": vq, "alignment": al})
+        scored = sspo_reward(phys, clip_quality_components(self.scorer, clip, prompt), align.value)
+        reward, vq = scored.total, scored.groups["clip_quality"]
         plausible, verdict, phys_method = self.physics(prompt, stats)
         next_prompt, method = self.rewrite(prompt, stats, verdict, align)
         return Iteration(iteration=i, prompt=prompt, clip=clip_path.name, reward=round(reward, 6),

@@ -1,11 +1,15 @@
-"""SSPO's motion evidence: Farneback optical flow between frames 0.5 s apart, and a rule-based
-reading of it (the LLM reads the same numbers when one is configured).
+"""SSPO's motion evidence: Farneback optical flow between frames 0.5 s apart, read by the reward
+suite's physics measure, and a rule-based verdict on it (the LLM reads the same numbers when one
+is configured).
 
 Sampling and Farneback parameters are RAPO++'s (Vchitect/RAPO phyaware_wan2.1.py,
 extract_optical_flow: every int(fps * 0.5) frames; pyr_scale 0.5, levels 3, winsize 15,
-iterations 3, poly_n 5, poly_sigma 1.2, flags 0), which records the mean (x, y) flow per pair.
-The same script's physics prompt names what to look for: sudden reversals without an external
-force (inertia) and inconsistent magnitudes. We measure exactly those two.
+iterations 3, poly_n 5, poly_sigma 1.2, flags 0), which records the mean (x, y) flow per pair;
+those vectors are what the LLM and the log see. The same script's physics prompt names what to
+look for: sudden reversals without an external force (inertia) and inconsistent magnitudes.
+Both are measured, and scored, by the reward suite's physics-plausibility measure
+(cinerl.rewards.components.motion.motion_steadiness and plausibility) on these vectors taken as
+one whole-frame cell, so SSPO and the reward component count reversals and speed changes alike.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
+from cinerl.rewards.components.motion import motion_steadiness, plausibility
+from cinerl.rewards.core.analysis import DEFAULT_MAX_SIDE
+
 SAMPLE_INTERVAL_S = 0.5
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
-# Mean flow shorter than this share of the frame width per 0.5 s has no reliable direction
-# (0.4 % of 640 px is 2.6 px).
-MIN_DIRECTION = 0.004
 
 
 class FlowStats(BaseModel):
@@ -35,34 +39,28 @@ class FlowStats(BaseModel):
 
 
 def sample_flows(frames: np.ndarray, fps: int, interval_s: float = SAMPLE_INTERVAL_S) -> FlowStats:
-    """RAPO++'s flow statistics on (T, H, W, 3) uint8 RGB frames."""
+    """RAPO++'s flow vectors on (T, H, W, 3) uint8 RGB frames, with the reward suite's reversal
+    and speed-change statistics of them (in px/frame at a 256-px long side)."""
     step = max(1, int(fps * interval_s))
     picked = frames[::step]
     grays = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in picked]
-    width = frames.shape[2]
+    height, width = frames.shape[1:3]
     flows: list[tuple[float, float]] = []
     for a, b in zip(grays, grays[1:]):
         f = cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK)
         flows.append((float(np.mean(f[..., 0])), float(np.mean(f[..., 1]))))
-    vec = np.asarray(flows, dtype=np.float64).reshape(-1, 2) / width
-    mags = np.linalg.norm(vec, axis=1)
-    reversals = directed = 0
-    jumps = []
-    for k in range(len(vec) - 1):
-        big = max(mags[k], mags[k + 1])
-        if big > MIN_DIRECTION:
-            jumps.append(abs(mags[k + 1] - mags[k]) / big)
-        if mags[k] > MIN_DIRECTION and mags[k + 1] > MIN_DIRECTION:
-            directed += 1
-            reversals += int(float(vec[k] @ vec[k + 1]) < 0)
+    vec = np.asarray(flows, dtype=np.float64).reshape(-1, 2)
+    steady = motion_steadiness(vec[:, None, :] * (DEFAULT_MAX_SIDE / max(height, width) / step))
+    mags = np.linalg.norm(vec / width, axis=1)
     return FlowStats(interval_frames=step, flows=[(round(x, 4), round(y, 4)) for x, y in flows],
-                     mean_magnitude=float(mags.mean()) if len(mags) else 0.0, reversals=reversals,
-                     directed_pairs=directed, jump=float(np.mean(jumps)) if jumps else 0.0)
+                     mean_magnitude=float(mags.mean()) if len(mags) else 0.0,
+                     reversals=steady.reversals, directed_pairs=steady.reliable_steps,
+                     jump=steady.mean_speed_change)
 
 
 def physics_score(stats: FlowStats) -> float:
-    """1 for steady motion; each of reversals and magnitude jumps can take off up to half."""
-    return float(np.clip(1.0 - 0.5 * stats.reversal_rate - 0.5 * min(stats.jump, 1.0), 0.0, 1.0))
+    """The reward suite's plausibility value of these statistics (motion.plausibility)."""
+    return plausibility(stats.reversal_rate, stats.jump)
 
 
 def physics_conclusion(stats: FlowStats) -> tuple[bool, str]:
