@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROMPT ?= A retired lighthouse keeper and her estranged son sail from the stormy coast to the old harbour town to save the drowning lantern festival.
 
-.PHONY: demo test venv venv-test bench clean
+.PHONY: demo test lint venv venv-test bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,13 @@ venv: $(VENV)/.installed
 demo: venv
 	HF_HUB_OFFLINE=1 $(BIN)/cinerl make "$(PROMPT)" --out runs/demo --fresh
 
-test: venv
+# the formatter, the linter and the layer contract of LAYOUT.md (pyproject.toml [tool.importlinter])
+lint: venv
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/lint-imports
+
+test: venv lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: venv

@@ -47,35 +47,54 @@ def plan_rows(provider: str, settings: Settings, work: Path) -> list[dict]:
     for i, prompt in enumerate(PROMPTS):
         t0 = time.perf_counter()
         rep = make_plan(prompt, work / f"{provider}_{i}", settings, fresh=True)
-        rows.append({"provider": provider, "prompt": i, "seconds": time.perf_counter() - t0,
-                     "calls": rep["calls"], "prompt_tokens": rep["prompt_tokens"],
-                     "completion_tokens": rep["completion_tokens"],
-                     "fallbacks": sum(1 for s in rep["steps"] if s.get("fell_back"))})
+        rows.append(
+            {
+                "provider": provider,
+                "prompt": i,
+                "seconds": time.perf_counter() - t0,
+                "calls": rep["calls"],
+                "prompt_tokens": rep["prompt_tokens"],
+                "completion_tokens": rep["completion_tokens"],
+                "fallbacks": sum(1 for s in rep["steps"] if s.get("fell_back")),
+            }
+        )
     # a finished plan resumes from its step files; to measure the cache, drop them and rerun
     for f in (work / f"{provider}_0" / "steps").glob("*.json"):
         f.unlink()
     t0 = time.perf_counter()
     rep = make_plan(PROMPTS[0], work / f"{provider}_0", settings, fresh=False)
-    rows.append({"provider": provider, "prompt": "resume", "seconds": time.perf_counter() - t0,
-                 "calls": rep["calls"], "cache_hits": rep["cache_hits"],
-                 "cache_hit_rate": rep["cache_hit_rate"], "prompt_tokens": rep["prompt_tokens"],
-                 "completion_tokens": rep["completion_tokens"],
-                 "fallbacks": sum(1 for s in rep["steps"] if s.get("fell_back"))})
+    rows.append(
+        {
+            "provider": provider,
+            "prompt": "resume",
+            "seconds": time.perf_counter() - t0,
+            "calls": rep["calls"],
+            "cache_hits": rep["cache_hits"],
+            "cache_hit_rate": rep["cache_hit_rate"],
+            "prompt_tokens": rep["prompt_tokens"],
+            "completion_tokens": rep["completion_tokens"],
+            "fallbacks": sum(1 for s in rep["steps"] if s.get("fell_back")),
+        }
+    )
     return rows
 
 
 def summary(name: str, rows: list[dict], setup_s: float) -> dict:
     plans = [r for r in rows if r["prompt"] != "resume"]
     resume = next(r for r in rows if r["prompt"] == "resume")
-    return {"provider": name, "setup_seconds": round(setup_s, 2),
-            "mean_plan_seconds": round(sum(r["seconds"] for r in plans) / len(plans), 2),
-            "calls": sum(r["calls"] for r in plans),
-            "prompt_tokens": sum(r["prompt_tokens"] for r in plans),
-            "completion_tokens": sum(r["completion_tokens"] for r in plans),
-            "fallback_steps": sum(r["fallbacks"] for r in plans),
-            "resume_seconds": round(resume["seconds"], 2), "resume_calls": resume["calls"],
-            "resume_cache_hit_rate": resume["cache_hit_rate"],
-            "resume_tokens": resume["prompt_tokens"] + resume["completion_tokens"]}
+    return {
+        "provider": name,
+        "setup_seconds": round(setup_s, 2),
+        "mean_plan_seconds": round(sum(r["seconds"] for r in plans) / len(plans), 2),
+        "calls": sum(r["calls"] for r in plans),
+        "prompt_tokens": sum(r["prompt_tokens"] for r in plans),
+        "completion_tokens": sum(r["completion_tokens"] for r in plans),
+        "fallback_steps": sum(r["fallbacks"] for r in plans),
+        "resume_seconds": round(resume["seconds"], 2),
+        "resume_calls": resume["calls"],
+        "resume_cache_hit_rate": resume["cache_hit_rate"],
+        "resume_tokens": resume["prompt_tokens"] + resume["completion_tokens"],
+    }
 
 
 def why_not(name: str, gguf: Path | None) -> str:
@@ -104,8 +123,7 @@ def bench(name: str, gguf: Path | None, base: Settings, work: Path) -> tuple[lis
         return plan_rows(name, settings, work), {"setup": setup}
     with LlamaServer(gguf, work / "server.log") as srv:
         setup = time.perf_counter() - t0
-        settings = base.model_copy(update={"llm": "openai", "llm_model": "smollm2",
-                                           "llm_base_url": srv.url})
+        settings = base.model_copy(update={"llm": "openai", "llm_model": "smollm2", "llm_base_url": srv.url})
         return plan_rows(name, settings, work), {"setup": setup}
 
 
@@ -116,10 +134,17 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "out" / "llm_plan.json")
     args = ap.parse_args()
     gguf = smollm2_gguf()
-    results = {"command": "python benchmarks/llm_plan.py " + " ".join(sys.argv[1:]),
-               "scenes": args.scenes, "prompts": PROMPTS, "model": gguf.name if gguf else None,
-               "cpus": os.cpu_count(), "platform": platform.platform(),
-               "load_average_start": os.getloadavg()[0], "providers": [], "rows": []}
+    results = {
+        "command": "python benchmarks/llm_plan.py " + " ".join(sys.argv[1:]),
+        "scenes": args.scenes,
+        "prompts": PROMPTS,
+        "model": gguf.name if gguf else None,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_start": os.getloadavg()[0],
+        "providers": [],
+        "rows": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.providers.split(","):
             reason = why_not(name, gguf)
@@ -135,12 +160,16 @@ def main() -> None:
             results["rows"] += rows
             results["providers"].append(summary(name, rows, info["setup"]))
     results["load_average_end"] = os.getloadavg()[0]
-    print(f"{'provider':<13}{'prompt':>7}{'seconds':>9}{'calls':>6}{'in tok':>8}{'out tok':>8}"
-          f"{'fallbk':>7}{'hit rate':>9}")
+    print(
+        f"{'provider':<13}{'prompt':>7}{'seconds':>9}{'calls':>6}{'in tok':>8}{'out tok':>8}"
+        f"{'fallbk':>7}{'hit rate':>9}"
+    )
     for r in results["rows"]:
-        print(f"{r['provider']:<13}{r['prompt']!s:>7}{r['seconds']:>9.2f}{r['calls']:>6}"
-              f"{r['prompt_tokens']:>8}{r['completion_tokens']:>8}{r['fallbacks']:>7}"
-              f"{'' if r.get('cache_hit_rate') is None else format(r['cache_hit_rate'], '.2f'):>9}")
+        print(
+            f"{r['provider']:<13}{r['prompt']!s:>7}{r['seconds']:>9.2f}{r['calls']:>6}"
+            f"{r['prompt_tokens']:>8}{r['completion_tokens']:>8}{r['fallbacks']:>7}"
+            f"{'' if r.get('cache_hit_rate') is None else format(r['cache_hit_rate'], '.2f'):>9}"
+        )
     for p in results["providers"]:
         print(json.dumps(p))
     args.json.parent.mkdir(parents=True, exist_ok=True)

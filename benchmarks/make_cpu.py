@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 STAGES = ("plan", "references", "render", "score", "save", "learn", "stitch", "report")
-PROMPT = ("A retired lighthouse keeper and her estranged son sail from the stormy coast to the old "
-          "harbour town to save the drowning lantern festival.")
+PROMPT = (
+    "A retired lighthouse keeper and her estranged son sail from the stormy coast to the old "
+    "harbour town to save the drowning lantern festival."
+)
 
 
 def main() -> int:
@@ -32,9 +34,24 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cinerl-bench-"))
     cinerl = Path(sys.executable).with_name("cinerl")
-    cmd = [str(cinerl), "make", PROMPT, "--out", str(work / "run"), "--scenes", str(args.scenes),
-           "--attempts", str(args.attempts), "--max-attempts", str(args.attempts),
-           "--size", args.size, "--policy", str(work / "policy.pt"), "--fresh"]
+    cmd = [
+        str(cinerl),
+        "make",
+        PROMPT,
+        "--out",
+        str(work / "run"),
+        "--scenes",
+        str(args.scenes),
+        "--attempts",
+        str(args.attempts),
+        "--max-attempts",
+        str(args.attempts),
+        "--size",
+        args.size,
+        "--policy",
+        str(work / "policy.pt"),
+        "--fresh",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -42,21 +59,31 @@ def main() -> int:
     report = json.loads((work / "run" / "report.json").read_text())
     stages = {k: float(report["stages"].get(k, 0.0)) for k in STAGES}
     startup = wall - sum(stages.values())
-    seconds_of_video = sum(
-        sc["duration_s"] for sc in report["bible"]["scenes"]) * args.attempts
+    seconds_of_video = sum(sc["duration_s"] for sc in report["bible"]["scenes"]) * args.attempts
     rows = [(name, stages[name]) for name in STAGES] + [("startup+other", startup), ("total", wall)]
-    print(f"cinerl make: {args.scenes} scenes x {args.attempts} attempts at {args.size}, "
-          f"{seconds_of_video:.0f} s of video rendered, {os.cpu_count()} CPUs")
+    print(
+        f"cinerl make: {args.scenes} scenes x {args.attempts} attempts at {args.size}, "
+        f"{seconds_of_video:.0f} s of video rendered, {os.cpu_count()} CPUs"
+    )
     print(f"{'stage':<15}{'seconds':>10}{'share':>9}")
     for name, sec in rows:
         print(f"{name:<15}{sec:>10.2f}{sec / wall:>8.1%}")
-    result = {"size": args.size, "scenes": args.scenes, "attempts": args.attempts,
-              "cpus": os.cpu_count(), "video_seconds_rendered": seconds_of_video,
-              "stages": stages, "startup_other": startup, "total": wall,
-              "score_share": stages["score"] / wall,
-              "render_seconds_per_video_second": stages["render"] / seconds_of_video,
-              "targets": {"total_under_60s": wall < 60, "score_share_at_most_40pct":
-                          stages["score"] / wall <= 0.40}}
+    result = {
+        "size": args.size,
+        "scenes": args.scenes,
+        "attempts": args.attempts,
+        "cpus": os.cpu_count(),
+        "video_seconds_rendered": seconds_of_video,
+        "stages": stages,
+        "startup_other": startup,
+        "total": wall,
+        "score_share": stages["score"] / wall,
+        "render_seconds_per_video_second": stages["render"] / seconds_of_video,
+        "targets": {
+            "total_under_60s": wall < 60,
+            "score_share_at_most_40pct": stages["score"] / wall <= 0.40,
+        },
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"json: {args.json}")

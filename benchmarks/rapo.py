@@ -34,14 +34,42 @@ from pathlib import Path
 
 import numpy as np
 
-SUBJECTS = ("a knight", "a detective", "two astronauts", "a young dancer", "an old fisherman",
-            "a pirate captain", "a lost child", "a robot", "a cowboy", "a violinist")
-ACTIONS = ("walks slowly through", "runs across", "waits quietly in", "fights bravely in",
-           "searches carefully through", "dances alone in", "rides a horse through",
-           "hides from danger in", "sings softly in", "repairs a machine in")
-SETTINGS = ("a misty forest", "a rainy city street at night", "a space station", "a desert",
-            "a stormy harbour", "a castle hall", "a snowy mountain", "a crowded market",
-            "a quiet beach at sunset", "an abandoned house")
+SUBJECTS = (
+    "a knight",
+    "a detective",
+    "two astronauts",
+    "a young dancer",
+    "an old fisherman",
+    "a pirate captain",
+    "a lost child",
+    "a robot",
+    "a cowboy",
+    "a violinist",
+)
+ACTIONS = (
+    "walks slowly through",
+    "runs across",
+    "waits quietly in",
+    "fights bravely in",
+    "searches carefully through",
+    "dances alone in",
+    "rides a horse through",
+    "hides from danger in",
+    "sings softly in",
+    "repairs a machine in",
+)
+SETTINGS = (
+    "a misty forest",
+    "a rainy city street at night",
+    "a space station",
+    "a desert",
+    "a stormy harbour",
+    "a castle hall",
+    "a snowy mountain",
+    "a crowded market",
+    "a quiet beach at sunset",
+    "an abandoned house",
+)
 
 
 def prompts(n: int) -> list[str]:
@@ -52,8 +80,11 @@ def prompts(n: int) -> list[str]:
 def ms(values: list[float]) -> dict:
     """Mean, p50 and p95 in ms (nearest-rank percentiles)."""
     v = sorted(values)
-    return {"mean_ms": 1000 * statistics.fmean(v), "p50_ms": 1000 * v[math.ceil(0.5 * len(v)) - 1],
-            "p95_ms": 1000 * v[math.ceil(0.95 * len(v)) - 1]}
+    return {
+        "mean_ms": 1000 * statistics.fmean(v),
+        "p50_ms": 1000 * v[math.ceil(0.5 * len(v)) - 1],
+        "p95_ms": 1000 * v[math.ceil(0.95 * len(v)) - 1],
+    }
 
 
 def timed(fn: Callable, *args) -> float:
@@ -66,17 +97,23 @@ def quietest(passes: list[tuple[list[float], tuple]]) -> dict:
     """The pass with the lowest p50, plus every pass's p50 and load average."""
     stats = [ms(v) for v, _load in passes]
     best = min(range(len(stats)), key=lambda i: stats[i]["p50_ms"])
-    return {**stats[best], "passes_p50_ms": [round(s["p50_ms"], 3) for s in stats],
-            "passes_load_avg_1min": [round(load[0], 2) for _v, load in passes]}
+    return {
+        **stats[best],
+        "passes_p50_ms": [round(s["p50_ms"], 3) for s in stats],
+        "passes_load_avg_1min": [round(load[0], 2) for _v, load in passes],
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="passes per measure; the quietest is kept")
-    ap.add_argument("--threads", type=int, default=0,
-                    help="torch CPU threads (0: torch's default); 1 helps on a busy shared machine")
+    ap.add_argument("--repeats", type=int, default=3, help="passes per measure; the quietest is kept")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); 1 helps on a busy shared machine",
+    )
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "out" / "rapo.json")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -120,34 +157,53 @@ def main() -> int:
         q = st.encode([p], normalize_embeddings=True, show_progress_bar=False)[0]
         return r.retrieve_vector(p, q)
 
-    measures: dict[str, list] = {"one_at_a_time": [], "one_at_a_time_sentence_transformers": [],
-                                 "graph_walk_only": [], "batched_64_per_prompt": []}
+    measures: dict[str, list] = {
+        "one_at_a_time": [],
+        "one_at_a_time_sentence_transformers": [],
+        "graph_walk_only": [],
+        "batched_64_per_prompt": [],
+    }
     for _ in range(args.repeats):  # interleaved, so a noisy spell does not hit one measure only
         load = os.getloadavg()
         measures["one_at_a_time"].append(([timed(r.retrieve, p) for p in ps], load))
         measures["one_at_a_time_sentence_transformers"].append(
-            ([timed(via_encode, p) for p in ps], os.getloadavg()))
+            ([timed(via_encode, p) for p in ps], os.getloadavg())
+        )
         measures["graph_walk_only"].append(
-            ([timed(r.retrieve_vector, p, v) for p, v in zip(ps, vecs)], os.getloadavg()))
-        batches = [ps[i:i + 64] for i in range(0, len(ps), 64)]
+            ([timed(r.retrieve_vector, p, v) for p, v in zip(ps, vecs)], os.getloadavg())
+        )
+        batches = [ps[i : i + 64] for i in range(0, len(ps), 64)]
         measures["batched_64_per_prompt"].append(
-            ([timed(r.retrieve_many, b) / len(b) for b in batches], os.getloadavg()))
+            ([timed(r.retrieve_many, b) / len(b) for b in batches], os.getloadavg())
+        )
     retrieval = {k: quietest(v) for k, v in measures.items()}
     sims = np.asarray([m.similarity for x in results for m in x.kept + x.dropped])
     kept = np.asarray([len(x.kept) for x in results])
     out = {
         "graph": g.stats(),
         "build": rows,
-        "retrieval": {"prompts": len(ps), "distinct": True, "repeats": args.repeats,
-                      "kept": "quietest pass (lowest p50) per measure", "target_ms": 5.0,
-                      **retrieval},
-        "similarity": {"p25": float(np.percentile(sims, 25)), "p50": float(np.percentile(sims, 50)),
-                       "p75": float(np.percentile(sims, 75)), "p90": float(np.percentile(sims, 90)),
-                       "kept_per_prompt_mean": float(kept.mean()),
-                       "prompts_with_nothing_kept": int((kept == 0).sum()),
-                       "threshold": r.threshold},
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "load_avg_at_end": os.getloadavg()},
+        "retrieval": {
+            "prompts": len(ps),
+            "distinct": True,
+            "repeats": args.repeats,
+            "kept": "quietest pass (lowest p50) per measure",
+            "target_ms": 5.0,
+            **retrieval,
+        },
+        "similarity": {
+            "p25": float(np.percentile(sims, 25)),
+            "p50": float(np.percentile(sims, 50)),
+            "p75": float(np.percentile(sims, 75)),
+            "p90": float(np.percentile(sims, 90)),
+            "kept_per_prompt_mean": float(kept.mean()),
+            "prompts_with_nothing_kept": int((kept == 0).sum()),
+            "threshold": r.threshold,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_at_end": os.getloadavg(),
+        },
     }
     shutil.rmtree(work, ignore_errors=True)
     print(f"{'measure':<46} {'value':>16}")
@@ -160,9 +216,11 @@ def main() -> int:
     print(f"{'similarity p50 / p90 of candidates':<46} {s['p50']:>7.3f} / {s['p90']:.3f}")
     label = f"kept per prompt at threshold {r.threshold}"
     print(f"{label:<46} {s['kept_per_prompt_mean']:>16.2f}")
-    print(f"torch threads {torch.get_num_threads()}; quietest of {args.repeats} passes kept; "
-          f"1-min load average at each pass start: "
-          f"{retrieval['one_at_a_time']['passes_load_avg_1min']}")
+    print(
+        f"torch threads {torch.get_num_threads()}; quietest of {args.repeats} passes kept; "
+        f"1-min load average at each pass start: "
+        f"{retrieval['one_at_a_time']['passes_load_avg_1min']}"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.json}")

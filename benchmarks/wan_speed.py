@@ -35,16 +35,39 @@ from cinerl.generation.wan.variants import VARIANTS  # noqa: E402
 from cinerl.core.schema import ClipRequest  # noqa: E402
 
 PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12}  # dense bf16 tensor-core peak, SXM
-GiB = 1024 ** 3
+GiB = 1024**3
 # Wan2.2 TI2V-5B (Wan-Video/Wan2.2 wan/configs/wan_ti2v_5B.py; diffusers folder configs)
-TRANSFORMER_5B = dict(patch_size=(1, 2, 2), num_attention_heads=24, attention_head_dim=128,
-                      in_channels=48, out_channels=48, text_dim=4096, freq_dim=256, ffn_dim=14336,
-                      num_layers=30, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-                      eps=1e-6, rope_max_seq_len=1024)
-VAE_5B = dict(base_dim=160, decoder_base_dim=256, z_dim=48, dim_mult=[1, 2, 4, 4],
-              num_res_blocks=2, temperal_downsample=[False, True, True], is_residual=True,
-              in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
-              scale_factor_temporal=4, latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
+TRANSFORMER_5B = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=24,
+    attention_head_dim=128,
+    in_channels=48,
+    out_channels=48,
+    text_dim=4096,
+    freq_dim=256,
+    ffn_dim=14336,
+    num_layers=30,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=1024,
+)
+VAE_5B = dict(
+    base_dim=160,
+    decoder_base_dim=256,
+    z_dim=48,
+    dim_mult=[1, 2, 4, 4],
+    num_res_blocks=2,
+    temperal_downsample=[False, True, True],
+    is_residual=True,
+    in_channels=12,
+    out_channels=12,
+    patch_size=2,
+    scale_factor_spatial=16,
+    scale_factor_temporal=4,
+    latents_mean=[0.0] * 48,
+    latents_std=[1.0] * 48,
+)
 
 
 def flops_per_step(width: int, height: int, frames: int, text_len: int = 512) -> float:
@@ -69,8 +92,14 @@ def build(seed: int) -> WanComponents:
         for p in transformer.parameters():
             if p.dim() >= 2:
                 p.mul_(0.5)
-    return WanComponents(tokenizer=None, text_encoder=None, vae=vae, transformer=transformer,
-                         transformer_2=None, scheduler=make_scheduler(VARIANTS["ti2v-5b"]))
+    return WanComponents(
+        tokenizer=None,
+        text_encoder=None,
+        vae=vae,
+        transformer=transformer,
+        transformer_2=None,
+        scheduler=make_scheduler(VARIANTS["ti2v-5b"]),
+    )
 
 
 def sync_time() -> float:
@@ -83,9 +112,14 @@ def run_plain(comp, emb, neg, args, steps: int, decode: bool):
     default attention, no compilation."""
     from diffusers import WanPipeline
 
-    pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=comp.vae,
-                       scheduler=make_scheduler(VARIANTS["ti2v-5b"]),
-                       transformer=comp.transformer, expand_timesteps=True)
+    pipe = WanPipeline(
+        tokenizer=None,
+        text_encoder=None,
+        vae=comp.vae,
+        scheduler=make_scheduler(VARIANTS["ti2v-5b"]),
+        transformer=comp.transformer,
+        expand_timesteps=True,
+    )
     pipe.set_progress_bar_config(disable=True)
     ends, final = [], {}
 
@@ -96,15 +130,27 @@ def run_plain(comp, emb, neg, args, steps: int, decode: bool):
 
     torch.cuda.reset_peak_memory_stats()
     t0 = sync_time()
-    out = pipe(prompt_embeds=emb, negative_prompt_embeds=neg, height=args.height, width=args.width,
-         num_frames=args.frames, num_inference_steps=steps, guidance_scale=5.0,
-         generator=torch.Generator("cpu").manual_seed(args.seed),
-         output_type="np" if decode else "latent", callback_on_step_end=on_step)
+    out = pipe(
+        prompt_embeds=emb,
+        negative_prompt_embeds=neg,
+        height=args.height,
+        width=args.width,
+        num_frames=args.frames,
+        num_inference_steps=steps,
+        guidance_scale=5.0,
+        generator=torch.Generator("cpu").manual_seed(args.seed),
+        output_type="np" if decode else "latent",
+        callback_on_step_end=on_step,
+    )
     t1 = sync_time()
     step_times = [b - a for a, b in zip([t0] + ends[:-1], ends)]
     final["frames"] = out.frames if decode else None
-    return {"steps": step_times, "decode": t1 - ends[-1], "total": t1 - t0,
-            "peak_gib": torch.cuda.max_memory_allocated() / GiB}, final
+    return {
+        "steps": step_times,
+        "decode": t1 - ends[-1],
+        "total": t1 - t0,
+        "peak_gib": torch.cuda.max_memory_allocated() / GiB,
+    }, final
 
 
 def run_fp32_reference(comp, emb, neg, args):
@@ -126,9 +172,11 @@ def run_fp32_reference(comp, emb, neg, args):
     return out["latents"].float()
 
 
-KERNEL_KINDS = [("attention", ("fmha", "attn", "flash", "sdpa")),
-                ("matmul", ("gemm", "nvjet", "xmma", "cutlass", "triton_mm", "mm_", "sm90")),
-                ("elementwise and norms (fused by compile)", ("triton", "elementwise", "reduce", "norm"))]
+KERNEL_KINDS = [
+    ("attention", ("fmha", "attn", "flash", "sdpa")),
+    ("matmul", ("gemm", "nvjet", "xmma", "cutlass", "triton_mm", "mm_", "sm90")),
+    ("elementwise and norms (fused by compile)", ("triton", "elementwise", "reduce", "norm")),
+]
 
 
 def kernel_kind(name: str) -> str:
@@ -144,8 +192,16 @@ def profile_step(b: WanBackend, args) -> dict:
     b.options.steps = 1
     b.decode = lambda pipe, latents: np.zeros((1, args.frames, args.height, args.width, 3), np.float32)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        b.generate(ClipRequest(prompt="p", negative_prompt="n", width=args.width, height=args.height,
-                               num_frames=args.frames, seed=args.seed))
+        b.generate(
+            ClipRequest(
+                prompt="p",
+                negative_prompt="n",
+                width=args.width,
+                height=args.height,
+                num_frames=args.frames,
+                seed=args.seed,
+            )
+        )
         torch.cuda.synchronize()
     by_kind: dict[str, float] = {}
     for ev in prof.key_averages():
@@ -168,7 +224,7 @@ def make_backend(comp, emb, neg, args, compile_: str, mode: str | None = None) -
     opts = WanSettings(variant="ti2v-5b", compile=compile_, compile_mode=mode, attention=args.attention)
     b = WanBackend(opts, components=comp)
     b.load()
-    b._embeds["p"], b._embeds["n"] = emb, neg   # the embedding cache, filled as a run fills it
+    b._embeds["p"], b._embeds["n"] = emb, neg  # the embedding cache, filled as a run fills it
     return b
 
 
@@ -185,21 +241,43 @@ def run_backend(b: WanBackend, args, steps: int):
     b.decode = keep
     torch.cuda.reset_peak_memory_stats()
     t0 = sync_time()
-    clip = b.generate(ClipRequest(prompt="p", negative_prompt="n", width=args.width,
-                                  height=args.height, num_frames=args.frames, seed=args.seed))
+    clip = b.generate(
+        ClipRequest(
+            prompt="p",
+            negative_prompt="n",
+            width=args.width,
+            height=args.height,
+            num_frames=args.frames,
+            seed=args.seed,
+        )
+    )
     t1 = sync_time()
     timing = clip.metadata["report"]["timing"]
-    return b, {"steps": timing["steps"], "decode": timing["decode"], "total": t1 - t0,
-               "peak_gib": torch.cuda.max_memory_allocated() / GiB,
-               "plan": b.plan.as_dict(), "speed": {k: b.stats[k] for k in
-                                                     ("attention", "compiled", "step_cache")}}, grabbed
+    return (
+        b,
+        {
+            "steps": timing["steps"],
+            "decode": timing["decode"],
+            "total": t1 - t0,
+            "peak_gib": torch.cuda.max_memory_allocated() / GiB,
+            "plan": b.plan.as_dict(),
+            "speed": {k: b.stats[k] for k in ("attention", "compiled", "step_cache")},
+        },
+        grabbed,
+    )
 
 
 def summary(name: str, r: dict, flops: float, peak: float) -> dict:
     per = statistics.median(r["steps"])
-    return {"run": name, "s_per_step": round(per, 3), "share_of_peak": round(flops / per / peak, 3),
-            "decode_s": round(r["decode"], 2), "total_s": round(r["total"], 2),
-            "peak_gib": round(r["peak_gib"], 1), **{k: r[k] for k in ("plan", "speed") if k in r}}
+    return {
+        "run": name,
+        "s_per_step": round(per, 3),
+        "share_of_peak": round(flops / per / peak, 3),
+        "decode_s": round(r["decode"], 2),
+        "total_s": round(r["total"], 2),
+        "peak_gib": round(r["peak_gib"], 1),
+        **{k: r[k] for k in ("plan", "speed") if k in r},
+    }
 
 
 def main() -> None:
@@ -212,10 +290,17 @@ def main() -> None:
     ap.add_argument("--attention", default="auto")
     ap.add_argument("--out", default="benchmarks/out/wan_speed.json")
     ap.add_argument("--profile", action="store_true", help="GPU time by kernel kind for one step")
-    ap.add_argument("--fp32-reference", action="store_true",
-                    help="also run the plain pipeline in fp32 and report both runs' distance to it")
-    ap.add_argument("--compile-modes", default="", type=lambda v: [m for m in v.split(",") if m],
-                    help="extra torch.compile modes to time after the defaults, comma-separated")
+    ap.add_argument(
+        "--fp32-reference",
+        action="store_true",
+        help="also run the plain pipeline in fp32 and report both runs' distance to it",
+    )
+    ap.add_argument(
+        "--compile-modes",
+        default="",
+        type=lambda v: [m for m in v.split(",") if m],
+        help="extra torch.compile modes to time after the defaults, comma-separated",
+    )
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("wan_speed needs a CUDA GPU (run it through the device tool)")
@@ -245,15 +330,21 @@ def main() -> None:
 
     results = []
     for mode in [None, *args.compile_modes]:
-        label = "CineRL wan backend (lossless defaults)" if mode is None else f"CineRL wan backend, compile mode {mode}"
+        label = (
+            "CineRL wan backend (lossless defaults)"
+            if mode is None
+            else f"CineRL wan backend, compile mode {mode}"
+        )
         uncompile(comp)
         backend = make_backend(comp, emb, neg, args, "on", mode)
         try:
             t = time.perf_counter()
             run_backend(backend, args, 2)  # warm-up, includes compilation
             notes.append(f"{label}: warm-up incl. compilation {time.perf_counter() - t:.1f} s")
-        except Exception as e:  # noqa: BLE001 - a compile failure is reported, then measured without
-            notes.append(f"{label}: compilation failed ({type(e).__name__}: {str(e)[:300]}); measured without")
+        except Exception as e:  # a compile failure is reported, then measured without
+            notes.append(
+                f"{label}: compilation failed ({type(e).__name__}: {str(e)[:300]}); measured without"
+            )
             print(notes[-1], flush=True)
             uncompile(comp)
             backend = make_backend(comp, emb, neg, args, "off")
@@ -262,9 +353,17 @@ def main() -> None:
         rows.append(summary(label, res, flops, peak))
         print(rows[-1], flush=True)
         diff = (grabbed["latents"] - plain_lat).abs()
-        pix = np.abs(to_uint8(grabbed["frames"]).astype(np.int16) - to_uint8(plain_out["frames"]).astype(np.int16))
-        results.append({"latent_max_abs_diff": diff.max().item(), "latent_mean_abs_diff": diff.mean().item(),
-                        "pixel_max_abs_diff": int(pix.max()), "pixel_mean_abs_diff": float(pix.mean())})
+        pix = np.abs(
+            to_uint8(grabbed["frames"]).astype(np.int16) - to_uint8(plain_out["frames"]).astype(np.int16)
+        )
+        results.append(
+            {
+                "latent_max_abs_diff": diff.max().item(),
+                "latent_mean_abs_diff": diff.mean().item(),
+                "pixel_max_abs_diff": int(pix.max()),
+                "pixel_mean_abs_diff": float(pix.mean()),
+            }
+        )
     extra = {}
     if args.profile:
         extra["profile_one_step_s"] = profile_step(backend, args)
@@ -275,33 +374,53 @@ def main() -> None:
             "plain_bf16_max_abs_diff": (plain_lat - ref).abs().max().item(),
             "plain_bf16_mean_abs_diff": (plain_lat - ref).abs().mean().item(),
             "cinerl_bf16_max_abs_diff": (grabbed["latents"] - ref).abs().max().item(),
-            "cinerl_bf16_mean_abs_diff": (grabbed["latents"] - ref).abs().mean().item()}
+            "cinerl_bf16_mean_abs_diff": (grabbed["latents"] - ref).abs().mean().item(),
+        }
         print("distance to the fp32 reference:", extra["fp32_reference"], flush=True)
     scale = plain_lat.abs().max().item()
     best = min(range(1, len(rows)), key=lambda i: rows[i]["s_per_step"])
     result = {
-        "device": name, "torch": torch.__version__, "python": platform.python_version(),
-        "variant": "ti2v-5b", "weights": "random (real-size configs)", "size":
-        [args.width, args.height], "frames": args.frames, "timed_steps": args.steps,
-        "flops_per_step": flops, "peak_flops": peak, "build_s": round(build_s, 1), "runs": rows,
+        "device": name,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "variant": "ti2v-5b",
+        "weights": "random (real-size configs)",
+        "size": [args.width, args.height],
+        "frames": args.frames,
+        "timed_steps": args.steps,
+        "flops_per_step": flops,
+        "peak_flops": peak,
+        "build_s": round(build_s, 1),
+        "runs": rows,
         "speedup_per_step": round(rows[0]["s_per_step"] / rows[1]["s_per_step"], 3),
         "clip_time_ratio_50_steps": round(
             (rows[1]["s_per_step"] * 50 + rows[1]["decode_s"])
-            / (rows[0]["s_per_step"] * 50 + rows[0]["decode_s"]), 3),
+            / (rows[0]["s_per_step"] * 50 + rows[0]["decode_s"]),
+            3,
+        ),
         "fastest_run": rows[best]["run"],
-        **results[0], "latent_max_abs": scale, "per_run_differences": results,
+        **results[0],
+        "latent_max_abs": scale,
+        "per_run_differences": results,
         "noise_floor_max_abs_diff": floor.max().item(),
-        "noise_floor_mean_abs_diff": floor.mean().item(), "notes": notes, **extra,
+        "noise_floor_mean_abs_diff": floor.mean().item(),
+        "notes": notes,
+        **extra,
     }
     print(f"{'run':45} {'s/step':>7} {'peak%':>6} {'decode s':>9} {'peak GiB':>9}")
     for r in rows:
-        print(f"{r['run']:45} {r['s_per_step']:7.3f} {100 * r['share_of_peak']:5.1f}% "
-              f"{r['decode_s']:9.2f} {r['peak_gib']:9.1f}")
-    print(f"latents: max |diff| {result['latent_max_abs_diff']:.4g} (mean {result['latent_mean_abs_diff']:.3g}) "
-          f"of max |x| {scale:.4g}; noise floor, attention-kernel swap alone: max "
-          f"{result['noise_floor_max_abs_diff']:.4g} (mean {result['noise_floor_mean_abs_diff']:.3g}); "
-          f"decoded frames max |diff| {result['pixel_max_abs_diff']} / 255; "
-          f"50-step clip time ratio {result['clip_time_ratio_50_steps']}")
+        print(
+            f"{r['run']:45} {r['s_per_step']:7.3f} {100 * r['share_of_peak']:5.1f}% "
+            f"{r['decode_s']:9.2f} {r['peak_gib']:9.1f}"
+        )
+    print(
+        f"latents: max |diff| {result['latent_max_abs_diff']:.4g} "
+        f"(mean {result['latent_mean_abs_diff']:.3g}) "
+        f"of max |x| {scale:.4g}; noise floor, attention-kernel swap alone: max "
+        f"{result['noise_floor_max_abs_diff']:.4g} (mean {result['noise_floor_mean_abs_diff']:.3g}); "
+        f"decoded frames max |diff| {result['pixel_max_abs_diff']} / 255; "
+        f"50-step clip time ratio {result['clip_time_ratio_50_steps']}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

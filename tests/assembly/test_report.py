@@ -27,11 +27,40 @@ from cinerl.core.schema import (
 
 XSS = "<script>alert(1)</script>"
 
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-        "track", "wbr"}
-STRUCTURAL = {"html", "head", "body", "main", "header", "footer", "section", "div", "table",
-              "thead", "tbody", "tr", "td", "th", "svg", "video", "style", "title", "h1", "h2",
-              "h3", "p", "dl", "dt", "dd", "details", "summary", "span", "strong", "code", "a"}
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+STRUCTURAL = {
+    "html",
+    "head",
+    "body",
+    "main",
+    "header",
+    "footer",
+    "section",
+    "div",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "td",
+    "th",
+    "svg",
+    "video",
+    "style",
+    "title",
+    "h1",
+    "h2",
+    "h3",
+    "p",
+    "dl",
+    "dt",
+    "dd",
+    "details",
+    "summary",
+    "span",
+    "strong",
+    "code",
+    "a",
+}
 
 
 class Checker(HTMLParser):
@@ -89,25 +118,60 @@ def make_report(out_dir, film_frames=12):
     bible = StoryBible(
         seed_prompt=f"A keeper & her son {XSS}",
         title="The <Drowning> Lantern",
-        logline="Mother and son sail into a storm \"to save\" the festival.",
+        logline='Mother and son sail into a storm "to save" the festival.',
         characters=[
-            Character(id="mara", name="Mara <b>Vell</b>", role="keeper", age=64, gender="woman",
-                      wardrobe=[NamedColor(name="navy coat", rgb=(20, 30, 80)),
-                                NamedColor(name="red scarf", rgb=(200, 30, 40))],
-                      garments=["coat", "scarf"], hair=NamedColor(name="grey", rgb=(160, 160, 160))),
-            Character(id="tom", name="Tom", role="son", age=30, gender="man",
-                      wardrobe=[NamedColor(name="yellow slicker", rgb=(230, 200, 40))]),
+            Character(
+                id="mara",
+                name="Mara <b>Vell</b>",
+                role="keeper",
+                age=64,
+                gender="woman",
+                wardrobe=[
+                    NamedColor(name="navy coat", rgb=(20, 30, 80)),
+                    NamedColor(name="red scarf", rgb=(200, 30, 40)),
+                ],
+                garments=["coat", "scarf"],
+                hair=NamedColor(name="grey", rgb=(160, 160, 160)),
+            ),
+            Character(
+                id="tom",
+                name="Tom",
+                role="son",
+                age=30,
+                gender="man",
+                wardrobe=[NamedColor(name="yellow slicker", rgb=(230, 200, 40))],
+            ),
         ],
         locations=[
-            Location(id="harbour", name="Old Harbour", scenery_type="harbor",
-                     palette=[NamedColor(name="slate", rgb=(80, 90, 100)),
-                              NamedColor(name="amber", rgb=(255, 180, 60))]),
+            Location(
+                id="harbour",
+                name="Old Harbour",
+                scenery_type="harbor",
+                palette=[
+                    NamedColor(name="slate", rgb=(80, 90, 100)),
+                    NamedColor(name="amber", rgb=(255, 180, 60)),
+                ],
+            ),
         ],
         scenes=[
-            Scene(index=0, title="Storm <1>", beat="beginning", duration_s=4,
-                  character_ids=["mara", "tom"], location_id="harbour", action="They row."),
-            Scene(index=1, title="Lanterns", beat="end", duration_s=4,
-                  character_ids=["mara"], location_id="harbour", action="She lights them."),
+            Scene(
+                index=0,
+                title="Storm <1>",
+                beat="beginning",
+                duration_s=4,
+                character_ids=["mara", "tom"],
+                location_id="harbour",
+                action="They row.",
+            ),
+            Scene(
+                index=1,
+                title="Lanterns",
+                beat="end",
+                duration_s=4,
+                character_ids=["mara"],
+                location_id="harbour",
+                action="She lights them.",
+            ),
         ],
     )
     scenes = []
@@ -117,26 +181,40 @@ def make_report(out_dir, film_frames=12):
             total = [0.41, 0.67, 0.58][a] - 0.05 * s
             comps = {
                 "temporal_flicker": _component("temporal_flicker", "visual_quality", value=0.9 + a / 100),
-                "narrative_judge": _component("narrative_judge", "narrative_coherence",
-                                              status="unavailable", reason=f"no LLM configured {XSS}"),
-                "identity": _component("identity", "consistency", status="not_applicable",
-                                       reason="no characters in shot"),
+                "narrative_judge": _component(
+                    "narrative_judge",
+                    "narrative_coherence",
+                    status="unavailable",
+                    reason=f"no LLM configured {XSS}",
+                ),
+                "identity": _component(
+                    "identity", "consistency", status="not_applicable", reason="no characters in shot"
+                ),
             }
-            reward = RewardBreakdown(total=total, components=comps,
-                                     groups={"visual_quality": 0.8, "narrative_coherence": None},
-                                     weights={"visual_quality": 1.0}, seconds=0.4)
+            reward = RewardBreakdown(
+                total=total,
+                components=comps,
+                groups={"visual_quality": 0.8, "narrative_coherence": None},
+                weights={"visual_quality": 1.0},
+                seconds=0.4,
+            )
             thumb_rel = f"scenes/scene_{s:02d}/attempt_{a:02d}_thumb.jpg"
             img = np.full((18, 32, 3), 40 * a + 60 * s, np.uint8)
             save_jpeg(img, out_dir / thumb_rel)
             save_png(img, out_dir / f"scenes/scene_{s:02d}/attempt_{a:02d}_last.png")
             rec = AttemptRecord(
-                scene=s, attempt=a, seed=1000 + 10 * s + a,
-                prompt=f"scene {s} attempt {a} prompt: wide shot {XSS} of \"Mara\" & Tom",
-                negative_prompt="blurry <ugly>", action={"shot_size": "wide", "lens": f"{24 + a}mm"},
-                log_prob=-9.1 + a, reward=reward,
+                scene=s,
+                attempt=a,
+                seed=1000 + 10 * s + a,
+                prompt=f'scene {s} attempt {a} prompt: wide shot {XSS} of "Mara" & Tom',
+                negative_prompt="blurry <ugly>",
+                action={"shot_size": "wide", "lens": f"{24 + a}mm"},
+                log_prob=-9.1 + a,
+                reward=reward,
                 clip_path=f"scenes/scene_{s:02d}/attempt_{a:02d}.mp4",
                 last_frame_path=f"scenes/scene_{s:02d}/attempt_{a:02d}_last.png",
-                thumbnail_path=thumb_rel, timings={"render": 1.0 + a, "score": 0.4},
+                thumbnail_path=thumb_rel,
+                timings={"render": 1.0 + a, "score": 0.4},
             )
             attempts.append(rec.model_dump(mode="json"))
         scenes.append({"scene": s, "title": bible.scenes[s].title, "chosen": 1, "attempts": attempts})
@@ -147,14 +225,31 @@ def make_report(out_dir, film_frames=12):
         "seed": 7,
         "backend": "previz",
         "bible": bible.model_dump(mode="json"),
-        "policy": {"mode": "learn", "algorithm": "grpo", "path": "policy/<p>.json",
-                   "version_start": 3, "version_end": 6},
+        "policy": {
+            "mode": "learn",
+            "algorithm": "grpo",
+            "path": "policy/<p>.json",
+            "version_start": 3,
+            "version_end": 6,
+        },
         "settings": {"attempts": 3, "note": XSS, "nested": {"a": [1, 2]}},
-        "stages": {"plan": 0.1, "references": 0.3, "render": 5.0, "score": 2.0, "learn": 0.5,
-                   "stitch": 1.0, "report": 0.2},
+        "stages": {
+            "plan": 0.1,
+            "references": 0.3,
+            "render": 5.0,
+            "score": 2.0,
+            "learn": 0.5,
+            "stitch": 1.0,
+            "report": 0.2,
+        },
         "scenes": scenes,
-        "film": {"path": "film.mp4", "srt": "film.srt", "seconds": 1.0, "frames": film_frames,
-                 "transition": "cut"},
+        "film": {
+            "path": "film.mp4",
+            "srt": "film.srt",
+            "seconds": 1.0,
+            "frames": film_frames,
+            "transition": "cut",
+        },
     }
 
 
@@ -258,8 +353,16 @@ def test_large_film_is_linked_not_embedded(tmp_path, monkeypatch):
 
 
 def test_tolerates_missing_optional_keys(tmp_path):
-    minimal = {"title": "Bare", "scenes": [{"scene": 0, "chosen": 0, "attempts": [
-        {"attempt": 0, "prompt": "p <x>", "reward": {"total": 0.5}}]}]}
+    minimal = {
+        "title": "Bare",
+        "scenes": [
+            {
+                "scene": 0,
+                "chosen": 0,
+                "attempts": [{"attempt": 0, "prompt": "p <x>", "reward": {"total": 0.5}}],
+            }
+        ],
+    }
     page = render_html(minimal, tmp_path)
     checker = parse(page)
     assert checker.errors == [] and "p &lt;x&gt;" in page and "no thumbnail" in page
@@ -274,15 +377,39 @@ def test_tolerates_missing_optional_keys(tmp_path):
 
 
 LLM_SECTION = {
-    "steps": [{"step": "plan.cast", "provider": "openai", "model": f"m {XSS}", "calls": [
-        {"prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5, "cached": False}],
-        "prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5, "repairs": 1,
-        "fell_back": True, "warning": "gave up <svg onload=alert(1)>"}],
-    "prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5,
-    "scene_prompts": {"source": "openai:m", "scenes": [
-        {"scene": 0, "title": "Storm", "mode": "t2v", "enriched": "e", "issues": ["too long"],
-         "revised_prompt": "r <img src=x onerror=alert(1)>", "base_prompt": "r <img onerror>",
-         "warning": "", "negative_prompt": "blurry"}]},
+    "steps": [
+        {
+            "step": "plan.cast",
+            "provider": "openai",
+            "model": f"m {XSS}",
+            "calls": [{"prompt_tokens": 10, "completion_tokens": 5, "seconds": 0.5, "cached": False}],
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "seconds": 0.5,
+            "repairs": 1,
+            "fell_back": True,
+            "warning": "gave up <svg onload=alert(1)>",
+        }
+    ],
+    "prompt_tokens": 10,
+    "completion_tokens": 5,
+    "seconds": 0.5,
+    "scene_prompts": {
+        "source": "openai:m",
+        "scenes": [
+            {
+                "scene": 0,
+                "title": "Storm",
+                "mode": "t2v",
+                "enriched": "e",
+                "issues": ["too long"],
+                "revised_prompt": "r <img src=x onerror=alert(1)>",
+                "base_prompt": "r <img onerror>",
+                "warning": "",
+                "negative_prompt": "blurry",
+            }
+        ],
+    },
     "warnings": ["gave up <svg onload=alert(1)>"],
 }
 
@@ -290,11 +417,11 @@ LLM_SECTION = {
 def _holds(big, small) -> bool:
     """Whether `big` holds everything `small` says (dicts may have more keys)."""
     if isinstance(small, dict):
-        return isinstance(big, dict) and all(k in big and _holds(big[k], v)
-                                             for k, v in small.items())
+        return isinstance(big, dict) and all(k in big and _holds(big[k], v) for k, v in small.items())
     if isinstance(small, list):
-        return isinstance(big, list) and len(big) == len(small) and all(
-            _holds(b, v) for b, v in zip(big, small))
+        return (
+            isinstance(big, list) and len(big) == len(small) and all(_holds(b, v) for b, v in zip(big, small))
+        )
     return big == small
 
 
@@ -303,15 +430,27 @@ def test_film_report_round_trips_the_json(built):
 
     report, out, json_path, _ = built
     # every key the director writes today
-    scenes = [{**sc, "beat": "beginning", "policy_version": 4 + i, "learn": {"loss": 0.5}}
-              for i, sc in enumerate(report["scenes"])]
-    current = {**report, "references": {"character:mara": "references/character_mara.png"},
-               "scenes": scenes, "prompt_opt": {}, "llm": LLM_SECTION,
-               "film": {**report["film"], "scene_offsets": [0.0, 0.5]}}
+    scenes = [
+        {**sc, "beat": "beginning", "policy_version": 4 + i, "learn": {"loss": 0.5}}
+        for i, sc in enumerate(report["scenes"])
+    ]
+    current = {
+        **report,
+        "references": {"character:mara": "references/character_mara.png"},
+        "scenes": scenes,
+        "prompt_opt": {},
+        "llm": LLM_SECTION,
+        "film": {**report["film"], "scene_offsets": [0.0, 0.5]},
+    }
     assert FilmReport.model_validate(current).model_dump(mode="json") == current
-    with_opt = {**current, "prompt_opt": {"method": "rapo", "artifact": "story/rapo.json",
-                                          "scenes": [{"scene": 0, "query": "q", "added": ["a"],
-                                                      "left_out": []}]}}
+    with_opt = {
+        **current,
+        "prompt_opt": {
+            "method": "rapo",
+            "artifact": "story/rapo.json",
+            "scenes": [{"scene": 0, "query": "q", "added": ["a"], "left_out": []}],
+        },
+    }
     assert FilmReport.model_validate(with_opt).model_dump(mode="json") == with_opt
     # a report written before prompt_opt, llm and references existed still reads
     old = FilmReport.read(json_path)

@@ -47,20 +47,50 @@ def bible(action2: str = "She lights the last lantern.") -> StoryBible:
         title="The Lantern",
         logline="A keeper and her son save the festival.",
         characters=[
-            Character(id="mara", name="Mara", age=64, gender="woman",
-                      wardrobe=[NamedColor(name="navy", rgb=(20, 30, 80))])
+            Character(
+                id="mara",
+                name="Mara",
+                age=64,
+                gender="woman",
+                wardrobe=[NamedColor(name="navy", rgb=(20, 30, 80))],
+            )
         ],
         locations=[
-            Location(id="harbour", name="Harbour", scenery_type="harbor",
-                     palette=[NamedColor(name="slate", rgb=(80, 90, 100))])
+            Location(
+                id="harbour",
+                name="Harbour",
+                scenery_type="harbor",
+                palette=[NamedColor(name="slate", rgb=(80, 90, 100))],
+            )
         ],
         scenes=[
-            Scene(index=0, title="Storm", beat="beginning", duration_s=5, character_ids=["mara"],
-                  location_id="harbour", action="Mara rows\ninto the storm."),
-            Scene(index=1, title="Harbour", beat="turn", duration_s=4, character_ids=["mara"],
-                  location_id="harbour", action=action2),
-            Scene(index=2, title="Dawn", beat="end", duration_s=3, character_ids=["mara"],
-                  location_id="harbour", action=""),
+            Scene(
+                index=0,
+                title="Storm",
+                beat="beginning",
+                duration_s=5,
+                character_ids=["mara"],
+                location_id="harbour",
+                action="Mara rows\ninto the storm.",
+            ),
+            Scene(
+                index=1,
+                title="Harbour",
+                beat="turn",
+                duration_s=4,
+                character_ids=["mara"],
+                location_id="harbour",
+                action=action2,
+            ),
+            Scene(
+                index=2,
+                title="Dawn",
+                beat="end",
+                duration_s=3,
+                character_ids=["mara"],
+                location_id="harbour",
+                action="",
+            ),
         ],
     )
 

@@ -8,8 +8,14 @@ from cinerl.core.inputs import UserError, check_out_dir, check_prompt, check_sce
 def test_prompt_checks():
     assert check_prompt("  a film  ") == "a film"
     assert check_prompt("line one\nline two") == "line one\nline two"
-    for bad, msg in [("", "empty"), (" \t", "empty"), ("x" * 20001, "limit"),
-                     ("a\x1bb", "control"), (b"\xff\xfe", "UTF-8"), ("a\udcffb", "UTF-8")]:
+    for bad, msg in [
+        ("", "empty"),
+        (" \t", "empty"),
+        ("x" * 20001, "limit"),
+        ("a\x1bb", "control"),
+        (b"\xff\xfe", "UTF-8"),
+        ("a\udcffb", "UTF-8"),
+    ]:
         with pytest.raises(UserError, match=msg):
             check_prompt(bad)
 

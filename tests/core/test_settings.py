@@ -7,16 +7,17 @@ import logging
 import pytest
 
 from cinerl.core.errors import UserError
-from cinerl.core.settings import (DEFAULT_WEIGHTS, Settings, env_names, load_settings,
-                                  settings_table)
+from cinerl.core.settings import DEFAULT_WEIGHTS, Settings, env_names, load_settings, settings_table
 from cinerl.core.store import fingerprint
 from cinerl.generation.registry import all_frame_neutral
 
 
 def test_sources_in_order_default_file_env_flag(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[run]\nattempts = 3\nmax_attempts = 5\nfps = 12\n"
-                   "[rewards.weights]\nvisual_quality = 0.5\n[wan]\nsteps = 7\n")
+    cfg.write_text(
+        "[run]\nattempts = 3\nmax_attempts = 5\nfps = 12\n"
+        "[rewards.weights]\nvisual_quality = 0.5\n[wan]\nsteps = 7\n"
+    )
     s, src = load_settings(cfg, {"run.fps": 8}, env={"CINERL_RUN__MAX_ATTEMPTS": "6"})
     assert (s.run.attempts, s.run.max_attempts, s.run.fps, s.run.seed) == (3, 6, 8, 0)
     assert s.rewards.weights["visual_quality"] == 0.5 and s.wan.steps == 7
@@ -31,8 +32,11 @@ def test_flat_names_of_0_1_still_work_and_say_they_are_deprecated(tmp_path, capl
     cfg = tmp_path / "c.toml"
     cfg.write_text("attempts = 3\nwan_steps = 9\nweight_visual = 0.4\nllm = 'offline'\n")
     with caplog.at_level(logging.WARNING, logger="cinerl.core.settings"):
-        s, src = load_settings(cfg, {"fps": 8, "policy_mode": "frozen"},
-                               env={"CINERL_MAX_ATTEMPTS": "6", "CINERL_WEIGHT_TEXT": "0.2"})
+        s, src = load_settings(
+            cfg,
+            {"fps": 8, "policy_mode": "frozen"},
+            env={"CINERL_MAX_ATTEMPTS": "6", "CINERL_WEIGHT_TEXT": "0.2"},
+        )
     assert (s.run.attempts, s.wan.steps, s.run.fps, s.run.max_attempts) == (3, 9, 8, 6)
     assert s.rewards.weights["visual_quality"] == 0.4 and s.rewards.weights["text_alignment"] == 0.2
     assert s.policy.mode == "frozen" and s.llm.provider == "offline"
@@ -76,9 +80,13 @@ def test_bad_config_values_give_clear_messages(tmp_path):
 
 
 def test_outside_variables_are_settings_and_secrets_are_never_shown():
-    env = {"OPENAI_API_KEY": "sk-very-secret", "WAN_MODEL_ROOT": "/models/wan",
-           "WAN_T5_PATH": "/models/t5", "CINERL_EMBEDDER_PATH": "/models/minilm",
-           "CINERL_REWARD_THREADS": "3"}
+    env = {
+        "OPENAI_API_KEY": "sk-very-secret",
+        "WAN_MODEL_ROOT": "/models/wan",
+        "WAN_T5_PATH": "/models/t5",
+        "CINERL_EMBEDDER_PATH": "/models/minilm",
+        "CINERL_REWARD_THREADS": "3",
+    }
     s, src = load_settings(None, env=env)
     assert s.llm.api_key == "sk-very-secret" and src["llm.api_key"] == "env OPENAI_API_KEY"
     assert s.wan.model_dir == "/models/wan" and s.wan.component_paths() == {"text_encoder": "/models/t5"}
@@ -98,8 +106,14 @@ def test_fingerprint_is_the_one_cineRL_0_1_computed():
     minus NOT_FILM_SETTINGS): a run started then still resumes now."""
     neutral = all_frame_neutral()
     assert fingerprint("a dog", Settings().film_fingerprint_view(neutral)) == "d76b2465b68de541"
-    s = Settings.of(run__attempts=3, run__max_attempts=5, wan__steps=7, run__shot_mode="keyframes",
-                    assembly__transition="crossfade", **{"rewards.weights.text_alignment": 0.3})
+    s = Settings.of(
+        run__attempts=3,
+        run__max_attempts=5,
+        wan__steps=7,
+        run__shot_mode="keyframes",
+        assembly__transition="crossfade",
+        **{"rewards.weights.text_alignment": 0.3},
+    )
     assert fingerprint("a dog", s.film_fingerprint_view(neutral)) == "ef613a4e568e3087"
     # speed settings do not make another run; a frame-changing new setting does
     fast = Settings.of(wan__attention="flash3", wan__compile_mode="max-autotune", llm__api_key="k")

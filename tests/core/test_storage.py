@@ -17,8 +17,9 @@ from tests.fixtures.faces import FACE
 def test_s3_round_trip(tmp_path, bucket, aws_env, caplog):
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "actor"
-    res = generate_actor_dataset(FACE, "mythical", out, storage=f"s3://{bucket}/actors/a1",
-                                 width=128, batch_size=6)
+    res = generate_actor_dataset(
+        FACE, "mythical", out, storage=f"s3://{bucket}/actors/a1", width=128, batch_size=6
+    )
     assert (res.generated, res.target) == (17, 17) and not res.upload_failures
     s3 = boto3.client("s3")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
@@ -32,7 +33,7 @@ def test_s3_round_trip(tmp_path, bucket, aws_env, caplog):
     assert body["ContentType"] == "image/jpeg" and body["Body"].read() == local.read_bytes()
     remote = json.loads(s3.get_object(Bucket=bucket, Key="actors/a1/result.json")["Body"].read())
     assert remote["generated"] == 17 and remote["image_locations"] == res.image_locations
-    logged = " ".join(r.getMessage() for r in caplog.records)      # botocore's DEBUG included
+    logged = " ".join(r.getMessage() for r in caplog.records)  # botocore's DEBUG included
     assert aws_env["AWS_SECRET_ACCESS_KEY"] not in logged
     ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("cinerl"))
     assert aws_env["AWS_ACCESS_KEY_ID"] not in ours
@@ -62,8 +63,8 @@ def test_retry_with_backoff_then_report_and_keep_local(tmp_path, bucket):
     store = S3Storage(bucket, "p", client=flaky, attempts=4, backoff_s=0.5, sleep=sleeps.append)
     res = generate_actor_dataset(FACE, "creature", tmp_path / "a", storage=store, width=128)
     assert res.generated == 17
-    assert sleeps[:2] == [0.5, 1.0]                         # image 2: two failures, then success
-    assert sleeps[2:] == [0.5, 1.0, 2.0]                    # image 5: every attempt fails
+    assert sleeps[:2] == [0.5, 1.0]  # image 2: two failures, then success
+    assert sleeps[2:] == [0.5, 1.0, 2.0]  # image 5: every attempt fails
     assert flaky.calls.count("p/images/training_image_02_eye_contact_closeup.jpg") == 3
     assert [f["key"] for f in res.upload_failures] == ["images/training_image_05_parking_garage.jpg"]
     assert "after 4 attempts" in res.upload_failures[0]["error"]
@@ -84,5 +85,6 @@ def test_storage_specs_and_preflight(tmp_path, bucket, aws_env):
     with pytest.raises(UserError, match="'no-such-bucket-here' does not exist"):
         parse_storage("s3://no-such-bucket-here/p", tmp_path).check()
     with pytest.raises(UploadFailed):
-        S3Storage(bucket, "", client=Flaky(boto3.client("s3"), {"f.txt": 9}), attempts=2,
-                  sleep=lambda s: None).put((tmp_path / "f.txt"), "f.txt")
+        S3Storage(
+            bucket, "", client=Flaky(boto3.client("s3"), {"f.txt": 9}), attempts=2, sleep=lambda s: None
+        ).put((tmp_path / "f.txt"), "f.txt")

@@ -3,15 +3,27 @@ from cinerl.core.schema import AttemptRecord, ComponentScore, RewardBreakdown
 
 
 def record(scene, attempt, total):
-    comps = {"temporal_flicker": ComponentScore(name="temporal_flicker", group="visual_quality",
-                                                status="ok", value=total),
-             "narrative_judge": ComponentScore(name="narrative_judge", group="narrative_coherence",
-                                               status="unavailable", reason="no LLM")}
-    return AttemptRecord(scene=scene, attempt=attempt, seed=1, prompt="p", negative_prompt="",
-                         action={"shot_size": "wide"}, log_prob=-1.0,
-                         reward=RewardBreakdown(total=total, components=comps, groups={},
-                                                weights={}),
-                         clip_path="c.mp4", last_frame_path="l.png", thumbnail_path="t.jpg")
+    comps = {
+        "temporal_flicker": ComponentScore(
+            name="temporal_flicker", group="visual_quality", status="ok", value=total
+        ),
+        "narrative_judge": ComponentScore(
+            name="narrative_judge", group="narrative_coherence", status="unavailable", reason="no LLM"
+        ),
+    }
+    return AttemptRecord(
+        scene=scene,
+        attempt=attempt,
+        seed=1,
+        prompt="p",
+        negative_prompt="",
+        action={"shot_size": "wide"},
+        log_prob=-1.0,
+        reward=RewardBreakdown(total=total, components=comps, groups={}, weights={}),
+        clip_path="c.mp4",
+        last_frame_path="l.png",
+        thumbnail_path="t.jpg",
+    )
 
 
 def test_attempts_scenes_and_stages_survive_reopening(tmp_path):

@@ -7,18 +7,21 @@ import pytest
 from tests.e2e.helpers import CINERL, env, run
 
 
-@pytest.mark.parametrize("args, message", [
-    (["make", "", "--out", "{out}"], "prompt is empty"),
-    (["make", "   ", "--out", "{out}"], "prompt is empty"),
-    (["make", "x" * 20_001, "--out", "{out}"], "limit is 20,000"),
-    (["make", "a\x01film", "--out", "{out}"], "control characters"),
-    (["make", "a film", "--out", "{out}", "--scenes", "0"], "--scenes must be between 1 and 24"),
-    (["make", "a film", "--out", "{out}", "--scenes", "1000"], "--scenes must be between 1 and 24"),
-    (["make", "a film", "--out", "/proc/cinerl-run"], "not writable"),
-    (["make", "a film", "--out", "{out}", "--size", "big"], "--size must look like 640x360"),
-    (["make", "a film", "--out", "{out}", "--rl", "dqn"], "rl"),
-    (["make", "a film", "--out", "{out}", "--backend", "sora"], "unknown video backend 'sora'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["make", "", "--out", "{out}"], "prompt is empty"),
+        (["make", "   ", "--out", "{out}"], "prompt is empty"),
+        (["make", "x" * 20_001, "--out", "{out}"], "limit is 20,000"),
+        (["make", "a\x01film", "--out", "{out}"], "control characters"),
+        (["make", "a film", "--out", "{out}", "--scenes", "0"], "--scenes must be between 1 and 24"),
+        (["make", "a film", "--out", "{out}", "--scenes", "1000"], "--scenes must be between 1 and 24"),
+        (["make", "a film", "--out", "/proc/cinerl-run"], "not writable"),
+        (["make", "a film", "--out", "{out}", "--size", "big"], "--size must look like 640x360"),
+        (["make", "a film", "--out", "{out}", "--rl", "dqn"], "rl"),
+        (["make", "a film", "--out", "{out}", "--backend", "sora"], "unknown video backend 'sora'"),
+    ],
+)
 def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
     out = tmp_path / "run"
     res = run([CINERL, *[a.replace("{out}", str(out)) for a in args]])
@@ -31,8 +34,13 @@ def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
 
 def test_invalid_utf8_prompt(tmp_path):
     out = tmp_path / "run"
-    res = subprocess.run([CINERL.encode(), b"make", b"caf\xe9 \xff", b"--out", str(out).encode()],
-                         capture_output=True, env=env(), stdin=subprocess.DEVNULL, timeout=60)
+    res = subprocess.run(
+        [CINERL.encode(), b"make", b"caf\xe9 \xff", b"--out", str(out).encode()],
+        capture_output=True,
+        env=env(),
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert res.returncode == 2
     assert b"not valid UTF-8" in res.stderr and b"Traceback" not in res.stderr
     assert not out.exists()
@@ -41,8 +49,10 @@ def test_invalid_utf8_prompt(tmp_path):
 def test_config_command_shows_every_setting_with_its_source_in_groups(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[run]\nattempts = 3\n")
-    res = run([CINERL, "config", "--config", str(cfg), "--json", "--set", "wan.steps=9"],
-              env={**env(), "CINERL_RUN__FPS": "12", "OPENAI_API_KEY": "sk-not-printed"})
+    res = run(
+        [CINERL, "config", "--config", str(cfg), "--json", "--set", "wan.steps=9"],
+        env={**env(), "CINERL_RUN__FPS": "12", "OPENAI_API_KEY": "sk-not-printed"},
+    )
     assert res.returncode == 0, res.stderr
     import json
 
@@ -54,8 +64,15 @@ def test_config_command_shows_every_setting_with_its_source_in_groups(tmp_path):
     assert rows["run.seed"] == {**rows["run.seed"], "value": 0, "source": "default"}
     assert rows["llm.api_key"]["source"] == "env OPENAI_API_KEY"
     assert "sk-not-printed" not in res.stdout
-    assert {r["group"] for r in data["settings"]} == {"run", "plan", "llm", "wan", "rewards",
-                                                       "policy", "assembly"}
+    assert {r["group"] for r in data["settings"]} == {
+        "run",
+        "plan",
+        "llm",
+        "wan",
+        "rewards",
+        "policy",
+        "assembly",
+    }
     # what each reward component needs, and whether it has it
     needs = {n["name"]: n for n in data["reward_components"]}
     assert needs["fvd_lite"]["requires"] == ["i3d_path", "fvd_reference_path"]

@@ -12,12 +12,17 @@ from tests.e2e.helpers import film_frames, make_cmd, run
 
 RECORDED = {
     # seed 0, continuous shots, cuts
-    "continuous": (["--scenes", "2", "--seed", "0"],
-                   "f7c22e3444a7016814127bd642d653a05405b4fc8986d0e6eb34ed21eda87611", 138),
+    "continuous": (
+        ["--scenes", "2", "--seed", "0"],
+        "f7c22e3444a7016814127bd642d653a05405b4fc8986d0e6eb34ed21eda87611",
+        138,
+    ),
     # seed 3, keyframes between scenes, crossfades
-    "keyframes": (["--scenes", "2", "--seed", "3", "--mode", "keyframes", "--transition",
-                   "crossfade"],
-                  "367ef21dedbaeee1ea2d28259a237f0bbd041459e146e014c79ff5d141a6f38e", 126),
+    "keyframes": (
+        ["--scenes", "2", "--seed", "3", "--mode", "keyframes", "--transition", "crossfade"],
+        "367ef21dedbaeee1ea2d28259a237f0bbd041459e146e014c79ff5d141a6f38e",
+        126,
+    ),
 }
 
 

@@ -23,8 +23,7 @@ def test_make_writes_every_output(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert read_report(out).model_dump(mode="json") == report  # the typed report is the file
     assert report["policy"]["version_start"] == 0 and report["policy"]["version_end"] == 3
-    assert set(report["stages"]) >= {"plan", "references", "render", "score", "learn", "stitch",
-                                     "report"}
+    assert set(report["stages"]) >= {"plan", "references", "render", "score", "learn", "stitch", "report"}
     scene_frames = []
     for sc, planned in zip(report["scenes"], bible["scenes"]):
         assert len(sc["attempts"]) == 2
@@ -35,8 +34,15 @@ def test_make_writes_every_output(tmp_path):
             comps = a["reward"]["components"]
             assert comps["narrative_judge"]["status"] == "unavailable"
             assert comps["temporal_flicker"]["status"] == "ok"
-            assert set(a["action"]) == {"shot_size", "camera_move", "lighting", "identity_lock",
-                                        "location_lock", "motion", "negative_preset"}
+            assert set(a["action"]) == {
+                "shot_size",
+                "camera_move",
+                "lighting",
+                "identity_lock",
+                "location_lock",
+                "motion",
+                "negative_preset",
+            }
             assert (out / a["clip_path"]).exists() and (out / a["thumbnail_path"]).exists()
         seam = sc["attempts"][0]["reward"]["components"]["seam_continuity"]["status"]
         assert seam == ("not_applicable" if sc["scene"] == 0 else "ok")
@@ -67,4 +73,7 @@ def test_smoke_writes_its_report(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     report = json.loads((tmp_path / "smoke.json").read_text())
     assert report["ok"] and [c["check"] for c in report["checks"]] == [
-        "planner", "policy_update", "run_store"]
+        "planner",
+        "policy_update",
+        "run_store",
+    ]

@@ -14,8 +14,12 @@ import pytest
 from tests.e2e.helpers import env, film_frames, make_cmd, run
 
 # Files whose appearance marks a point in the run: preproduction, mid-scene, between scenes, stitch.
-KILL_POINTS = ["references/location_old_harbour_town.png", "scenes/scene_01/attempt_00.mp4",
-               "policy/after_scene_01.pt", "film.mp4"]
+KILL_POINTS = [
+    "references/location_old_harbour_town.png",
+    "scenes/scene_01/attempt_00.mp4",
+    "policy/after_scene_01.pt",
+    "film.mp4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +36,9 @@ def attempts_in(out):
 
 
 def kill_when(cmd, marker, timeout=120.0):
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(),
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), stdin=subprocess.DEVNULL
+    )
     t0 = time.monotonic()
     while not marker.exists():
         if proc.poll() is not None:
@@ -53,8 +58,11 @@ def test_sigkill_then_resume_gives_the_same_film(tmp_path, baseline, point):
     cmd = make_cmd(out, tmp_path / "policy.pt")
     assert kill_when(cmd, out / point) == -signal.SIGKILL
     done_before = attempts_in(out)
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "scenes").rglob("*.mp4")} \
-        if (out / "scenes").exists() else {}
+    stamps = (
+        {p: p.stat().st_mtime_ns for p in (out / "scenes").rglob("*.mp4")}
+        if (out / "scenes").exists()
+        else {}
+    )
     res = run(cmd)
     assert res.returncode == 0, res.stderr
     # nothing finished was redone: committed attempts' clips were not rewritten
@@ -66,8 +74,9 @@ def test_sigkill_then_resume_gives_the_same_film(tmp_path, baseline, point):
     a = json.loads((out / "report.json").read_text())
     b = json.loads((baseline / "report.json").read_text())
     assert [s["chosen"] for s in a["scenes"]] == [s["chosen"] for s in b["scenes"]]
-    assert [[x["reward"]["total"] for x in s["attempts"]] for s in a["scenes"]] == \
-        [[x["reward"]["total"] for x in s["attempts"]] for s in b["scenes"]]
+    assert [[x["reward"]["total"] for x in s["attempts"]] for s in a["scenes"]] == [
+        [x["reward"]["total"] for x in s["attempts"]] for s in b["scenes"]
+    ]
 
 
 def test_other_prompt_in_same_folder_is_refused_and_fresh_starts_over(tmp_path, baseline):

@@ -20,39 +20,55 @@ from cinerl.core.schema import ClipRequest
 
 STYLE = "Cinematic film still, 35mm lens, shallow depth of field."
 ACTION = "Mara hauls a small boat up the slipway against the wind"
-FULL_MARA = ("Mara, a 34-year-old woman with black hair, wearing crimson coat and charcoal trousers, "
-             "weathered face, steady gaze.")
-FULL_HARBOUR = ("In the Old Harbour, a harbour of slate grey, rust red and fog white, wet stone quays "
-                "and moored boats.")
+FULL_MARA = (
+    "Mara, a 34-year-old woman with black hair, wearing crimson coat and charcoal trousers, "
+    "weathered face, steady gaze."
+)
+FULL_HARBOUR = (
+    "In the Old Harbour, a harbour of slate grey, rust red and fog white, wet stone quays and moored boats."
+)
 
 EXAMPLES = {
     "unlocked_handheld": (
         f"Wide shot, fast handheld camera. Dusk, warm golden hour light. A person is in the scene. "
-        f"{ACTION}, gentle natural motion. {STYLE}"),
+        f"{ACTION}, gentle natural motion. {STYLE}"
+    ),
     "name_lock": (
         f"Wide shot, static camera. In the Old Harbour. Dusk, warm golden hour light. Mara, a woman, "
-        f"is in the scene. {ACTION}, gentle natural motion. {STYLE}"),
+        f"is in the scene. {ACTION}, gentle natural motion. {STYLE}"
+    ),
     "brief_lock": (
         f"Medium shot, slow pan. In the Old Harbour, a harbour of slate grey and rust red. Night, neon "
         f"light. Mara, a woman in a crimson coat. Tomas, a man in a navy jacket. {ACTION}, dynamic "
-        f"motion. {STYLE}"),
+        f"motion. {STYLE}"
+    ),
     "full_lock": (
         f"Close-up shot, slow dolly in. {FULL_HARBOUR} Day, soft even daylight. {FULL_MARA} {ACTION}, "
-        f"frantic erratic motion. {STYLE}"),
+        f"frantic erratic motion. {STYLE}"
+    ),
     "character_ref": (
         f"Medium shot, static camera. Character reference on a plain studio backdrop, soft even "
-        f"daylight. {FULL_MARA} {STYLE}"),
+        f"daylight. {FULL_MARA} {STYLE}"
+    ),
     "location_ref": (
         f"Extreme wide shot, static camera. {FULL_HARBOUR} Day, soft even daylight. Empty "
-        f"establishing shot, no people. {STYLE}"),
+        f"establishing shot, no people. {STYLE}"
+    ),
 }
 
 W, H = 160, 96
 
 
 def clip(prompt: str, seed: int = 0, negative: str = "", frames: int = 12, **kw) -> np.ndarray:
-    req = ClipRequest(prompt=prompt, negative_prompt=negative, width=kw.pop("width", W),
-                      height=kw.pop("height", H), num_frames=frames, seed=seed, **kw)
+    req = ClipRequest(
+        prompt=prompt,
+        negative_prompt=negative,
+        width=kw.pop("width", W),
+        height=kw.pop("height", H),
+        num_frames=frames,
+        seed=seed,
+        **kw,
+    )
     return PrevizBackend().generate(req).frames
 
 
@@ -65,8 +81,9 @@ def near_fraction(image: np.ndarray, rgb, tol: float = 30.0) -> float:
 def flow_acceleration(frames: np.ndarray) -> float:
     """Mean magnitude of the frame-to-frame change of Farneback optical flow."""
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    flows = [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-             for a, b in zip(grey, grey[1:])]
+    flows = [
+        cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(grey, grey[1:])
+    ]
     return float(np.mean([np.linalg.norm(b - a, axis=-1).mean() for a, b in zip(flows, flows[1:])]))
 
 
@@ -77,15 +94,25 @@ def mean_abs_frame_diff(frames: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------- parsing
 
 
-@pytest.mark.parametrize("key, shot, move, speed, scenery, palette, n_fig", [
-    ("unlocked_handheld", "wide", "handheld", "fast", None, [], 1),
-    ("name_lock", "wide", "static", "normal", "harbour", [], 1),
-    ("brief_lock", "medium", "pan", "slow", "harbour", ["slate grey", "rust red"], 2),
-    ("full_lock", "close-up", "dolly", "slow", "harbour", ["slate grey", "rust red", "fog white"], 1),
-    ("character_ref", "medium", "static", "normal", None, [], 1),
-    ("location_ref", "extreme wide", "static", "normal", "harbour",
-     ["slate grey", "rust red", "fog white"], 0),
-])
+@pytest.mark.parametrize(
+    "key, shot, move, speed, scenery, palette, n_fig",
+    [
+        ("unlocked_handheld", "wide", "handheld", "fast", None, [], 1),
+        ("name_lock", "wide", "static", "normal", "harbour", [], 1),
+        ("brief_lock", "medium", "pan", "slow", "harbour", ["slate grey", "rust red"], 2),
+        ("full_lock", "close-up", "dolly", "slow", "harbour", ["slate grey", "rust red", "fog white"], 1),
+        ("character_ref", "medium", "static", "normal", None, [], 1),
+        (
+            "location_ref",
+            "extreme wide",
+            "static",
+            "normal",
+            "harbour",
+            ["slate grey", "rust red", "fog white"],
+            0,
+        ),
+    ],
+)
 def test_parse_examples(key, shot, move, speed, scenery, palette, n_fig):
     spec = parse_prompt(EXAMPLES[key])
     assert (spec.shot_size, spec.camera_move, spec.camera_speed) == (shot, move, speed)
@@ -129,8 +156,9 @@ def test_protocols_and_registry():
 @pytest.mark.parametrize("w, h, n, fps", [(33, 47, 1, 24), (161, 97, 5, 12), (32, 32, 3, 30)])
 def test_shapes_for_odd_sizes(w, h, n, fps):
     for key in ("full_lock", "location_ref", "unlocked_handheld"):
-        c = PrevizBackend().generate(ClipRequest(prompt=EXAMPLES[key], width=w, height=h,
-                                                 num_frames=n, fps=fps, seed=5))
+        c = PrevizBackend().generate(
+            ClipRequest(prompt=EXAMPLES[key], width=w, height=h, num_frames=n, fps=fps, seed=5)
+        )
         assert c.frames.shape == (n, h, w, 3) and c.frames.dtype == np.uint8
         assert c.fps == fps
     img = PrevizBackend().generate_image(EXAMPLES["character_ref"], w, h, 1)
@@ -138,8 +166,9 @@ def test_shapes_for_odd_sizes(w, h, n, fps):
 
 
 def test_metadata():
-    c = PrevizBackend().generate(ClipRequest(prompt=EXAMPLES["brief_lock"], width=W, height=H,
-                                             num_frames=2, seed=9))
+    c = PrevizBackend().generate(
+        ClipRequest(prompt=EXAMPLES["brief_lock"], width=W, height=H, num_frames=2, seed=9)
+    )
     m = c.metadata
     assert m["backend"] == "previz" and m["seed"] == 9 and m["prompt"] == EXAMPLES["brief_lock"]
     assert m["spec"]["camera_move"] == "pan" and len(m["spec"]["figures"]) == 2
@@ -179,8 +208,10 @@ CRIMSON, CHARCOAL = COLORS["crimson"], COLORS["charcoal"]
 
 
 def test_locked_character_keeps_wardrobe_across_seeds():
-    prompt = (f"Medium shot, static camera. {FULL_HARBOUR} Day, soft even daylight. {FULL_MARA} "
-              f"{ACTION}, minimal motion. {STYLE}")
+    prompt = (
+        f"Medium shot, static camera. {FULL_HARBOUR} Day, soft even daylight. {FULL_MARA} "
+        f"{ACTION}, minimal motion. {STYLE}"
+    )
     for seed in (1, 2, 3):
         frames = clip(prompt, seed=seed, negative=NEGATIVE_PRESETS["full"], frames=6)
         assert near_fraction(frames[-1], CRIMSON) > 0.08
@@ -194,8 +225,16 @@ def test_unlocked_character_drifts_across_seeds_but_not_within_clip():
     prompt = f"Medium shot, static camera. Plain studio backdrop. A person is in the scene. {STYLE}"
     looks = {}
     for seed in range(4):
-        c = PrevizBackend().generate(ClipRequest(prompt=prompt, width=W, height=H, num_frames=8,
-                                                 seed=seed, negative_prompt=NEGATIVE_PRESETS["full"]))
+        c = PrevizBackend().generate(
+            ClipRequest(
+                prompt=prompt,
+                width=W,
+                height=H,
+                num_frames=8,
+                seed=seed,
+                negative_prompt=NEGATIVE_PRESETS["full"],
+            )
+        )
         torso = tuple(c.metadata["look"]["figures"][0]["wardrobe_rgb"][0])
         looks[seed] = torso
         # the invented coat is really there, in the first and last frame alike
@@ -210,9 +249,12 @@ def test_unlocked_character_drifts_across_seeds_but_not_within_clip():
 
 def test_brief_lock_fixes_coat_not_trousers():
     prompt = EXAMPLES["brief_lock"].replace("Night, neon light", "Day, soft even daylight")
-    outfits = [PrevizBackend().generate(ClipRequest(prompt=prompt, width=W, height=H, num_frames=1,
-                                                    seed=s)).metadata["look"]["figures"][0]
-               for s in range(4)]
+    outfits = [
+        PrevizBackend()
+        .generate(ClipRequest(prompt=prompt, width=W, height=H, num_frames=1, seed=s))
+        .metadata["look"]["figures"][0]
+        for s in range(4)
+    ]
     assert all(f["wardrobe"][0] == "crimson" for f in outfits)
     assert len({f["wardrobe"][1] for f in outfits}) >= 3
 
@@ -232,8 +274,10 @@ def test_location_palette_matches_named_colours():
 
 
 def test_unlocked_location_drifts_across_seeds():
-    prompt = (f"Extreme wide shot, static camera. In the Old Harbour. Day, soft even daylight. "
-              f"Empty establishing shot, no people. {STYLE}")
+    prompt = (
+        f"Extreme wide shot, static camera. In the Old Harbour. Day, soft even daylight. "
+        f"Empty establishing shot, no people. {STYLE}"
+    )
     named = [COLORS[c] for c in ("slate grey", "rust red", "fog white")]
     palettes = set()
     for seed in range(4):
@@ -246,9 +290,12 @@ def test_unlocked_location_drifts_across_seeds():
         assert sum(near_fraction(img, rgb) for rgb in named) < 0.5
     assert len(palettes) == 4
     no_place = f"Wide shot, static camera. Day, soft even daylight. {STYLE}"
-    kinds = {PrevizBackend().generate(ClipRequest(prompt=no_place, width=W, height=H, num_frames=1,
-                                                  seed=s)).metadata["look"]["scenery_type"]
-             for s in range(8)}
+    kinds = {
+        PrevizBackend()
+        .generate(ClipRequest(prompt=no_place, width=W, height=H, num_frames=1, seed=s))
+        .metadata["look"]["scenery_type"]
+        for s in range(8)
+    }
     assert len(kinds) >= 3
 
 
@@ -256,8 +303,10 @@ def test_unlocked_location_drifts_across_seeds():
 
 
 def _calm(camera: str, motion: str = "gentle natural motion") -> str:
-    return (f"Medium shot, {camera}. {FULL_HARBOUR} Day, soft even daylight. {FULL_MARA} {ACTION}, "
-            f"{motion}. {STYLE}")
+    return (
+        f"Medium shot, {camera}. {FULL_HARBOUR} Day, soft even daylight. {FULL_MARA} {ACTION}, "
+        f"{motion}. {STYLE}"
+    )
 
 
 def test_handheld_is_much_shakier_than_static():
@@ -294,9 +343,13 @@ def test_colour_shift_negative_reduces_drift():
     def drift(frames):
         return float(np.abs(frames[-3:].mean((0, 1, 2)) - frames[:3].mean((0, 1, 2))).max())
 
-    drifts = [(drift(clip(prompt, seed=s, frames=48)),
-               drift(clip(prompt, seed=s, negative="colour shift, flicker", frames=48)))
-              for s in range(3)]
+    drifts = [
+        (
+            drift(clip(prompt, seed=s, frames=48)),
+            drift(clip(prompt, seed=s, negative="colour shift, flicker", frames=48)),
+        )
+        for s in range(3)
+    ]
     assert sum(d for _, d in drifts) < 0.5 * sum(d for d, _ in drifts)
 
 

@@ -10,8 +10,14 @@ from cinerl.core.media import read_mp4
 from cinerl.core.schema import Clip, ClipRequest
 from cinerl.core.settings import Settings
 from cinerl.generation import registry
-from cinerl.generation.registry import (backend_spec, get_image_backend, get_video_backend,
-                                        preflight, register_backend, registered_backends)
+from cinerl.generation.registry import (
+    backend_spec,
+    get_image_backend,
+    get_video_backend,
+    preflight,
+    register_backend,
+    registered_backends,
+)
 from cinerl.runtime.director import make_film
 
 
@@ -37,8 +43,14 @@ def gradient():
         seen.append(source.get("run.width"))
         return settings.updated(**{"run.fps": 3})  # the backend's own rate, as Wan does
 
-    register_backend("gradient", lambda group, kind, **_: GradientBackend(), None,
-                     kinds=("video",), preflight=check, frame_neutral=("run.image_backend",))
+    register_backend(
+        "gradient",
+        lambda group, kind, **_: GradientBackend(),
+        None,
+        kinds=("video",),
+        preflight=check,
+        frame_neutral=("run.image_backend",),
+    )
     yield seen
     registry._BACKENDS.pop("gradient")
 
@@ -62,9 +74,15 @@ def test_registration_checks_its_arguments():
 
 
 def test_a_registered_backend_shoots_a_film_no_stage_names_it(tmp_path, gradient):
-    settings = Settings.of(run__backend="gradient", plan__scenes=1, run__attempts=1,
-                           run__max_attempts=1, run__width=48, run__height=32,
-                           policy__path=str(tmp_path / "p.pt"))
+    settings = Settings.of(
+        run__backend="gradient",
+        plan__scenes=1,
+        run__attempts=1,
+        run__max_attempts=1,
+        run__width=48,
+        run__height=32,
+        policy__path=str(tmp_path / "p.pt"),
+    )
     settings = preflight(settings, {"run.width": "flag"})
     assert gradient == ["flag"] and settings.run.fps == 3
     result = make_film("a lighthouse keeper rows home", tmp_path / "run", settings)

@@ -54,17 +54,24 @@ def test_sizes_and_frames_round_to_what_the_variant_accepts():
 
 
 def test_memory_plan_is_the_fastest_that_fits_and_flags_win():
-    need = {"transformers": 10 * GiB, "largest_expert": 10 * GiB, "largest_block": GiB // 3,
-            "text_encoder": 11 * GiB, "vae": GiB // 2, "activations": 4 * GiB,
-            "vae_decode": 20 * GiB, "vae_decode_tiled": 6 * GiB}
+    need = {
+        "transformers": 10 * GiB,
+        "largest_expert": 10 * GiB,
+        "largest_block": GiB // 3,
+        "text_encoder": 11 * GiB,
+        "vae": GiB // 2,
+        "activations": 4 * GiB,
+        "vae_decode": 20 * GiB,
+        "vae_decode_tiled": 6 * GiB,
+    }
     roomy = plan_memory(80 * GiB, need)
     assert (roomy.offload, roomy.vae_tiling, roomy.text_encoder_cpu) == ("none", False, False)
-    mid = plan_memory(45 * GiB, need)   # 45.5 with the text encoder: it goes to the CPU
+    mid = plan_memory(45 * GiB, need)  # 45.5 with the text encoder: it goes to the CPU
     assert (mid.offload, mid.vae_tiling, mid.text_encoder_cpu) == ("none", False, True)
     small = plan_memory(24 * GiB, need)
     assert (small.offload, small.vae_tiling) == ("none", True) and small.text_encoder_cpu
-    assert plan_memory(16 * GiB, need).offload == "model"   # one 10 GiB expert at a time
-    assert plan_memory(12 * GiB, need).offload == "group"   # transformer blocks streamed in
+    assert plan_memory(16 * GiB, need).offload == "model"  # one 10 GiB expert at a time
+    assert plan_memory(12 * GiB, need).offload == "group"  # transformer blocks streamed in
     forced = plan_memory(80 * GiB, need, offload="group", vae_tiling="on", text_encoder="cpu")
     assert (forced.offload, forced.vae_tiling, forced.text_encoder_cpu) == ("group", True, True)
     assert plan_memory(None, need).reason.startswith("no CUDA device")
@@ -78,9 +85,12 @@ def test_missing_weights_name_every_piece_and_its_variable(tmp_path):
         resolve_sources(VARIANTS["t2v-a14b"], tmp_path, env={"WAN_T5_PATH": str(tmp_path / "t5")})
     msg = str(e.value)
     assert "nothing is downloaded" in msg
-    for piece, var in (("tokenizer", "WAN_TOKENIZER_PATH"), ("text encoder", "WAN_T5_PATH"),
-                       ("diffusion transformer", "WAN_DIFFUSION_MODEL"),
-                       ("low-noise expert", "WAN_DIFFUSION_MODEL_2")):
+    for piece, var in (
+        ("tokenizer", "WAN_TOKENIZER_PATH"),
+        ("text encoder", "WAN_T5_PATH"),
+        ("diffusion transformer", "WAN_DIFFUSION_MODEL"),
+        ("low-noise expert", "WAN_DIFFUSION_MODEL_2"),
+    ):
         assert piece in msg and var in msg
     assert "Wan VAE" not in msg  # present, so not listed
     with pytest.raises(UserError, match="WAN_MODEL_ROOT"):
@@ -89,8 +99,11 @@ def test_missing_weights_name_every_piece_and_its_variable(tmp_path):
 
 def test_component_variables_override_the_folder(models, tmp_path):
     five_b = models["ti2v-5b"]
-    env = {"WAN_MODEL_ROOT": str(five_b), "WAN_VAE_PATH": str(five_b / "vae"),
-           "WAN_DIFFUSION_MODEL": str(five_b / "transformer")}
+    env = {
+        "WAN_MODEL_ROOT": str(five_b),
+        "WAN_VAE_PATH": str(five_b / "vae"),
+        "WAN_DIFFUSION_MODEL": str(five_b / "transformer"),
+    }
     src = resolve_sources(VARIANTS["ti2v-5b"], None, env=env)
     assert src.paths["transformer"] == five_b / "transformer"
     assert src.paths["tokenizer"] == five_b / "tokenizer"
@@ -123,12 +136,25 @@ def test_backend_equals_a_direct_diffusers_call_and_caches_embeddings(models):
     clip = b.generate(request())
     c = b.comp
     # plain diffusers: the 5B's per-token timesteps (expand_timesteps=True), prompts as text
-    direct = WanPipeline(tokenizer=c.tokenizer, text_encoder=c.text_encoder, vae=c.vae,
-                         scheduler=make_scheduler(b.variant), transformer=c.transformer,
-                         expand_timesteps=True)
-    out = direct(prompt=PROMPT, negative_prompt=NEG, height=32, width=64, num_frames=5,
-                 num_inference_steps=2, guidance_scale=5.0, output_type="np",
-                 generator=torch.Generator("cpu").manual_seed(7)).frames[0]
+    direct = WanPipeline(
+        tokenizer=c.tokenizer,
+        text_encoder=c.text_encoder,
+        vae=c.vae,
+        scheduler=make_scheduler(b.variant),
+        transformer=c.transformer,
+        expand_timesteps=True,
+    )
+    out = direct(
+        prompt=PROMPT,
+        negative_prompt=NEG,
+        height=32,
+        width=64,
+        num_frames=5,
+        num_inference_steps=2,
+        guidance_scale=5.0,
+        output_type="np",
+        generator=torch.Generator("cpu").manual_seed(7),
+    ).frames[0]
     ref = to_uint8(out)
     # the scalar timestep computes the same thing through a broadcast instead of per token
     assert np.abs(clip.frames.astype(int) - ref.astype(int)).max() <= 1
@@ -140,7 +166,7 @@ def test_backend_equals_a_direct_diffusers_call_and_caches_embeddings(models):
     other = b.generate(request(prompt=PROMPT + " at night"))
     hook.remove()
     assert np.array_equal(again.frames, clip.frames)
-    assert len(calls) == 1                       # only the new prompt was encoded
+    assert len(calls) == 1  # only the new prompt was encoded
     assert other.metadata["report"]["loads"] == 1  # nothing reloaded
     assert not np.array_equal(other.frames, clip.frames)
 
@@ -164,13 +190,30 @@ def test_image_to_video_receives_the_first_frame_and_matches_diffusers(models):
     expected = b.i2v.video_processor.preprocess(Image.fromarray(first), height=32, width=64)
     assert torch.allclose(seen[0].cpu(), expected)
     c = b.comp
-    direct = WanImageToVideoPipeline(tokenizer=c.tokenizer, text_encoder=c.text_encoder,
-                                     vae=c.vae, scheduler=make_scheduler(b.variant),
-                                     transformer=c.transformer, expand_timesteps=True)
-    out = direct(image=Image.fromarray(first), prompt=PROMPT, negative_prompt=NEG, height=32,
-                 width=64, num_frames=5, num_inference_steps=2, guidance_scale=5.0,
-                 output_type="np", generator=torch.Generator("cpu").manual_seed(7)).frames[0]
-    assert np.array_equal(clip.frames, to_uint8(out))
+    direct = WanImageToVideoPipeline(
+        tokenizer=c.tokenizer,
+        text_encoder=c.text_encoder,
+        vae=c.vae,
+        scheduler=make_scheduler(b.variant),
+        transformer=c.transformer,
+        expand_timesteps=True,
+    )
+    out = direct(
+        image=Image.fromarray(first),
+        prompt=PROMPT,
+        negative_prompt=NEG,
+        height=32,
+        width=64,
+        num_frames=5,
+        num_inference_steps=2,
+        guidance_scale=5.0,
+        output_type="np",
+        generator=torch.Generator("cpu").manual_seed(7),
+    ).frames[0]
+    # the backend decodes the pipeline's own latents; with diffusers 0.42 on the CPU one value in
+    # ~30,000 rounds to the next uint8 level (float summation order), so: at most one level, rarely
+    diff = np.abs(clip.frames.astype(int) - to_uint8(out).astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     assert not np.array_equal(b.generate(request(init_image=image(4))).frames, clip.frames)
 
 
@@ -215,15 +258,19 @@ def test_out_of_memory_walks_the_ladder(models):
 
     def maybe_oom(hidden_states, *a, **kw):
         tried.append(hidden_states.shape[2])
-        if hidden_states.shape[2] > 2:   # more than 2 latent frames "does not fit"
+        if hidden_states.shape[2] > 2:  # more than 2 latent frames "does not fit"
             raise torch.OutOfMemoryError("CUDA out of memory (forced by the test)")
         return forward(hidden_states, *a, **kw)
 
     b.comp.transformer.forward = maybe_oom
     clip = b.generate(request(num_frames=9))
     rep = clip.metadata["report"]
-    assert [r["rung"] for r in rep["oom_ladder"]] == ["vae_tiling", "model_offload",
-                                                      "group_offload", "fewer_frames"]
+    assert [r["rung"] for r in rep["oom_ladder"]] == [
+        "vae_tiling",
+        "model_offload",
+        "group_offload",
+        "fewer_frames",
+    ]
     assert "forced by the test" in rep["oom_ladder"][0]["error"]
     assert clip.frames.shape[0] == 5 and rep["frames"] == 5
     assert rep["memory_plan"]["vae_tiling"] and b.comp.vae.use_tiling

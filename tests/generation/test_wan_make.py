@@ -21,9 +21,33 @@ from tests.generation.wan_tiny import write_tiny_model
 def test_cinerl_make_with_the_wan_backend_runs_end_to_end(tmp_path):
     model = write_tiny_model("ti2v-5b", tmp_path / "model")
     out = tmp_path / "run"
-    res = run([CINERL, "make", PROMPT, "--out", str(out), "--policy", str(tmp_path / "p.pt"),
-               "--backend", "wan", "--model-dir", str(model), "--steps", "2", "--size", "64x32",
-               "--fps", "1", "--scenes", "2", "--attempts", "1", "--max-attempts", "1"])
+    res = run(
+        [
+            CINERL,
+            "make",
+            PROMPT,
+            "--out",
+            str(out),
+            "--policy",
+            str(tmp_path / "p.pt"),
+            "--backend",
+            "wan",
+            "--model-dir",
+            str(model),
+            "--steps",
+            "2",
+            "--size",
+            "64x32",
+            "--fps",
+            "1",
+            "--scenes",
+            "2",
+            "--attempts",
+            "1",
+            "--max-attempts",
+            "1",
+        ]
+    )
     assert res.returncode == 0, res.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["backend"] == "wan" and report["settings"]["wan"]["variant"] == "ti2v-5b"
@@ -42,10 +66,20 @@ def test_cinerl_make_with_the_wan_backend_runs_end_to_end(tmp_path):
 
 def test_keyframe_mode_runs_each_clip_between_two_keyframes(tmp_path):
     model = write_tiny_model("i2v-a14b", tmp_path / "model")
-    settings = Settings.of(run__backend="wan", wan__model_dir=str(model), wan__variant="i2v-a14b",
-                           wan__steps=2, run__shot_mode="keyframes", run__width=64,
-                           run__height=32, run__fps=1, plan__scenes=2, run__attempts=1,
-                           run__max_attempts=1, policy__mode="random")
+    settings = Settings.of(
+        run__backend="wan",
+        wan__model_dir=str(model),
+        wan__variant="i2v-a14b",
+        wan__steps=2,
+        run__shot_mode="keyframes",
+        run__width=64,
+        run__height=32,
+        run__fps=1,
+        plan__scenes=2,
+        run__attempts=1,
+        run__max_attempts=1,
+        policy__mode="random",
+    )
     backend = shared_backend(settings.wan)
     backend.load()
     seen = []
@@ -72,11 +106,29 @@ def test_keyframe_mode_runs_each_clip_between_two_keyframes(tmp_path):
 
 def test_missing_weights_exit_2_before_anything_is_written(tmp_path):
     out = tmp_path / "run"
-    res = run([CINERL, "make", PROMPT, "--out", str(out), "--backend", "wan",
-               "--variant", "t2v-a14b", "--model-dir", str(tmp_path)])
+    res = run(
+        [
+            CINERL,
+            "make",
+            PROMPT,
+            "--out",
+            str(out),
+            "--backend",
+            "wan",
+            "--variant",
+            "t2v-a14b",
+            "--model-dir",
+            str(tmp_path),
+        ]
+    )
     assert res.returncode == 2
-    for var in ("WAN_TOKENIZER_PATH", "WAN_T5_PATH", "WAN_VAE_PATH", "WAN_DIFFUSION_MODEL",
-                "WAN_DIFFUSION_MODEL_2"):
+    for var in (
+        "WAN_TOKENIZER_PATH",
+        "WAN_T5_PATH",
+        "WAN_VAE_PATH",
+        "WAN_DIFFUSION_MODEL",
+        "WAN_DIFFUSION_MODEL_2",
+    ):
         assert var in res.stderr
     assert "Traceback" not in res.stderr
     assert not out.exists() or not any(out.iterdir())

@@ -35,8 +35,9 @@ def instance(schema: dict, node: dict | None = None):
     if kind == "object":
         return {k: instance(schema, v) for k, v in node.get("properties", {}).items()}
     if kind == "array":
-        return [instance(schema, node.get("items", {})) for _ in range(max(1, node.get("minItems", 0)))
-                ][: node.get("maxItems", 8)]
+        return [instance(schema, node.get("items", {})) for _ in range(max(1, node.get("minItems", 0)))][
+            : node.get("maxItems", 8)
+        ]
     if kind == "string":
         return "Mara"[: node.get("maxLength", 4)].ljust(node.get("minLength", 0), "a")
     if kind in ("integer", "number"):
@@ -103,11 +104,23 @@ class FaultServer:
                 if what == "broken":
                     text = text[: len(text) // 2]
                 outer.answered.append(request_key(body))
-                self._send(200, {
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
+                self._send(
+                    200,
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": text},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                    },
+                )
 
             def _send(self, code, payload, headers=None):
                 data = json.dumps(payload).encode()
@@ -155,11 +168,29 @@ class LlamaServer:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_ctx", "4096", "--n_threads", "1",
-             # one thread for prompts too: on shared cores spinning threads are 10x slower
-             "--n_threads_batch", "1",
-             "--model_alias", "smollm2"], stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                "4096",
+                "--n_threads",
+                "1",
+                # one thread for prompts too: on shared cores spinning threads are 10x slower
+                "--n_threads_batch",
+                "1",
+                "--model_alias",
+                "smollm2",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def __enter__(self) -> "LlamaServer":
         deadline = time.time() + 90

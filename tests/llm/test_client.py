@@ -20,7 +20,7 @@ def server():
     seen: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
             content = body["messages"][0]["content"]
@@ -55,8 +55,11 @@ def test_vlm_caption_and_narrative_judges_over_the_protocol(server, monkeypatch)
     cfg = RewardSettings(vlm_base_url=url, vlm_model="tiny-vl", judge_base_url=url, judge_model="tiny-llm")
     b = bible()
     ctx = ScoreContext(prompt="Mara walks into the red canyon", scene=b.scenes[0], bible=b)
-    r = Scorer(components=["vlm_alignment", "caption_consistency", "narrative_judge"], config=cfg).score(
-        pan_clip(t=12, h=90, w=160), ctx).components
+    r = (
+        Scorer(components=["vlm_alignment", "caption_consistency", "narrative_judge"], config=cfg)
+        .score(pan_clip(t=12, h=90, w=160), ctx)
+        .components
+    )
     assert r["vlm_alignment"].status == "ok" and r["vlm_alignment"].value == pytest.approx(0.75)
     assert r["narrative_judge"].value == pytest.approx(1.0) and r["narrative_judge"].raw["rating"] == 5
     cap = r["caption_consistency"]
@@ -74,13 +77,18 @@ def test_vlm_caption_and_narrative_judges_over_the_protocol(server, monkeypatch)
 
 def test_unreachable_endpoint_is_unavailable_not_zero():
     cfg = RewardSettings(vlm_base_url="http://127.0.0.1:9/v1", vlm_model="m", endpoint_timeout_s=2)
-    c = Scorer(components=["vlm_alignment"], config=cfg).score(
-        pan_clip(t=4, h=64, w=96), ScoreContext(prompt="rocks")).components["vlm_alignment"]
+    c = (
+        Scorer(components=["vlm_alignment"], config=cfg)
+        .score(pan_clip(t=4, h=64, w=96), ScoreContext(prompt="rocks"))
+        .components["vlm_alignment"]
+    )
     assert c.status == "unavailable" and "unreachable" in c.reason
 
 
-@pytest.mark.parametrize("text,want", [("Score: 4\nfine", 4), ("I'd say 3/5.", 3), ("5", 5),
-                                       ("Rating - 2", 2), ("I'd say 2 out of 5.", 2)])
+@pytest.mark.parametrize(
+    "text,want",
+    [("Score: 4\nfine", 4), ("I'd say 3/5.", 3), ("5", 5), ("Rating - 2", 2), ("I'd say 2 out of 5.", 2)],
+)
 def test_parse_rating(text, want):
     assert parse_rating(text) == want
 

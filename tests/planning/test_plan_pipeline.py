@@ -33,13 +33,35 @@ def test_offline_plan_writes_documents_that_make_from_plan_shoots(tmp_path):
     for p, sc in zip(prompts, bible.scenes):
         assert audit(p["revised_prompt"], sc, bible, p["mode"]) == []  # locks, words, colours
     assert [s["step"] for s in report["steps"]] == [
-        "plan", "enrich.scene_00", "critique.scene_00", "enrich.scene_01", "critique.scene_01"]
+        "plan",
+        "enrich.scene_00",
+        "critique.scene_00",
+        "enrich.scene_01",
+        "critique.scene_01",
+    ]
     assert {s["provider"] for s in report["steps"]} == {"offline"}
 
     film = tmp_path / "film"
-    r = runner.invoke(app, ["make", "--from-plan", str(plan_dir), "--out", str(film),
-                            "--attempts", "1", "--max-attempts", "1", "--size", "96x64", "--fps",
-                            "6", "--policy", str(tmp_path / "p.pt")])
+    r = runner.invoke(
+        app,
+        [
+            "make",
+            "--from-plan",
+            str(plan_dir),
+            "--out",
+            str(film),
+            "--attempts",
+            "1",
+            "--max-attempts",
+            "1",
+            "--size",
+            "96x64",
+            "--fps",
+            "6",
+            "--policy",
+            str(tmp_path / "p.pt"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     rep = json.loads((film / "report.json").read_text())
     assert StoryBible.model_validate(rep["bible"]) == bible
@@ -67,17 +89,42 @@ def test_make_refuses_a_plan_that_did_not_finish(tmp_path):
 
 def test_make_with_llm_records_each_step_and_falls_back_to_the_offline_composition(tmp_path):
     with FaultServer() as srv:
-        r = runner.invoke(app, ["make", PROMPT, "--out", str(tmp_path / "film"), "--llm", "openai",
-                                "--model", "fault-model", "--llm-base-url", srv.url, "--scenes",
-                                "1", "--attempts", "1", "--max-attempts", "1", "--size", "96x64",
-                                "--fps", "6", "--policy", str(tmp_path / "p.pt")],
-                          env={"OPENAI_API_KEY": KEY})
+        r = runner.invoke(
+            app,
+            [
+                "make",
+                PROMPT,
+                "--out",
+                str(tmp_path / "film"),
+                "--llm",
+                "openai",
+                "--model",
+                "fault-model",
+                "--llm-base-url",
+                srv.url,
+                "--scenes",
+                "1",
+                "--attempts",
+                "1",
+                "--max-attempts",
+                "1",
+                "--size",
+                "96x64",
+                "--fps",
+                "6",
+                "--policy",
+                str(tmp_path / "p.pt"),
+            ],
+            env={"OPENAI_API_KEY": KEY},
+        )
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "film" / "report.json").read_text())
     steps = rep["llm"]["steps"]
     assert [(s["step"], s["provider"], s["model"]) for s in steps] == [
-        ("plan.cast", "openai", "fault-model"), ("plan.scenes", "openai", "fault-model"),
-        ("enrich.scene_00", "openai", "fault-model")]
+        ("plan.cast", "openai", "fault-model"),
+        ("plan.scenes", "openai", "fault-model"),
+        ("enrich.scene_00", "openai", "fault-model"),
+    ]
     assert all(s["prompt_tokens"] == 100 * len(s["calls"]) and s["seconds"] > 0 for s in steps)
     assert rep["bible"]["planner"] == "openai:fault-model"
     # The server's minimal JSON is too short for a prompt: after two repairs the scene falls
@@ -96,10 +143,25 @@ def test_make_with_llm_records_each_step_and_falls_back_to_the_offline_compositi
 
 def test_refused_key_exits_2_with_one_message_and_no_key(tmp_path):
     with FaultServer(["401"]) as srv:
-        r = subprocess.run([sys.executable, "-m", "cinerl.apps.cli.app", "plan", PROMPT, "--out",
-                            str(tmp_path / "p"), "--llm", "openai", "--llm-base-url", srv.url],
-                           capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": KEY},
-                           timeout=120)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cinerl.apps.cli.app",
+                "plan",
+                PROMPT,
+                "--out",
+                str(tmp_path / "p"),
+                "--llm",
+                "openai",
+                "--llm-base-url",
+                srv.url,
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OPENAI_API_KEY": KEY},
+            timeout=120,
+        )
     assert r.returncode == 2
     assert "refused the API key (HTTP 401)" in r.stderr and "Traceback" not in r.stderr
     assert KEY not in r.stderr + r.stdout
@@ -107,15 +169,31 @@ def test_refused_key_exits_2_with_one_message_and_no_key(tmp_path):
 
 def test_plan_resumes_after_a_kill_without_repeating_finished_calls(tmp_path):
     out = tmp_path / "plan"
-    cmd = [sys.executable, "-m", "cinerl.apps.cli.app", "plan", PROMPT, "--out", str(out), "--llm",
-           "openai", "--model", "fault-model", "--llm-base-url", None, "--scenes", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cinerl.apps.cli.app",
+        "plan",
+        PROMPT,
+        "--out",
+        str(out),
+        "--llm",
+        "openai",
+        "--model",
+        "fault-model",
+        "--llm-base-url",
+        None,
+        "--scenes",
+        "2",
+    ]
     # The server answers with minimal schema-valid JSON: the rule check rejects it, so each
     # prompt step makes three calls (two repairs). The plan takes requests 1-2, the first prompt
     # 3-5; request 7 is the critic's second call, where the kill lands, mid-step.
     with FaultServer(["ok"] * 6 + ["block"]) as srv:
         cmd[cmd.index(None)] = srv.url
-        proc = subprocess.Popen(cmd, env={**os.environ, "OPENAI_API_KEY": KEY},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, "OPENAI_API_KEY": KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         srv.wait_for(7, timeout=90)
         assert len(srv.requests) == 7, proc.communicate(timeout=5)
         proc.send_signal(signal.SIGKILL)
@@ -123,9 +201,25 @@ def test_plan_resumes_after_a_kill_without_repeating_finished_calls(tmp_path):
         first = list(srv.answered)
         assert len(first) == 6 and not (out / "plan_report.json").exists()
         srv.release.set()
-        r = runner.invoke(app, ["plan", PROMPT, "--out", str(out), "--llm", "openai", "--model",
-                                "fault-model", "--llm-base-url", srv.url, "--scenes", "2",
-                                "--resume"], env={"OPENAI_API_KEY": KEY})
+        r = runner.invoke(
+            app,
+            [
+                "plan",
+                PROMPT,
+                "--out",
+                str(out),
+                "--llm",
+                "openai",
+                "--model",
+                "fault-model",
+                "--llm-base-url",
+                srv.url,
+                "--scenes",
+                "2",
+                "--resume",
+            ],
+            env={"OPENAI_API_KEY": KEY},
+        )
         assert r.exit_code == 0, r.output
     report = json.loads((out / "plan_report.json").read_text())
     # nothing the killed run finished was asked again

@@ -2,8 +2,11 @@ from cinerl.planning.offline import plan_story
 from cinerl.prompting.composer import compose, reference_prompt_character
 from cinerl.core.vocabulary import ACTION_FACTORS, NEGATIVE_PRESETS, find_colors, find_scenery_type
 
-BIBLE = plan_story("A retired lighthouse keeper and her estranged son sail from the stormy coast "
-                   "to the old harbour town.", seed=0, scenes=3)
+BIBLE = plan_story(
+    "A retired lighthouse keeper and her estranged son sail from the stormy coast to the old harbour town.",
+    seed=0,
+    scenes=3,
+)
 
 
 def action(**kw):

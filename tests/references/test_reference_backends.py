@@ -54,20 +54,46 @@ def test_diffusers_pipeline_renders_references_and_actor_sets(tmp_path):
     store.close()
     # an image-conditioned pipeline (img2img here; FLUX Kontext the same way) makes the set
     i2i = save_tiny_sd(tmp_path / "sd_i2i", img2img=True)
-    res = generate_actor_dataset(FACE, "human", tmp_path / "a1", backend="diffusers",
-                                 model_path=str(i2i), width=64, steps=2, batch_size=17)
+    res = generate_actor_dataset(
+        FACE,
+        "human",
+        tmp_path / "a1",
+        backend="diffusers",
+        model_path=str(i2i),
+        width=64,
+        steps=2,
+        batch_size=17,
+    )
     assert (res.generated, res.target) == (17, 17)
     payload = json.loads((tmp_path / "a1" / "payloads" / "request_payload_01.json").read_text())
     assert payload["renderer"]["pipeline"] == "StableDiffusionImg2ImgPipeline"
-    assert payload["render"]["batched"] == 17        # one pipeline call for the batch
+    assert payload["render"]["batched"] == 17  # one pipeline call for the batch
     assert load_png(res.images[17]).shape == (32, 64, 3)
 
 
 def test_references_are_in_make_runs_and_read_by_the_rewards(tmp_path):
     out = tmp_path / "run"
-    res = run([CINERL, "make", PROMPT, "--out", str(out), "--policy", str(tmp_path / "p.pt"),
-               "--scenes", "1", "--attempts", "1", "--max-attempts", "1", "--size", "96x64",
-               "--fps", "4"])
+    res = run(
+        [
+            CINERL,
+            "make",
+            PROMPT,
+            "--out",
+            str(out),
+            "--policy",
+            str(tmp_path / "p.pt"),
+            "--scenes",
+            "1",
+            "--attempts",
+            "1",
+            "--max-attempts",
+            "1",
+            "--size",
+            "96x64",
+            "--fps",
+            "4",
+        ]
+    )
     assert res.returncode == 0, res.stderr
     report = json.loads((out / "report.json").read_text())
     scene = report["bible"]["scenes"][0]
@@ -81,7 +107,22 @@ def test_references_are_in_make_runs_and_read_by_the_rewards(tmp_path):
         want = [list(map(int, c)) for c in lab_to_rgb(look["lab"])]
         assert comp["raw"]["characters"][cid]["colors_rgb"] == want
     # an image backend that is not configured stops the run with a clear message
-    res = CliRunner().invoke(app, ["make", PROMPT, "--out", str(tmp_path / "bad"), "--scenes", "1",
-                                   "--size", "96x64", "--fps", "4", "--policy", str(tmp_path / "p.pt")],
-                             env={"CINERL_IMAGE_BACKEND": "diffusers"})
+    res = CliRunner().invoke(
+        app,
+        [
+            "make",
+            PROMPT,
+            "--out",
+            str(tmp_path / "bad"),
+            "--scenes",
+            "1",
+            "--size",
+            "96x64",
+            "--fps",
+            "4",
+            "--policy",
+            str(tmp_path / "p.pt"),
+        ],
+        env={"CINERL_IMAGE_BACKEND": "diffusers"},
+    )
     assert res.exit_code == 2 and "needs a local pipeline folder" in " ".join(res.output.split())

@@ -32,15 +32,25 @@ def make_clips() -> dict[str, Clip]:
     r = np.random.default_rng(5)
     pan = [shifted(big, SPEED * i) for i in range(T)]
     jitter = [shifted(big, SPEED * i + r.uniform(-3, 3), r.uniform(-3, 3)) for i in range(T)]
-    flicker = [np.clip(f.astype(np.float32) * (1.12 if i % 2 else 0.88), 0, 255).astype(np.uint8)
-               for i, f in enumerate(pan)]
+    flicker = [
+        np.clip(f.astype(np.float32) * (1.12 if i % 2 else 0.88), 0, 255).astype(np.uint8)
+        for i, f in enumerate(pan)
+    ]
     half = 8  # frames out, then 8 back: 3 back-and-forth cycles of 16 frames (0.67 s)
     loop = [shifted(big, SPEED * (i % half if (i // half) % 2 == 0 else half - i % half)) for i in range(T)]
-    cut = pan[:T // 2] + [shifted(other, SPEED * i) for i in range(T // 2, T)]
+    cut = pan[: T // 2] + [shifted(other, SPEED * i) for i in range(T // 2, T)]
     frozen = [pan[0]] * T
-    clips = {k: Clip(frames=np.stack(v), fps=24) for k, v in
-             [("pan", pan), ("jitter", jitter), ("flicker", flicker), ("loop", loop), ("cut", cut),
-              ("frozen", frozen)]}
+    clips = {
+        k: Clip(frames=np.stack(v), fps=24)
+        for k, v in [
+            ("pan", pan),
+            ("jitter", jitter),
+            ("flicker", flicker),
+            ("loop", loop),
+            ("cut", cut),
+            ("frozen", frozen),
+        ]
+    }
     return clips
 
 
@@ -49,12 +59,12 @@ def astronaut_clips() -> tuple[Clip, Clip, np.ndarray]:
     skd = pytest.importorskip("skimage.data", reason="scikit-image (test extra) provides the sample photos")
     ast = skd.astronaut()
     lfw = skd.lfw_subset()
-    x0, y0, x1, y1 = 179, 83, 266, 170            # dlib's box for her face
+    x0, y0, x1, y1 = 179, 83, 266, 170  # dlib's box for her face
     size = int((x1 - x0) * 1.5)
     face = cv2.resize((lfw[0] * 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
     swapped = ast.copy()
     cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-    swapped[cy - size // 2:cy - size // 2 + size, cx - size // 2:cx - size // 2 + size] = face[..., None]
+    swapped[cy - size // 2 : cy - size // 2 + size, cx - size // 2 : cx - size // 2 + size] = face[..., None]
     n = 24
 
     def drift(img, i):
@@ -70,8 +80,10 @@ def astronaut_clips() -> tuple[Clip, Clip, np.ndarray]:
 @pytest.fixture(scope="module")
 def scored():
     scorer = Scorer(config=RewardSettings())
-    out = {k: scorer.score(c, ScoreContext(prompt="a slow pan across a rocky wall")).components
-           for k, c in make_clips().items()}
+    out = {
+        k: scorer.score(c, ScoreContext(prompt="a slow pan across a rocky wall")).components
+        for k, c in make_clips().items()
+    }
     return out
 
 
@@ -96,7 +108,9 @@ def test_jitter_is_caught_by_smoothness_and_physics_not_by_loop_break(scored):
     assert v(scored, "pan", "physics_plausibility") > v(scored, "jitter", "physics_plausibility") + 0.4
     assert scored["jitter"]["physics_plausibility"].raw["reversal_rate"] > 0.2
     assert v(scored, "jitter", "loop_break") > v(scored, "pan", "loop_break") - 0.1
-    assert v(scored, "jitter", "imaging_quality") == pytest.approx(v(scored, "pan", "imaging_quality"), abs=0.05)
+    assert v(scored, "jitter", "imaging_quality") == pytest.approx(
+        v(scored, "pan", "imaging_quality"), abs=0.05
+    )
 
 
 def test_loop_is_caught_by_loop_break_and_rewarded_when_the_prompt_asks(scored):
@@ -108,7 +122,9 @@ def test_loop_is_caught_by_loop_break_and_rewarded_when_the_prompt_asks(scored):
     from cinerl.rewards.components.motion import loop_break
 
     wanted = loop_break(a, ScoreContext(prompt="the pendulum swings back and forth in a seamless loop"))
-    assert wanted.raw["prompt_asks_loop"] and wanted.value == pytest.approx(1 - v(scored, "loop", "loop_break"))
+    assert wanted.raw["prompt_asks_loop"] and wanted.value == pytest.approx(
+        1 - v(scored, "loop", "loop_break")
+    )
     assert v(scored, "pan", "novelty_after_k") > v(scored, "loop", "novelty_after_k") + 0.3
 
 
@@ -116,8 +132,15 @@ def test_frozen_clip_is_caught_by_dynamic_degree_and_novelty_only(scored):
     assert v(scored, "pan", "dynamic_degree") == 1.0 and scored["pan"]["dynamic_degree"].raw["vbench_dynamic"]
     assert v(scored, "frozen", "dynamic_degree") == 0.0
     assert v(scored, "pan", "novelty_after_k") > v(scored, "frozen", "novelty_after_k") + 0.5
-    for name in ("temporal_flicker", "warp_consistency", "flow_smoothness", "physics_plausibility",
-                 "loop_break", "structure_constancy", "subject_consistency"):
+    for name in (
+        "temporal_flicker",
+        "warp_consistency",
+        "flow_smoothness",
+        "physics_plausibility",
+        "loop_break",
+        "structure_constancy",
+        "subject_consistency",
+    ):
         assert v(scored, "frozen", name) >= v(scored, "pan", name) - 1e-6, name
 
 
@@ -155,7 +178,11 @@ def test_face_swap_is_caught_by_identity_lock():
     assert set(a["identity_lock"].raw["parts"]) == {"consecutive", "reference"}
     assert a["identity_lock"].value > 0.8
     assert a["identity_lock"].value > s["identity_lock"].value + 0.25
-    assert max(s["identity_lock"].raw["consecutive_distances"]) > 0.6 > max(a["identity_lock"].raw["consecutive_distances"])
+    assert (
+        max(s["identity_lock"].raw["consecutive_distances"])
+        > 0.6
+        > max(a["identity_lock"].raw["consecutive_distances"])
+    )
     assert a["framing"].raw["keyframes"][0]["subject"] == "face"
 
 
@@ -170,8 +197,10 @@ def test_blur_and_noise_are_caught_by_imaging_quality_and_brisque_matches_its_re
     blurred = cv2.GaussianBlur(photo, (0, 0), 3)
     noisy = np.clip(photo + np.random.default_rng(0).normal(0, 25, photo.shape), 0, 255).astype(np.uint8)
     scorer = Scorer(components=["imaging_quality"], config=RewardSettings())
-    val = {k: scorer.score(Clip(frames=np.stack([im] * 4), fps=24)).components["imaging_quality"]
-           for k, im in [("clean", photo), ("blur", blurred), ("noise", noisy)]}
+    val = {
+        k: scorer.score(Clip(frames=np.stack([im] * 4), fps=24)).components["imaging_quality"]
+        for k, im in [("clean", photo), ("blur", blurred), ("noise", noisy)]
+    }
     assert val["clean"].value > 0.85
     assert val["clean"].value > val["blur"].value + 0.4 and val["clean"].value > val["noise"].value + 0.25
     # the features and the SVR agree with the brisque package's own implementation (its reference
@@ -185,13 +214,18 @@ def test_tilted_horizon_is_caught_by_framing():
     img = np.zeros((360, 640, 3), np.uint8)
     img[:180] = (150, 190, 230)
     img[180:] = (70, 90, 60)
-    img = np.clip(img.astype(np.float32) + texture(360, 640, 3).astype(np.float32) * 0.15, 0, 255).astype(np.uint8)
+    img = np.clip(img.astype(np.float32) + texture(360, 640, 3).astype(np.float32) * 0.15, 0, 255).astype(
+        np.uint8
+    )
     m = cv2.getRotationMatrix2D((320, 180), 12, 1.0)
     tilted = cv2.warpAffine(img, m, (640, 360), borderMode=cv2.BORDER_REFLECT)
     scorer = Scorer(components=["framing"], config=RewardSettings())
     level = scorer.score(Clip(frames=np.stack([img] * 6), fps=24)).components["framing"]
     tilt = scorer.score(Clip(frames=np.stack([tilted] * 6), fps=24)).components["framing"]
-    assert abs(level.raw["keyframes"][0]["tilt_deg"]) < 2 and abs(abs(tilt.raw["keyframes"][0]["tilt_deg"]) - 12) < 3
+    assert (
+        abs(level.raw["keyframes"][0]["tilt_deg"]) < 2
+        and abs(abs(tilt.raw["keyframes"][0]["tilt_deg"]) - 12) < 3
+    )
     assert level.raw["keyframes"][0]["horizon"] > 0.9 > 0.1 > tilt.raw["keyframes"][0]["horizon"]
     assert level.value > tilt.value + 0.2
 
@@ -221,8 +255,11 @@ def test_non_rigid_boiling_motion_is_caught_by_curl_and_divergence(scored):
         d = [cv2.GaussianBlur(r.normal(0, 1, (H, W)).astype(np.float32), (0, 0), 6) for _ in range(2)]
         d = [x * (2.5 / x.std()) for x in d]
         frames.append(cv2.remap(img, gx + d[0], gy + d[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
-    boil = Scorer(components=["flow_smoothness"], config=RewardSettings()).score(
-        Clip(frames=np.stack(frames), fps=24)).components["flow_smoothness"]
+    boil = (
+        Scorer(components=["flow_smoothness"], config=RewardSettings())
+        .score(Clip(frames=np.stack(frames), fps=24))
+        .components["flow_smoothness"]
+    )
     pan = scored["pan"]["flow_smoothness"]
     irregular = boil.raw["curl_deviation"] + boil.raw["divergence_deviation"]
     assert irregular > 5 * (pan.raw["curl_deviation"] + pan.raw["divergence_deviation"])

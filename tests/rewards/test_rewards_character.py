@@ -7,8 +7,11 @@ from cinerl.rewards.components.character import character_consistency, reference
 
 def _ctx(synth, refs=None, scene_index=0):
     b = synth.bible()
-    return ScoreContext(scene=b.scenes[scene_index], bible=b,
-                        character_refs={"mara": synth.character_ref()} if refs is None else refs)
+    return ScoreContext(
+        scene=b.scenes[scene_index],
+        bible=b,
+        character_refs={"mara": synth.character_ref()} if refs is None else refs,
+    )
 
 
 @pytest.mark.parametrize("tint", [(60, 110, 50), (128, 128, 128), (180, 150, 110), (40, 40, 60)])
@@ -29,6 +32,7 @@ def test_reference_look_finds_the_figure_colours(synth):
     assert abs(look["shares"].sum() - 1) < 1e-6
     # the two dominant colours are the coat (crimson) and trousers (navy), not the grey backdrop
     from cinerl.rewards.colour import delta_e76, rgb_colors_to_lab
+
     want = rgb_colors_to_lab([synth.COLORS["crimson"], synth.COLORS["navy"]])
     assert delta_e76(want, look["lab"][:2]).min(axis=1).max() < 5
     assert delta_e76(look["lab"], look["backdrop_lab"]).min() > 12

@@ -3,35 +3,81 @@ import math
 import numpy as np
 import pytest
 
-from cinerl.rewards import (DEFAULT_WEIGHTS, RewardSettings, ScoreContext, Scorer, ok, register,
-                            registered_components, unregister)
+from cinerl.rewards import (
+    DEFAULT_WEIGHTS,
+    RewardSettings,
+    ScoreContext,
+    Scorer,
+    ok,
+    register,
+    registered_components,
+    unregister,
+)
 
-ALL = ["temporal_flicker", "flow_smoothness", "warp_consistency", "dynamic_degree", "loop_break",
-       "physics_plausibility", "seam_continuity", "structure_constancy", "character_consistency",
-       "identity_lock", "subject_consistency", "novelty_after_k", "location_palette", "location_features",
-       "clip_alignment", "caption_consistency", "vlm_alignment", "narrative_judge", "imaging_quality",
-       "aesthetic", "framing", "fvd_lite"]
-GROUPS = {"visual_quality": ["dynamic_degree", "novelty_after_k", "imaging_quality", "aesthetic", "framing",
-                             "fvd_lite"],
-          "temporal_stability": ["temporal_flicker", "flow_smoothness", "warp_consistency", "loop_break",
-                                 "physics_plausibility", "seam_continuity", "structure_constancy",
-                                 "subject_consistency"],
-          "character_consistency": ["character_consistency", "identity_lock"],
-          "location_consistency": ["location_palette", "location_features"],
-          "text_alignment": ["clip_alignment", "caption_consistency", "vlm_alignment"],
-          "narrative_coherence": ["narrative_judge"]}
+ALL = [
+    "temporal_flicker",
+    "flow_smoothness",
+    "warp_consistency",
+    "dynamic_degree",
+    "loop_break",
+    "physics_plausibility",
+    "seam_continuity",
+    "structure_constancy",
+    "character_consistency",
+    "identity_lock",
+    "subject_consistency",
+    "novelty_after_k",
+    "location_palette",
+    "location_features",
+    "clip_alignment",
+    "caption_consistency",
+    "vlm_alignment",
+    "narrative_judge",
+    "imaging_quality",
+    "aesthetic",
+    "framing",
+    "fvd_lite",
+]
+GROUPS = {
+    "visual_quality": [
+        "dynamic_degree",
+        "novelty_after_k",
+        "imaging_quality",
+        "aesthetic",
+        "framing",
+        "fvd_lite",
+    ],
+    "temporal_stability": [
+        "temporal_flicker",
+        "flow_smoothness",
+        "warp_consistency",
+        "loop_break",
+        "physics_plausibility",
+        "seam_continuity",
+        "structure_constancy",
+        "subject_consistency",
+    ],
+    "character_consistency": ["character_consistency", "identity_lock"],
+    "location_consistency": ["location_palette", "location_features"],
+    "text_alignment": ["clip_alignment", "caption_consistency", "vlm_alignment"],
+    "narrative_coherence": ["narrative_judge"],
+}
 
 
 def _full_ctx(synth, previous=True):
     b = synth.bible()
-    return ScoreContext(prompt="Mara walks into the canyon.", scene=b.scenes[0], bible=b,
-                        character_refs={"mara": synth.character_ref()},
-                        location_ref=synth.palette_clip([synth.COLORS[n] for n in synth.ON_PALETTE], t=1).frames[0],
-                        previous_last_frame=(synth.texture(360, 640, 7) if previous else None))
+    return ScoreContext(
+        prompt="Mara walks into the canyon.",
+        scene=b.scenes[0],
+        bible=b,
+        character_refs={"mara": synth.character_ref()},
+        location_ref=synth.palette_clip([synth.COLORS[n] for n in synth.ON_PALETTE], t=1).frames[0],
+        previous_last_frame=(synth.texture(360, 640, 7) if previous else None),
+    )
 
 
 def test_all_components_registered_in_order_and_grouped():
-    assert list(registered_components())[:len(ALL)] == ALL
+    assert list(registered_components())[: len(ALL)] == ALL
     assert set(DEFAULT_WEIGHTS) == set(GROUPS) and sum(DEFAULT_WEIGHTS.values()) == pytest.approx(1.0)
     for group, names in GROUPS.items():
         assert [registered_components()[n].group for n in names] == [group] * len(names)
@@ -44,28 +90,43 @@ def test_unconfigured_groups_drop_out_and_weights_renormalise(synth):
     assert r.components["narrative_judge"].status == "unavailable"
     # the scorer does not call a component whose required settings are unset, and says which
     assert "rewards.judge_base_url" in r.components["narrative_judge"].reason
-    for name, setting in [("clip_alignment", "clip_model_path"), ("vlm_alignment", "vlm_base_url"),
-                          ("caption_consistency", "captioner_path"), ("aesthetic", "aesthetic_head_path"),
-                          ("fvd_lite", "i3d_path")]:
+    for name, setting in [
+        ("clip_alignment", "clip_model_path"),
+        ("vlm_alignment", "vlm_base_url"),
+        ("caption_consistency", "captioner_path"),
+        ("aesthetic", "aesthetic_head_path"),
+        ("fvd_lite", "i3d_path"),
+    ]:
         c = r.components[name]
         assert c.status == "unavailable" and setting in c.reason and c.value is None
     # no text model and no LLM configured: those two groups drop out, the rest renormalise
     assert r.groups["narrative_coherence"] is None and r.groups["text_alignment"] is None
-    assert set(r.weights) == {"visual_quality", "temporal_stability", "character_consistency",
-                              "location_consistency"}
+    assert set(r.weights) == {
+        "visual_quality",
+        "temporal_stability",
+        "character_consistency",
+        "location_consistency",
+    }
     assert sum(r.weights.values()) == pytest.approx(1.0)
-    assert r.weights["temporal_stability"] == pytest.approx(DEFAULT_WEIGHTS["temporal_stability"] / sum(
-        DEFAULT_WEIGHTS[g] for g in r.weights))
+    assert r.weights["temporal_stability"] == pytest.approx(
+        DEFAULT_WEIGHTS["temporal_stability"] / sum(DEFAULT_WEIGHTS[g] for g in r.weights)
+    )
     expect = sum(r.weights[g] * r.groups[g] for g in r.weights)
     assert r.total == pytest.approx(expect)
-    temporal = [c.value for c in r.components.values() if c.group == "temporal_stability" and c.status == "ok"]
+    temporal = [
+        c.value for c in r.components.values() if c.group == "temporal_stability" and c.status == "ok"
+    ]
     assert len(temporal) == 7 and r.groups["temporal_stability"] == pytest.approx(np.mean(temporal))
     assert r.seconds > 0
 
 
 def test_every_component_value_in_unit_interval(synth):
-    clips = [synth.pan_clip(t=10, jitter=5.0), synth.flicker_clip(t=6, amount=0.4),
-             synth.figure_clip(synth.RECOLOURED, t=6), synth.palette_clip([(255, 255, 255), (0, 0, 0)], t=5)]
+    clips = [
+        synth.pan_clip(t=10, jitter=5.0),
+        synth.flicker_clip(t=6, amount=0.4),
+        synth.figure_clip(synth.RECOLOURED, t=6),
+        synth.palette_clip([(255, 255, 255), (0, 0, 0)], t=5),
+    ]
     for clip in clips:
         r = Scorer().score(clip, _full_ctx(synth))
         assert 0.0 <= r.total <= 1.0
@@ -77,8 +138,10 @@ def test_every_component_value_in_unit_interval(synth):
         assert r.groups["narrative_coherence"] is None  # no LLM judge configured
 
 
-@pytest.mark.parametrize("weights", [{"visual_quality": -0.1}, {"style": 1.0}, {"visual_quality": float("nan")},
-                                     {"visual_quality": 0.0}, {}])
+@pytest.mark.parametrize(
+    "weights",
+    [{"visual_quality": -0.1}, {"style": 1.0}, {"visual_quality": float("nan")}, {"visual_quality": 0.0}, {}],
+)
 def test_bad_weights_raise(weights):
     with pytest.raises(ValueError):
         Scorer(weights=weights)
@@ -90,12 +153,15 @@ def test_unknown_component_raises():
 
 
 def test_custom_weights_used_and_missing_groups_get_zero(synth):
-    r = Scorer(weights={"temporal_stability": 2.0, "location_consistency": 2.0},
-               components=["temporal_flicker", "character_consistency", "location_palette"]).score(
-        synth.figure_clip(synth.WARDROBE, t=6), _full_ctx(synth))
+    r = Scorer(
+        weights={"temporal_stability": 2.0, "location_consistency": 2.0},
+        components=["temporal_flicker", "character_consistency", "location_palette"],
+    ).score(synth.figure_clip(synth.WARDROBE, t=6), _full_ctx(synth))
     assert r.weights == {"temporal_stability": 0.5, "location_consistency": 0.5}
     assert r.groups["character_consistency"] is not None  # reported, not counted
-    assert r.total == pytest.approx(0.5 * r.groups["temporal_stability"] + 0.5 * r.groups["location_consistency"])
+    assert r.total == pytest.approx(
+        0.5 * r.groups["temporal_stability"] + 0.5 * r.groups["location_consistency"]
+    )
 
 
 def test_nothing_available_gives_zero_total_and_reasons(synth):
@@ -218,13 +284,26 @@ def test_values_do_not_depend_on_the_number_of_cores(synth, monkeypatch):
     from tests.rewards.test_rewards_calibration import astronaut_clips
 
     _, swap, ref = astronaut_clips()
-    ctx = ScoreContext(prompt="an astronaut", character_refs={"mara": ref}, scene=synth.bible().scenes[0],
-                       bible=synth.bible())
+    ctx = ScoreContext(
+        prompt="an astronaut",
+        character_refs={"mara": ref},
+        scene=synth.bible().scenes[0],
+        bible=synth.bible(),
+    )
     runs = []
     for cores in (1, 8):
         monkeypatch.setattr(analysis_module.os, "cpu_count", lambda cores=cores: cores)
-        runs.append(Scorer(components=["structure_constancy", "warp_consistency", "imaging_quality",
-                                       "identity_lock", "flow_smoothness"]).score(swap, ctx))
+        runs.append(
+            Scorer(
+                components=[
+                    "structure_constancy",
+                    "warp_consistency",
+                    "imaging_quality",
+                    "identity_lock",
+                    "flow_smoothness",
+                ]
+            ).score(swap, ctx)
+        )
     one, eight = runs
     assert one.components["identity_lock"].status == "ok"
     for name, c in one.components.items():

@@ -19,8 +19,12 @@ def test_on_palette_beats_drifting_beats_off_palette(synth, with_ref):
     ctx = _ctx(synth, ref)
     on = location_palette(ClipAnalysis(synth.palette_clip(_rgb(synth, synth.ON_PALETTE))), ctx)
     off = location_palette(ClipAnalysis(synth.palette_clip(_rgb(synth, synth.OFF_PALETTE))), ctx)
-    drift = location_palette(ClipAnalysis(synth.palette_clip(_rgb(synth, synth.ON_PALETTE),
-                                                             drift_to=_rgb(synth, synth.OFF_PALETTE))), ctx)
+    drift = location_palette(
+        ClipAnalysis(
+            synth.palette_clip(_rgb(synth, synth.ON_PALETTE), drift_to=_rgb(synth, synth.OFF_PALETTE))
+        ),
+        ctx,
+    )
     assert on.status == off.status == drift.status == "ok"
     assert on.value > 0.8 and off.value < 0.3
     assert on.value > drift.value + 0.15 > off.value + 0.3

@@ -13,13 +13,13 @@ def _score(clip, name):
 def test_temporal_flicker_matches_hand_computed_vbench_value():
     # 3 frames of 2x2 RGB, every channel equal. Small enough that the analysis does not resize.
     f0 = np.full((2, 2, 3), 10, np.uint8)
-    f1 = np.full((2, 2, 3), 40, np.uint8)            # |f1 - f0| = 30 everywhere -> MAE 30
+    f1 = np.full((2, 2, 3), 40, np.uint8)  # |f1 - f0| = 30 everywhere -> MAE 30
     f2 = np.full((2, 2, 3), 40, np.uint8)
-    f2[0, 1] = 100                                   # |f2 - f1| = 60 on 1 of 4 pixels -> MAE 15
+    f2[0, 1] = 100  # |f2 - f1| = 60 on 1 of 4 pixels -> MAE 15
     c = _score(Clip(frames=np.stack([f0, f1, f2]), fps=24), "temporal_flicker")
     assert c.status == "ok"
-    assert c.raw["mean_abs_diff"] == pytest.approx(22.5)      # (30 + 15) / 2
-    assert c.value == pytest.approx((255 - 22.5) / 255)       # = 0.91176...
+    assert c.raw["mean_abs_diff"] == pytest.approx(22.5)  # (30 + 15) / 2
+    assert c.value == pytest.approx((255 - 22.5) / 255)  # = 0.91176...
 
 
 def test_temporal_flicker_ranks_steady_above_flickering(synth):

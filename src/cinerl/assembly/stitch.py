@@ -59,9 +59,7 @@ def stitch(
     its fade-in starts).
     """
     if transition not in TRANSITIONS:
-        raise ValueError(
-            f"unknown transition {transition!r}; allowed transitions: {', '.join(TRANSITIONS)}"
-        )
+        raise ValueError(f"unknown transition {transition!r}; allowed transitions: {', '.join(TRANSITIONS)}")
     paths = [Path(p) for p in clip_paths]
     if not paths:
         raise ValueError("stitch needs at least one clip")

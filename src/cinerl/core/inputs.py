@@ -13,8 +13,6 @@ from cinerl.core.errors import UserError
 MAX_PROMPT_CHARS = 20_000
 
 
-
-
 def check_prompt(prompt: str | bytes) -> str:
     """Return the prompt stripped, or raise UserError saying what is wrong with it."""
     if isinstance(prompt, bytes):
@@ -27,8 +25,10 @@ def check_prompt(prompt: str | bytes) -> str:
         raise UserError("the prompt is not valid UTF-8")
     text = prompt.strip()
     if not text:
-        raise UserError("the prompt is empty: describe the film you want, e.g. "
-                        "'a lighthouse keeper rescues a sailor in a storm'")
+        raise UserError(
+            "the prompt is empty: describe the film you want, e.g. "
+            "'a lighthouse keeper rescues a sailor in a storm'"
+        )
     if len(text) > MAX_PROMPT_CHARS:
         raise UserError(f"the prompt has {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}")
     bad = [ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\t\r"]

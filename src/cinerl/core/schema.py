@@ -10,8 +10,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler,
-                      ValidationError, field_serializer, field_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from cinerl.core.errors import UserError
 
@@ -89,11 +96,15 @@ class ClipRequest(BaseModel):
     seed: int = 0
     init_image: np.ndarray | None = Field(default=None, description="uint8 (H, W, 3) first frame")
     last_image: np.ndarray | None = Field(
-        default=None, description="uint8 (H, W, 3) frame to end on (keyframe mode; backends "
-        "without last-frame conditioning ignore it and say so)")
+        default=None,
+        description="uint8 (H, W, 3) frame to end on (keyframe mode; backends "
+        "without last-frame conditioning ignore it and say so)",
+    )
     reference_image: np.ndarray | None = Field(
-        default=None, description="the scene's reference image, for backends that need a first "
-        "frame when there is no previous clip")
+        default=None,
+        description="the scene's reference image, for backends that need a first "
+        "frame when there is no previous clip",
+    )
 
     @field_validator("init_image", "last_image", "reference_image")
     @classmethod
@@ -154,8 +165,11 @@ class AttemptRecord(BaseModel):
     last_frame_path: str
     thumbnail_path: str
     timings: dict[str, float] = Field(default_factory=dict)
-    backend_info: dict = Field(default_factory=dict, description="what the backend reports about "
-                               "the clip: warnings, memory plan, out-of-memory ladder, speed")
+    backend_info: dict = Field(
+        default_factory=dict,
+        description="what the backend reports about "
+        "the clip: warnings, memory plan, out-of-memory ladder, speed",
+    )
 
 
 class SceneResult(BaseModel):
@@ -297,8 +311,7 @@ class FilmReport(_ReportSection):
         return None if v == {} else v
 
     @field_serializer("prompt_opt", mode="wrap")
-    def _none_is_empty(self, v: PromptOptReport | None,
-                       handler: SerializerFunctionWrapHandler) -> dict:
+    def _none_is_empty(self, v: PromptOptReport | None, handler: SerializerFunctionWrapHandler) -> dict:
         # report.json has always said {} for "no prompt optimisation"; readers rely on a dict
         return {} if v is None else handler(v)
 
@@ -320,8 +333,10 @@ class FilmReport(_ReportSection):
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(root)"
             n = e.error_count()
-            raise UserError(f"{path} is not a valid CineRL report ({n} problem"
-                            f"{'s' if n != 1 else ''}; first: {where}: {first['msg']})") from None
+            raise UserError(
+                f"{path} is not a valid CineRL report ({n} problem"
+                f"{'s' if n != 1 else ''}; first: {where}: {first['msg']})"
+            ) from None
 
     def to_json(self) -> dict:
         """The report as report.json holds it (plain JSON types)."""

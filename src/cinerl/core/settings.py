@@ -43,18 +43,34 @@ NESTED = "__"
 # the ratio 0.1 : 0.3 : 0.3 : 0.2 : 0.1 (visual, temporal, character, location, narrative), with
 # which the prompt policy learns on previz (tests/training/policy/test_learning.py); weights that
 # put 0.65 on character + location stalled it.
-DEFAULT_WEIGHTS = {"visual_quality": 0.09, "temporal_stability": 0.27,
-                   "character_consistency": 0.27, "location_consistency": 0.18,
-                   "text_alignment": 0.10, "narrative_coherence": 0.09}
+DEFAULT_WEIGHTS = {
+    "visual_quality": 0.09,
+    "temporal_stability": 0.27,
+    "character_consistency": 0.27,
+    "location_consistency": 0.18,
+    "text_alignment": 0.10,
+    "narrative_coherence": 0.09,
+}
 
 
-def setting(default: Any, help: str = "", *, env: tuple[str, ...] = (), frames: bool = True,
-            secret: bool = False, **kw: Any) -> Any:
+def setting(
+    default: Any,
+    help: str = "",
+    *,
+    env: tuple[str, ...] = (),
+    frames: bool = True,
+    secret: bool = False,
+    **kw: Any,
+) -> Any:
     """A field with its one-line help; `env` names outside variables that also set it, `frames`
     says whether it can change a film's frames (False: changing it resumes the same run) and a
     `secret` is never printed or fingerprinted."""
-    return Field(default, description=help,
-                 json_schema_extra={"env": list(env), "frames": frames, "secret": secret}, **kw)
+    return Field(
+        default,
+        description=help,
+        json_schema_extra={"env": list(env), "frames": frames, "secret": secret},
+        **kw,
+    )
 
 
 class Group(BaseModel):
@@ -74,11 +90,17 @@ class RunSettings(Group):
     attempts: int = setting(2, "attempts per scene when no threshold is set", ge=1, le=64)
     max_attempts: int = setting(4, "most attempts a scene may get", ge=1, le=64)
     consistency_threshold: float | None = setting(
-        None, "if set, a scene keeps getting attempts while its best reward is under it (up to "
-        "max_attempts) and stops as soon as one reaches it", ge=0.0, le=1.0)
+        None,
+        "if set, a scene keeps getting attempts while its best reward is under it (up to "
+        "max_attempts) and stops as soon as one reaches it",
+        ge=0.0,
+        le=1.0,
+    )
     shot_mode: Literal["continuous", "keyframes"] = setting(
-        "continuous", "continuous: each clip starts from the previous clip's last frame; "
-        "keyframes: one keyframe per scene boundary, each clip runs between two")
+        "continuous",
+        "continuous: each clip starts from the previous clip's last frame; "
+        "keyframes: one keyframe per scene boundary, each clip runs between two",
+    )
 
 
 class PlanSettings(Group):
@@ -89,10 +111,14 @@ class PlanSettings(Group):
     scenes: int | None = setting(None, "force this many scenes", ge=1, le=24)
     scene_seconds_min: float = setting(10.0, "shortest scene in seconds", gt=0, le=60)
     scene_seconds_max: float = setting(12.0, "longest scene in seconds", gt=0, le=60)
-    from_plan: str | None = setting(None, "shoot a finished `cinerl plan` folder: its bible, with "
-                                    "its critique-revised scene prompts as the base prompts")
+    from_plan: str | None = setting(
+        None,
+        "shoot a finished `cinerl plan` folder: its bible, with "
+        "its critique-revised scene prompts as the base prompts",
+    )
     prompt_opt: Literal["none", "rapo"] = setting(
-        "none", "rapo: add relation-graph modifiers to each scene before composition")
+        "none", "rapo: add relation-graph modifiers to each scene before composition"
+    )
     rapo_dir: str | None = setting(None, "RAPO graph cache and grown captions (~/.cinerl/rapo)")
 
 
@@ -100,19 +126,25 @@ class LLMSettings(Group):
     """The language model that plans (and the shared client's server)."""
 
     provider: Literal["auto", "offline", "openai", "transformers"] = setting(
-        "offline", "story planner: offline (default), openai (any OpenAI-compatible server), "
-        "transformers (local folder or .gguf), auto (openai when a key or URL is set)")
+        "offline",
+        "story planner: offline (default), openai (any OpenAI-compatible server), "
+        "transformers (local folder or .gguf), auto (openai when a key or URL is set)",
+    )
     model: str | None = setting(None, "model name (openai) or local path (transformers)")
     base_url: str | None = setting(None, "OpenAI-compatible server URL", env=("OPENAI_BASE_URL",))
-    api_key: str | None = setting(None, "key for the OpenAI-compatible server",
-                                  env=("OPENAI_API_KEY",), frames=False, secret=True)
+    api_key: str | None = setting(
+        None, "key for the OpenAI-compatible server", env=("OPENAI_API_KEY",), frames=False, secret=True
+    )
     timeout: float = setting(60.0, "seconds per LLM request", gt=0, le=3600, frames=False)
     retries: int = setting(4, "retries on 429, 5xx and timeouts", ge=0, le=20, frames=False)
     repairs: int = setting(2, "repair rounds before the offline fallback", ge=0, le=10)
-    threads: int = setting(1, "CPU threads of a local (transformers/GGUF) model", ge=1, le=256,
-                           frames=False)
-    cache_dir: str | None = setting(None, "where converted local models are cached "
-                                    "(~/.cache/cinerl)", env=("CINERL_CACHE_DIR",), frames=False)
+    threads: int = setting(1, "CPU threads of a local (transformers/GGUF) model", ge=1, le=256, frames=False)
+    cache_dir: str | None = setting(
+        None,
+        "where converted local models are cached (~/.cache/cinerl)",
+        env=("CINERL_CACHE_DIR",),
+        frames=False,
+    )
 
 
 class WanSettings(Group):
@@ -121,39 +153,51 @@ class WanSettings(Group):
 
     variant: Literal["ti2v-5b", "t2v-a14b", "i2v-a14b"] = setting("ti2v-5b", "Wan2.2 variant")
     model_dir: str | None = setting(None, "local Wan2.2 diffusers folder", env=("WAN_MODEL_ROOT",))
-    tokenizer_path: str | None = setting(None, "UMT5 tokenizer, if not in model_dir",
-                                         env=("WAN_TOKENIZER_PATH",))
-    text_encoder_path: str | None = setting(None, "UMT5 text encoder, if not in model_dir",
-                                            env=("WAN_T5_PATH",))
+    tokenizer_path: str | None = setting(
+        None, "UMT5 tokenizer, if not in model_dir", env=("WAN_TOKENIZER_PATH",)
+    )
+    text_encoder_path: str | None = setting(
+        None, "UMT5 text encoder, if not in model_dir", env=("WAN_T5_PATH",)
+    )
     vae_path: str | None = setting(None, "Wan VAE, if not in model_dir", env=("WAN_VAE_PATH",))
-    transformer_path: str | None = setting(None, "diffusion transformer, if not in model_dir",
-                                           env=("WAN_DIFFUSION_MODEL",))
-    transformer_2_path: str | None = setting(None, "A14B low-noise expert, if not in model_dir",
-                                             env=("WAN_DIFFUSION_MODEL_2",))
-    scheduler_path: str | None = setting(None, "scheduler config, if not in model_dir",
-                                         env=("WAN_SCHEDULER_PATH",))
-    image_encoder_path: str | None = setting(None, "CLIP image encoder, if not in model_dir",
-                                             env=("WAN_CLIP_PATH",))
+    transformer_path: str | None = setting(
+        None, "diffusion transformer, if not in model_dir", env=("WAN_DIFFUSION_MODEL",)
+    )
+    transformer_2_path: str | None = setting(
+        None, "A14B low-noise expert, if not in model_dir", env=("WAN_DIFFUSION_MODEL_2",)
+    )
+    scheduler_path: str | None = setting(
+        None, "scheduler config, if not in model_dir", env=("WAN_SCHEDULER_PATH",)
+    )
+    image_encoder_path: str | None = setting(
+        None, "CLIP image encoder, if not in model_dir", env=("WAN_CLIP_PATH",)
+    )
     steps: int | None = setting(None, "denoising steps (the variant's own)", ge=1, le=200)
     offload: Literal["auto", "none", "model", "group"] = setting(
-        "auto", "model CPU offload or group offload; auto picks from free GPU memory")
+        "auto", "model CPU offload or group offload; auto picks from free GPU memory"
+    )
     vae_tiling: Literal["auto", "on", "off"] = setting("auto", "force VAE tiling")
-    text_encoder: Literal["auto", "gpu", "cpu"] = setting(
-        "auto", "where the UMT5 encoder runs")
-    attention: str = setting("auto", "auto, native, cudnn, flash3 or a diffusers attention "
-                             "backend name")
+    text_encoder: Literal["auto", "gpu", "cpu"] = setting("auto", "where the UMT5 encoder runs")
+    attention: str = setting("auto", "auto, native, cudnn, flash3 or a diffusers attention backend name")
     compile: Literal["auto", "on", "off"] = setting(
-        "auto", "regional compilation of the transformer block (auto: on with CUDA)")
+        "auto", "regional compilation of the transformer block (auto: on with CUDA)"
+    )
     compile_mode: str | None = setting(None, "torch.compile mode, e.g. max-autotune-no-cudagraphs")
     cudnn_benchmark: bool = setting(True, "let cuDNN time its conv algorithms (VAE decode)")
     scalar_timestep: bool = setting(True, "5B text-to-video: one timestep per sample")
-    step_cache: float | None = setting(
-        None, "first-block step cache threshold (lossy; off when unset)", gt=0)
+    step_cache: float | None = setting(None, "first-block step cache threshold (lossy; off when unset)", gt=0)
 
     def component_paths(self) -> dict[str, str]:
         """Component name -> path for the pieces set one by one (the WAN_* variables)."""
-        names = ("tokenizer", "text_encoder", "vae", "transformer", "transformer_2", "scheduler",
-                 "image_encoder")
+        names = (
+            "tokenizer",
+            "text_encoder",
+            "vae",
+            "transformer",
+            "transformer_2",
+            "scheduler",
+            "image_encoder",
+        )
         return {n: getattr(self, f"{n}_path") for n in names if getattr(self, f"{n}_path")}
 
 
@@ -161,12 +205,16 @@ class RewardSettings(Group):
     """The reward suite: group weights, where its models are, the device."""
 
     weights: dict[str, float] = setting(
-        dict(DEFAULT_WEIGHTS), "reward group -> weight (a new group is weighted by adding a key)")
+        dict(DEFAULT_WEIGHTS), "reward group -> weight (a new group is weighted by adding a key)"
+    )
     device: str = setting("auto", "reward models: auto (cuda when torch sees a GPU), cpu, cuda")
-    workers: int = setting(1, "components scored on this many threads at once (1, the default, "
-                           "was fastest where measured)", ge=1, le=64)
-    threads: int = setting(1, "torch CPU threads inside one component", ge=1, le=256,
-                           frames=False)
+    workers: int = setting(
+        1,
+        "components scored on this many threads at once (1, the default, was fastest where measured)",
+        ge=1,
+        le=64,
+    )
+    threads: int = setting(1, "torch CPU threads inside one component", ge=1, le=256, frames=False)
     clip_model_path: str | None = setting(None, "CLIP or SigLIP folder (text alignment, aesthetic)")
     dino_model_path: str | None = setting(None, "DINO folder (subject/location features)")
     lpips_path: str | None = setting(None, "LPIPS AlexNet weights (true t-LPIPS)")
@@ -177,12 +225,14 @@ class RewardSettings(Group):
     cross_encoder_path: str | None = setting(None, "CrossEncoder folder (caption consistency)")
     vlm_base_url: str | None = setting(None, "OpenAI-compatible vision endpoint (VLM judge)")
     vlm_model: str | None = setting(None, "model name at vlm_base_url")
-    vlm_api_key: str | None = setting(None, "key for vlm_base_url (else llm.api_key)",
-                                      frames=False, secret=True)
+    vlm_api_key: str | None = setting(
+        None, "key for vlm_base_url (else llm.api_key)", frames=False, secret=True
+    )
     judge_base_url: str | None = setting(None, "OpenAI-compatible LLM endpoint (narrative judge)")
     judge_model: str | None = setting(None, "model name at judge_base_url")
-    judge_api_key: str | None = setting(None, "key for judge_base_url (else llm.api_key)",
-                                        frames=False, secret=True)
+    judge_api_key: str | None = setting(
+        None, "key for judge_base_url (else llm.api_key)", frames=False, secret=True
+    )
     endpoint_timeout_s: float = setting(60.0, "seconds per judge request", gt=0, frames=False)
 
     @model_validator(mode="after")
@@ -205,14 +255,16 @@ class PolicySettings(Group):
 
     rl: Literal["ppo", "grpo"] = setting("ppo", "PPO with a value baseline, or group-relative")
     mode: Literal["learn", "random", "frozen"] = setting(
-        "learn", "learn and save; act without learning; uniform random baseline")
+        "learn", "learn and save; act without learning; uniform random baseline"
+    )
     path: str | None = setting(None, "policy file (~/.cinerl/policy/<backend>.pt)", frames=False)
     learning_rate: float = setting(1e-2, "Adam learning rate", gt=0)
     ppo_epochs: int = setting(4, "optimisation passes over a scene's attempts", ge=1, le=100)
     clip_eps: float = setting(0.2, "PPO clip range", gt=0, lt=1)
     entropy_coef: float = setting(0.01, "entropy bonus", ge=0)
     embedder_path: str | None = setting(
-        None, "sentence-transformers folder for the state and RAPO (the shipped MiniLM)")
+        None, "sentence-transformers folder for the state and RAPO (the shipped MiniLM)"
+    )
 
 
 class AssemblySettings(Group):
@@ -223,8 +275,14 @@ class AssemblySettings(Group):
 
 
 GROUPS: dict[str, type[Group]] = {
-    "run": RunSettings, "plan": PlanSettings, "llm": LLMSettings, "wan": WanSettings,
-    "rewards": RewardSettings, "policy": PolicySettings, "assembly": AssemblySettings}
+    "run": RunSettings,
+    "plan": PlanSettings,
+    "llm": LLMSettings,
+    "wan": WanSettings,
+    "rewards": RewardSettings,
+    "policy": PolicySettings,
+    "assembly": AssemblySettings,
+}
 
 
 class Settings(BaseModel):
@@ -315,16 +373,24 @@ class Settings(BaseModel):
 
 
 # ---- the flat names of CineRL 0.1 -> their place now ----------------------------------------
-_RENAMED = {"llm": "llm.provider", "llm_model": "llm.model", "llm_base_url": "llm.base_url",
-            "llm_timeout": "llm.timeout", "llm_retries": "llm.retries", "llm_repairs": "llm.repairs",
-            "policy_mode": "policy.mode", "policy_path": "policy.path",
-            "reward_device": "rewards.device", "reward_workers": "rewards.workers",
-            "weight_visual": "rewards.weights.visual_quality",
-            "weight_temporal": "rewards.weights.temporal_stability",
-            "weight_character": "rewards.weights.character_consistency",
-            "weight_location": "rewards.weights.location_consistency",
-            "weight_text": "rewards.weights.text_alignment",
-            "weight_narrative": "rewards.weights.narrative_coherence"}
+_RENAMED = {
+    "llm": "llm.provider",
+    "llm_model": "llm.model",
+    "llm_base_url": "llm.base_url",
+    "llm_timeout": "llm.timeout",
+    "llm_retries": "llm.retries",
+    "llm_repairs": "llm.repairs",
+    "policy_mode": "policy.mode",
+    "policy_path": "policy.path",
+    "reward_device": "rewards.device",
+    "reward_workers": "rewards.workers",
+    "weight_visual": "rewards.weights.visual_quality",
+    "weight_temporal": "rewards.weights.temporal_stability",
+    "weight_character": "rewards.weights.character_consistency",
+    "weight_location": "rewards.weights.location_consistency",
+    "weight_text": "rewards.weights.text_alignment",
+    "weight_narrative": "rewards.weights.narrative_coherence",
+}
 _FLAT_ORDER = (
     "seed backend image_backend image_model_path width height fps attempts max_attempts "
     "consistency_threshold min_scenes max_scenes scenes scene_seconds_min scene_seconds_max "
@@ -335,7 +401,8 @@ _FLAT_ORDER = (
     "llm_repairs from_plan rl policy_mode policy_path learning_rate ppo_epochs clip_eps "
     "entropy_coef transition crossfade_frames prompt_opt rapo_dir shot_mode wan_variant "
     "wan_model_dir wan_steps wan_offload wan_vae_tiling wan_text_encoder wan_attention "
-    "wan_compile wan_step_cache").split()
+    "wan_compile wan_step_cache"
+).split()
 
 
 def _legacy_target(flat: str) -> str:
@@ -351,10 +418,13 @@ def _legacy_target(flat: str) -> str:
 
 LEGACY: dict[str, str] = {flat: _legacy_target(flat) for flat in _FLAT_ORDER}
 # variables read before they were settings, with their place now (they keep working, warned)
-LEGACY_ENV = {"CINERL_EMBEDDER_PATH": "policy.embedder_path",
-              "CINERL_REWARD_THREADS": "rewards.threads", "CINERL_LLM_THREADS": "llm.threads",
-              "CINERL_VLM_API_KEY": "rewards.vlm_api_key",
-              "CINERL_JUDGE_API_KEY": "rewards.judge_api_key"}
+LEGACY_ENV = {
+    "CINERL_EMBEDDER_PATH": "policy.embedder_path",
+    "CINERL_REWARD_THREADS": "rewards.threads",
+    "CINERL_LLM_THREADS": "llm.threads",
+    "CINERL_VLM_API_KEY": "rewards.vlm_api_key",
+    "CINERL_JUDGE_API_KEY": "rewards.judge_api_key",
+}
 
 
 def iter_fields():
@@ -390,8 +460,7 @@ def resolve_key(key: str) -> str:
             raise UserError(f"unknown setting {key!r}")
         return key
     if key in LEGACY:
-        warnings.warn(f"setting {key!r} is deprecated: use {LEGACY[key]!r}", DeprecationWarning,
-                      stacklevel=3)
+        warnings.warn(f"setting {key!r} is deprecated: use {LEGACY[key]!r}", DeprecationWarning, stacklevel=3)
         return LEGACY[key]
     raise UserError(f"unknown setting {key!r}")
 
@@ -408,8 +477,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def _problems(e: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-                     for err in e.errors())
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in e.errors()
+    )
 
 
 def env_names(dotted: str) -> list[str]:
@@ -443,8 +513,12 @@ def _from_toml(path: Path) -> dict[str, Any]:
                 else:
                     unknown.append(f"{key}.{name}")
         elif key in LEGACY:
-            log.warning("config file %s: flat key %r is deprecated, write [%s] %s", path, key,
-                        *LEGACY[key].split(".", 1))
+            log.warning(
+                "config file %s: flat key %r is deprecated, write [%s] %s",
+                path,
+                key,
+                *LEGACY[key].split(".", 1),
+            )
             out[LEGACY[key]] = value
         else:
             unknown.append(key)
@@ -474,9 +548,15 @@ def _from_env(env: dict[str, str]) -> dict[str, tuple[Any, str]]:
     prefix = ENV_PREFIX + "REWARDS__WEIGHTS__"
     for name, value in env.items():
         if name.startswith(prefix) and value != "":
-            out[f"rewards.weights.{name[len(prefix):].lower()}"] = (value, f"env {name}")
-    for flat in ("weight_visual", "weight_temporal", "weight_character", "weight_location",
-                 "weight_text", "weight_narrative"):
+            out[f"rewards.weights.{name[len(prefix) :].lower()}"] = (value, f"env {name}")
+    for flat in (
+        "weight_visual",
+        "weight_temporal",
+        "weight_character",
+        "weight_location",
+        "weight_text",
+        "weight_narrative",
+    ):
         name = ENV_PREFIX + flat.upper()
         if env.get(name, "") != "":
             _deprecated_env(name, prefix + LEGACY[flat].rsplit(".", 1)[1].upper())
@@ -484,8 +564,11 @@ def _from_env(env: dict[str, str]) -> dict[str, tuple[Any, str]]:
     return out
 
 
-def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
-                  env: dict[str, str] | None = None) -> tuple[Settings, dict[str, str]]:
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[Settings, dict[str, str]]:
     """Merge the four sources; return the settings and, for each dotted field, its source."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -537,18 +620,31 @@ def settings_table(settings: Settings, source: dict[str, str]) -> list[dict[str,
         if dotted == "rewards.weights":
             for g, w in settings.rewards.weights.items():
                 key = f"rewards.weights.{g}"
-                rows.append({"group": "rewards", "setting": key, "value": w,
-                             "source": source.get(key, "default"),
-                             "env": [ENV_PREFIX + "REWARDS__WEIGHTS__" + g.upper()],
-                             "help": f"reward weight of the {g} group"})
+                rows.append(
+                    {
+                        "group": "rewards",
+                        "setting": key,
+                        "value": w,
+                        "source": source.get(key, "default"),
+                        "env": [ENV_PREFIX + "REWARDS__WEIGHTS__" + g.upper()],
+                        "help": f"reward weight of the {g} group",
+                    }
+                )
             continue
         value = settings.get(dotted)
         if is_secret(dotted) and value:
             value = "***" + hashlib.sha256(str(value).encode()).hexdigest()[:6]
         names = env_names(dotted)
         old = [n for n in names if n.startswith(ENV_PREFIX) and NESTED not in n]
-        rows.append({"group": dotted.split(".")[0], "setting": dotted, "value": value,
-                     "source": source.get(dotted, "default"),
-                     "env": [n for n in names if n not in old], "env_deprecated": old,
-                     "help": info.description or ""})
+        rows.append(
+            {
+                "group": dotted.split(".")[0],
+                "setting": dotted,
+                "value": value,
+                "source": source.get(dotted, "default"),
+                "env": [n for n in names if n not in old],
+                "env_deprecated": old,
+                "help": info.description or "",
+            }
+        )
     return rows

@@ -32,8 +32,7 @@ class Storage(Protocol):
         """Store the file under key and return its location (a path or an s3:// URL)."""
         ...
 
-    def describe(self) -> str:
-        ...
+    def describe(self) -> str: ...
 
 
 @dataclass
@@ -79,12 +78,17 @@ class S3Storage:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except NoCredentialsError:
-            raise UserError("no AWS credentials found (environment, ~/.aws or instance role); "
-                            f"cannot use {self.describe()}") from None
+            raise UserError(
+                "no AWS credentials found (environment, ~/.aws or instance role); "
+                f"cannot use {self.describe()}"
+            ) from None
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "?")
-            why = {"404": "does not exist", "NoSuchBucket": "does not exist",
-                   "403": "is not accessible with these credentials"}.get(code, f"failed ({code})")
+            why = {
+                "404": "does not exist",
+                "NoSuchBucket": "does not exist",
+                "403": "is not accessible with these credentials",
+            }.get(code, f"failed ({code})")
             raise UserError(f"S3 bucket {self.bucket!r} {why}") from None
         except BotoCoreError as e:
             raise UserError(f"cannot reach S3 for {self.describe()}: {e}") from None
@@ -96,18 +100,27 @@ class S3Storage:
         last = None
         for attempt in range(self.attempts):
             try:
-                self.client.upload_file(str(local), self.bucket, self.key(key),
-                                        ExtraArgs={"ContentType": ctype})
+                self.client.upload_file(
+                    str(local), self.bucket, self.key(key), ExtraArgs={"ContentType": ctype}
+                )
                 return self.url(key)
             except (BotoCoreError, ClientError, OSError) as e:
                 last = e
                 if attempt + 1 < self.attempts:
-                    wait = self.backoff_s * 2 ** attempt
-                    log.warning("upload of %s to %s failed (%s); retry %d/%d in %.1fs", local.name,
-                                self.url(key), type(e).__name__, attempt + 1, self.attempts - 1, wait)
+                    wait = self.backoff_s * 2**attempt
+                    log.warning(
+                        "upload of %s to %s failed (%s); retry %d/%d in %.1fs",
+                        local.name,
+                        self.url(key),
+                        type(e).__name__,
+                        attempt + 1,
+                        self.attempts - 1,
+                        wait,
+                    )
                     self.sleep(wait)
-        raise UploadFailed(f"upload of {local} to {self.url(key)} failed after {self.attempts} "
-                           f"attempts: {last}")
+        raise UploadFailed(
+            f"upload of {local} to {self.url(key)} failed after {self.attempts} attempts: {last}"
+        )
 
 
 def make_s3_client():
@@ -125,8 +138,10 @@ def parse_storage(spec: str | None, out_dir: Path, client=None) -> Storage:
     if not spec:
         return LocalStorage(out_dir)
     if not spec.startswith("s3://"):
-        raise UserError(f"--storage must look like s3://bucket/prefix (got {spec!r}); leave it out "
-                        "to keep the files in --out only")
+        raise UserError(
+            f"--storage must look like s3://bucket/prefix (got {spec!r}); leave it out "
+            "to keep the files in --out only"
+        )
     bucket, _, prefix = spec[5:].partition("/")
     if not _BUCKET.match(bucket) or ".." in bucket:
         raise UserError(f"--storage {spec!r}: {bucket!r} is not a valid S3 bucket name")

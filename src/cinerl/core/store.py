@@ -70,12 +70,13 @@ class RunStore:
         row = self.db.execute("SELECT prompt, fingerprint, settings, status FROM runs").fetchone()
         if not row:
             return None
-        return {"prompt": row[0], "fingerprint": row[1], "settings": json.loads(row[2]),
-                "status": row[3]}
+        return {"prompt": row[0], "fingerprint": row[1], "settings": json.loads(row[2]), "status": row[3]}
 
     def start_run(self, prompt: str, fp: str, settings: dict) -> None:
-        self.db.execute("INSERT OR REPLACE INTO runs VALUES (1, ?, ?, ?, ?, 'running')",
-                        (time.time(), prompt, fp, json.dumps(settings, sort_keys=True)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO runs VALUES (1, ?, ?, ?, ?, 'running')",
+            (time.time(), prompt, fp, json.dumps(settings, sort_keys=True)),
+        )
 
     def set_status(self, status: str) -> None:
         self.db.execute("UPDATE runs SET status = ?", (status,))
@@ -83,13 +84,16 @@ class RunStore:
     # artifacts ----------------------------------------------------------------------------
     def record_artifact(self, kind: str, key: str, path: Path, root: Path) -> None:
         rel = str(Path(path).relative_to(root))
-        self.db.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?)",
-                        (kind, key, rel, sha256_file(path), time.time()))
+        self.db.execute(
+            "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?)",
+            (kind, key, rel, sha256_file(path), time.time()),
+        )
 
     def artifact(self, kind: str, key: str, root: Path) -> Path | None:
         """The file of a committed artifact, or None if it is missing or not what was written."""
-        row = self.db.execute("SELECT path, sha256 FROM artifacts WHERE kind = ? AND key = ?",
-                              (kind, key)).fetchone()
+        row = self.db.execute(
+            "SELECT path, sha256 FROM artifacts WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
         if not row:
             return None
         path = root / row[0]
@@ -106,13 +110,15 @@ class RunStore:
         """One transaction: the attempt and its reward components land together or not at all."""
         with self.db:
             self.db.execute("BEGIN")
-            self.db.execute("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?)",
-                            (record.scene, record.attempt, record.model_dump_json(),
-                             json.dumps(state), time.time()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?)",
+                (record.scene, record.attempt, record.model_dump_json(), json.dumps(state), time.time()),
+            )
             for name, comp in record.reward.components.items():
-                self.db.execute("INSERT OR REPLACE INTO rewards VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                (record.scene, record.attempt, name, comp.group, comp.status,
-                                 comp.value, comp.reason))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO rewards VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (record.scene, record.attempt, name, comp.group, comp.status, comp.value, comp.reason),
+                )
 
     def attempts(self, scene: int | None = None) -> list[tuple[AttemptRecord, list[float]]]:
         q = "SELECT record, state FROM attempts"
@@ -123,21 +129,30 @@ class RunStore:
         rows = self.db.execute(q + " ORDER BY scene, attempt", args).fetchall()
         return [(AttemptRecord.model_validate_json(r[0]), json.loads(r[1])) for r in rows]
 
-    def commit_scene(self, scene: int, chosen: int, policy_version: int, policy_path: str,
-                     learn: dict) -> None:
-        self.db.execute("INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?, ?, ?)",
-                        (scene, chosen, policy_version, policy_path, json.dumps(learn), time.time()))
+    def commit_scene(
+        self, scene: int, chosen: int, policy_version: int, policy_path: str, learn: dict
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO scenes VALUES (?, ?, ?, ?, ?, ?)",
+            (scene, chosen, policy_version, policy_path, json.dumps(learn), time.time()),
+        )
 
     def scenes(self) -> dict[int, dict]:
         rows = self.db.execute(
-            "SELECT scene, chosen, policy_version, policy_path, learn FROM scenes ORDER BY scene")
-        return {r[0]: {"chosen": r[1], "policy_version": r[2], "policy_path": r[3],
-                       "learn": json.loads(r[4])} for r in rows}
+            "SELECT scene, chosen, policy_version, policy_path, learn FROM scenes ORDER BY scene"
+        )
+        return {
+            r[0]: {"chosen": r[1], "policy_version": r[2], "policy_path": r[3], "learn": json.loads(r[4])}
+            for r in rows
+        }
 
     # stage times --------------------------------------------------------------------------
     def add_stage_time(self, name: str, seconds: float) -> None:
-        self.db.execute("INSERT INTO stages VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
-                        "seconds = seconds + excluded.seconds", (name, seconds))
+        self.db.execute(
+            "INSERT INTO stages VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "seconds = seconds + excluded.seconds",
+            (name, seconds),
+        )
 
     def stage_times(self) -> dict[str, float]:
         return {r[0]: r[1] for r in self.db.execute("SELECT name, seconds FROM stages")}
@@ -148,5 +163,4 @@ class RunStore:
         return row[0] if row else None
 
     def llm_put(self, key: str, response: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?)",
-                        (key, response, time.time()))
+        self.db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?)", (key, response, time.time()))

@@ -22,9 +22,15 @@ from cinerl.core.schema import StoryBible
 
 log = logging.getLogger(__name__)
 # A still, fully locked description: a keyframe is the look the clips are held to.
-KEYFRAME_ACTION = {"shot_size": "wide", "camera_move": "static", "lighting": "soft daylight",
-                   "identity_lock": "full", "location_lock": "full", "motion": "still",
-                   "negative_preset": "full"}
+KEYFRAME_ACTION = {
+    "shot_size": "wide",
+    "camera_move": "static",
+    "lighting": "soft daylight",
+    "identity_lock": "full",
+    "location_lock": "full",
+    "motion": "still",
+    "negative_preset": "full",
+}
 
 
 def boundary_prompt(bible: StoryBible, boundary: int) -> str:
@@ -50,8 +56,9 @@ def render_keyframe(backend, fallback, prompt: str, width: int, height: int, see
     return fallback.generate_image(prompt, width, height, seed)
 
 
-def scene_keyframes(bible: StoryBible, backend, fallback, out_dir: Path, store: RunStore,
-                    size: tuple[int, int], seed: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def scene_keyframes(
+    bible: StoryBible, backend, fallback, out_dir: Path, store: RunStore, size: tuple[int, int], seed: int
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """{scene index: (first keyframe, last keyframe)} for every scene."""
     width, height = size
     images: list[np.ndarray] = []
@@ -59,8 +66,9 @@ def scene_keyframes(bible: StoryBible, backend, fallback, out_dir: Path, store: 
         key = f"boundary_{b:02d}"
         path = store.artifact("keyframe", key, out_dir)
         if path is None:
-            image = render_keyframe(backend, fallback, boundary_prompt(bible, b), width, height,
-                                    keyframe_seed(seed, b))
+            image = render_keyframe(
+                backend, fallback, boundary_prompt(bible, b), width, height, keyframe_seed(seed, b)
+            )
             path = out_dir / "keyframes" / f"{key}.png"
             save_png(image, path)
             store.record_artifact("keyframe", key, path, out_dir)

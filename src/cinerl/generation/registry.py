@@ -19,8 +19,11 @@ from cinerl.core.settings import Settings
 
 KINDS = ("video", "image")
 # backend name -> the module that registers it
-BUILTIN = {"previz": "cinerl.generation.previz.backend", "wan": "cinerl.generation.wan.backend",
-           "diffusers": "cinerl.generation.diffusers_image"}
+BUILTIN = {
+    "previz": "cinerl.generation.previz.backend",
+    "wan": "cinerl.generation.wan.backend",
+    "diffusers": "cinerl.generation.diffusers_image",
+}
 
 # (settings, {dotted setting: source}) -> settings, possibly with the backend's own defaults
 Preflight = Callable[[Settings, dict[str, str]], Settings]
@@ -29,10 +32,10 @@ Preflight = Callable[[Settings, dict[str, str]], Settings]
 @dataclass(frozen=True)
 class BackendSpec:
     name: str
-    factory: Callable[..., Any]       # (settings group or None, kind=, **options) -> a backend
-    settings_group: str | None        # the Settings group the backend reads ("wan"), or None
+    factory: Callable[..., Any]  # (settings group or None, kind=, **options) -> a backend
+    settings_group: str | None  # the Settings group the backend reads ("wan"), or None
     kinds: frozenset[str]
-    frame_neutral: tuple[str, ...]    # dotted settings of its group that never change frames
+    frame_neutral: tuple[str, ...]  # dotted settings of its group that never change frames
     preflight: Preflight | None
     description: str
 
@@ -40,17 +43,23 @@ class BackendSpec:
 _BACKENDS: dict[str, BackendSpec] = {}
 
 
-def register_backend(name: str, factory: Callable[..., Any], settings_group: str | None = None,
-                     kinds: Iterable[str] = ("video",), *, frame_neutral: Iterable[str] = (),
-                     preflight: Preflight | None = None, description: str = "") -> BackendSpec:
+def register_backend(
+    name: str,
+    factory: Callable[..., Any],
+    settings_group: str | None = None,
+    kinds: Iterable[str] = ("video",),
+    *,
+    frame_neutral: Iterable[str] = (),
+    preflight: Preflight | None = None,
+    description: str = "",
+) -> BackendSpec:
     """Make a backend available by name to `cinerl make --backend` and the reference stage."""
     kinds = frozenset(kinds)
     if not kinds or not kinds <= set(KINDS):
         raise ValueError(f"backend {name!r}: kinds must be among {KINDS}, got {sorted(kinds)}")
     if settings_group is not None and settings_group not in Settings.model_fields:
         raise ValueError(f"backend {name!r}: no settings group {settings_group!r}")
-    spec = BackendSpec(name, factory, settings_group, kinds, tuple(frame_neutral), preflight,
-                       description)
+    spec = BackendSpec(name, factory, settings_group, kinds, tuple(frame_neutral), preflight, description)
     _BACKENDS[name] = spec
     return spec
 
@@ -69,8 +78,9 @@ def registered_backends(kind: str | None = None) -> list[str]:
 def backend_spec(name: str, kind: str = "video") -> BackendSpec:
     spec = _lookup(name)
     if spec is None or kind not in spec.kinds:
-        raise BackendUnavailable(f"unknown {kind} backend {name!r}; available: "
-                                 f"{', '.join(registered_backends(kind))}")
+        raise BackendUnavailable(
+            f"unknown {kind} backend {name!r}; available: {', '.join(registered_backends(kind))}"
+        )
     return spec
 
 
@@ -110,5 +120,6 @@ def frame_neutral_settings(backend: str) -> tuple[str, ...]:
 def all_frame_neutral() -> tuple[str, ...]:
     """Every registered video backend's frame-neutral settings. A run's fingerprint leaves all of
     them out, as CineRL 0.1 did, so runs started before the registry still resume."""
-    return tuple(sorted({k for n in registered_backends("video")
-                         for k in backend_spec(n, "video").frame_neutral}))
+    return tuple(
+        sorted({k for n in registered_backends("video") for k in backend_spec(n, "video").frame_neutral})
+    )

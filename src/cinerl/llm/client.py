@@ -51,15 +51,15 @@ def jpeg_data_url(rgb: Any, quality: int = JPEG_QUALITY) -> str:
     """An (H, W, 3) uint8 RGB frame as a ``data:image/jpeg;base64,...`` URL."""
     import cv2
 
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise EndpointError("could not encode a frame as JPEG")
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def retry_delay(attempt: int, backoff: float, max_backoff: float,
-                retry_after: str | float | None = None) -> float:
+def retry_delay(
+    attempt: int, backoff: float, max_backoff: float, retry_after: str | float | None = None
+) -> float:
     """Seconds before retry ``attempt`` (0-based): the server's Retry-After when it gives one,
     else exponential backoff with jitter (AWS architecture blog, "Exponential Backoff and
     Jitter"); never more than max_backoff."""
@@ -69,7 +69,7 @@ def retry_delay(attempt: int, backoff: float, max_backoff: float,
         wait = None
     if wait is not None:
         return min(max(wait, 0.0), max_backoff)
-    return min(max_backoff, backoff * 2 ** attempt) * (0.5 + random.random() / 2)
+    return min(max_backoff, backoff * 2**attempt) * (0.5 + random.random() / 2)
 
 
 class ChatClient:
@@ -79,9 +79,18 @@ class ChatClient:
     (kind "vlm" or "judge"). A server that checks no key gets none.
     """
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, *,
-                 kind: str = "vlm", timeout: float = 60.0, retries: int = 0,
-                 backoff: float = 0.5, max_backoff: float = 20.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        kind: str = "vlm",
+        timeout: float = 60.0,
+        retries: int = 0,
+        backoff: float = 0.5,
+        max_backoff: float = 20.0,
+    ):
         self.base_url = (base_url or "").rstrip("/")
         self.model = model or ""
         self.kind = kind
@@ -103,8 +112,9 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {key}"
         return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
 
-    def chat(self, text: str, images: Sequence[Any] | None = None, max_tokens: int = 300,
-             temperature: float = 0.0) -> str:
+    def chat(
+        self, text: str, images: Sequence[Any] | None = None, max_tokens: int = 300, temperature: float = 0.0
+    ) -> str:
         """One chat completion: the text and the (H, W, 3) RGB images as JPEG data URLs.
         Returns the answer's text; raises EndpointError with a short reason on any failure."""
         if not (self.base_url and self.model):
@@ -112,10 +122,16 @@ class ChatClient:
         content: list[dict] | str = text
         if images is not None and len(images):
             content = [{"type": "text", "text": text}] + [
-                {"type": "image_url", "image_url": {"url": jpeg_data_url(im)}} for im in images]
-        body = json.dumps({"model": self.model, "temperature": temperature,
-                           "max_tokens": max_tokens,
-                           "messages": [{"role": "user", "content": content}]}).encode()
+                {"type": "image_url", "image_url": {"url": jpeg_data_url(im)}} for im in images
+            ]
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "messages": [{"role": "user", "content": content}],
+            }
+        ).encode()
         url = self.url
         for attempt in range(self.retries + 1):
             retry_after = None
@@ -152,8 +168,11 @@ def parse_rating(text: str, lo: int = 1, hi: int = 5) -> int:
     """The rating in a judge's answer: after 'Score'/'Rating' ("Score: 4", "Rating - 2"), else
     "N/5" or "N out of 5", else the first integer. Raises EndpointError when that is missing or
     outside [lo, hi]."""
-    m = _MARKED.search(text) or re.search(r"\b(\d+)\s*(?:/|out of)\s*%d\b" % hi, text, re.I) \
+    m = (
+        _MARKED.search(text)
+        or re.search(r"\b(\d+)\s*(?:/|out of)\s*%d\b" % hi, text, re.I)
         or re.search(r"\b(\d+)\b", text)
+    )
     if not m or not lo <= int(m.group(1)) <= hi:
         raise EndpointError(f"no {lo}-{hi} rating in the answer: {text[:120]!r}")
     return int(m.group(1))

@@ -69,8 +69,7 @@ class Vocab:
             return ids[0]
 
         word = ok & torch.tensor([not t[:1].isspace() for t in texts])
-        return cls(texts, ok, word, lengths, digits, single('"'), single(","), single("]"),
-                   specials)
+        return cls(texts, ok, word, lengths, digits, single('"'), single(","), single("]"), specials)
 
 
 def _can_reach(prefix: str, lo: int, hi: int) -> bool:
@@ -79,7 +78,7 @@ def _can_reach(prefix: str, lo: int, hi: int) -> bool:
         return False
     p = int(prefix)
     for extra in range(0, len(str(hi)) - len(prefix) + 1):
-        a, b = p * 10 ** extra, p * 10 ** extra + 10 ** extra - 1
+        a, b = p * 10**extra, p * 10**extra + 10**extra - 1
         if prefix == "0" and extra > 0:
             break
         if a <= hi and b >= lo:
@@ -90,8 +89,17 @@ def _can_reach(prefix: str, lo: int, hi: int) -> bool:
 class SchemaDecoder:
     """Generate one JSON value for `schema` from a prompt, token by token, always valid."""
 
-    def __init__(self, model, tokenizer, vocab: Vocab, schema: dict, *, max_tokens: int = 1024,
-                 temperature: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        vocab: Vocab,
+        schema: dict,
+        *,
+        max_tokens: int = 1024,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ):
         self.model, self.tok, self.vocab = model, tokenizer, vocab
         self.defs = schema.get("$defs", {})
         self.schema = schema
@@ -212,7 +220,7 @@ class SchemaDecoder:
         seqs = [self._encode(json.dumps(o)) for o in options]
         prefix: list[int] = []
         while True:
-            live = [s for s in seqs if s[:len(prefix)] == prefix]
+            live = [s for s in seqs if s[: len(prefix)] == prefix]
             done = [s for s in live if len(s) == len(prefix)]
             nxt = sorted({s[len(prefix)] for s in live if len(s) > len(prefix)})
             if done and (not nxt or self.over_budget):
@@ -257,7 +265,7 @@ class SchemaDecoder:
 
     def integer(self, node: dict) -> None:
         lo = int(node.get("minimum", node.get("exclusiveMinimum", -1) + 1))
-        hi = int(node.get("maximum", node.get("exclusiveMaximum", 10 ** 6 + 1) - 1))
+        hi = int(node.get("maximum", node.get("exclusiveMaximum", 10**6 + 1) - 1))
         if lo < 0:
             raise UnsupportedSchema("constrained integers must have minimum >= 0")
         text = ""

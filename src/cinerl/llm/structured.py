@@ -13,38 +13,53 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cinerl.core.errors import UserError
-from cinerl.llm.providers import get_provider
-from cinerl.llm.types import (PROVIDERS, LLMAuthError, LLMCache, LLMProvider, LLMResult,
-                              LLMUnavailable)
+from cinerl.llm.types import LLMCache, LLMProvider, LLMResult, LLMUnavailable
 
 log = logging.getLogger(__name__)
 
+
 def provider_identity(provider: LLMProvider) -> dict:
     """What makes two providers give the same answer (never the API key)."""
-    return {"provider": provider.name, "model": provider.model,
-            "base_url": getattr(provider, "base_url", None) or ""}
+    return {
+        "provider": provider.name,
+        "model": provider.model,
+        "base_url": getattr(provider, "base_url", None) or "",
+    }
 
 
-def cache_key(provider: LLMProvider, messages: list[dict], schema: type[BaseModel] | None,
-              temperature: float, max_tokens: int) -> str:
-    payload = {**provider_identity(provider), "messages": messages,
-               "schema": schema.model_json_schema() if schema else None,
-               "temperature": temperature, "max_tokens": max_tokens}
+def cache_key(
+    provider: LLMProvider,
+    messages: list[dict],
+    schema: type[BaseModel] | None,
+    temperature: float,
+    max_tokens: int,
+) -> str:
+    payload = {
+        **provider_identity(provider),
+        "messages": messages,
+        "schema": schema.model_json_schema() if schema else None,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def cached_complete(provider: LLMProvider, messages: list[dict], *,
-                    schema: type[BaseModel] | None = None, temperature: float = 0.0,
-                    max_tokens: int = 1024, cache: LLMCache | None = None) -> LLMResult:
+def cached_complete(
+    provider: LLMProvider,
+    messages: list[dict],
+    *,
+    schema: type[BaseModel] | None = None,
+    temperature: float = 0.0,
+    max_tokens: int = 1024,
+    cache: LLMCache | None = None,
+) -> LLMResult:
     """`provider.complete` through the cache: a hit costs no tokens and no time."""
     key = cache_key(provider, messages, schema, temperature, max_tokens) if cache else ""
     if cache is not None:
@@ -65,7 +80,7 @@ def extract_json(text: str) -> str:
         text = fenced.group(1)
     start = text.find("{")
     end = text.rfind("}")
-    return text[start:end + 1] if 0 <= start < end else text
+    return text[start : end + 1] if 0 <= start < end else text
 
 
 def validation_problems(error: Exception, limit: int = 8) -> str:
@@ -79,20 +94,36 @@ def validation_problems(error: Exception, limit: int = 8) -> str:
     return f"- {error}"
 
 
-def structured_call(provider: LLMProvider, messages: list[dict], schema: type[BaseModel], *,
-                    repairs: int = 2, fallback: Callable[[], BaseModel] | None = None,
-                    cache: LLMCache | None = None, check: Callable[[BaseModel], list[str]] | None = None,
-                    temperature: float = 0.0, max_tokens: int = 1024,
-                    step: str = "") -> tuple[BaseModel, dict]:
+def structured_call(
+    provider: LLMProvider,
+    messages: list[dict],
+    schema: type[BaseModel],
+    *,
+    repairs: int = 2,
+    fallback: Callable[[], BaseModel] | None = None,
+    cache: LLMCache | None = None,
+    check: Callable[[BaseModel], list[str]] | None = None,
+    temperature: float = 0.0,
+    max_tokens: int = 1024,
+    step: str = "",
+) -> tuple[BaseModel, dict]:
     """Ask for `schema`, repair up to `repairs` times, then fall back. Returns (model, meta).
 
     `check` adds rules the schema cannot state (word counts, names that must appear); its
     complaints are repaired like validation errors. The offline provider answers every step with
     `fallback` directly. Authentication errors are not caught: the user must fix the key.
     """
-    meta: dict[str, Any] = {"step": step, **provider_identity(provider), "calls": [],
-                            "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0,
-                            "repairs": 0, "fell_back": False, "warning": ""}
+    meta: dict[str, Any] = {
+        "step": step,
+        **provider_identity(provider),
+        "calls": [],
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "seconds": 0.0,
+        "repairs": 0,
+        "fell_back": False,
+        "warning": "",
+    }
     meta.pop("base_url")
     if provider.name == "offline":
         if fallback is None:
@@ -105,21 +136,26 @@ def structured_call(provider: LLMProvider, messages: list[dict], schema: type[Ba
     def give_up(reason: str) -> tuple[BaseModel, dict]:
         if fallback is None:
             raise LLMUnavailable(reason)
-        log.warning("%s: %s; using the offline planner for this step", step or schema.__name__,
-                    reason)
+        log.warning("%s: %s; using the offline planner for this step", step or schema.__name__, reason)
         meta.update(fell_back=True, warning=f"{reason}; used the offline planner for this step")
         return fallback(), meta
 
     convo = list(messages)
     for attempt in range(repairs + 1):
         try:
-            res = cached_complete(provider, convo, schema=schema, temperature=temperature,
-                                  max_tokens=max_tokens, cache=cache)
+            res = cached_complete(
+                provider, convo, schema=schema, temperature=temperature, max_tokens=max_tokens, cache=cache
+            )
         except LLMUnavailable as e:
             return give_up(f"{provider.name} ({provider.model}) unavailable: {e}")
-        meta["calls"].append({"prompt_tokens": res.prompt_tokens,
-                              "completion_tokens": res.completion_tokens,
-                              "seconds": round(res.seconds, 4), "cached": res.cached})
+        meta["calls"].append(
+            {
+                "prompt_tokens": res.prompt_tokens,
+                "completion_tokens": res.completion_tokens,
+                "seconds": round(res.seconds, 4),
+                "cached": res.cached,
+            }
+        )
         if not res.cached:
             meta["prompt_tokens"] += res.prompt_tokens
             meta["completion_tokens"] += res.completion_tokens
@@ -138,6 +174,11 @@ def structured_call(provider: LLMProvider, messages: list[dict], schema: type[Ba
         meta["repairs"] += 1
         convo = convo + [
             {"role": "assistant", "content": res.text[:4000]},
-            {"role": "user", "content": "Your JSON does not fit the required schema:\n" + why +
-             "\nReply with the corrected JSON object only."}]
+            {
+                "role": "user",
+                "content": "Your JSON does not fit the required schema:\n"
+                + why
+                + "\nReply with the corrected JSON object only.",
+            },
+        ]
     raise AssertionError("unreachable")

@@ -35,8 +35,14 @@ class LLMProvider(Protocol):
     name: str  # "openai" | "transformers" | "offline"
     model: str
 
-    def complete(self, messages: list[dict], *, schema: type[BaseModel] | None = None,
-                 temperature: float = 0.0, max_tokens: int = 1024) -> LLMResult: ...
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+    ) -> LLMResult: ...
 
 
 class LLMCache(Protocol):

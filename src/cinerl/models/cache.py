@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
 from cinerl.core.settings import env_settings
 from contextlib import contextmanager
@@ -17,12 +16,14 @@ from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
+
 def resolve_device(device: str = "auto") -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; anything else is passed through."""
     if device and device != "auto":
         return device
     try:
         import torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     except Exception:  # pragma: no cover - torch is a core dependency
         return "cpu"

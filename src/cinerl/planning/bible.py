@@ -23,9 +23,16 @@ PLAN_PROMPTS = "scene_prompts.json"
 
 def provider_for(settings: Settings):
     llm = settings.llm
-    return get_provider(llm.provider, model=llm.model, base_url=llm.base_url, timeout=llm.timeout,
-                        retries=llm.retries, seed=settings.run.seed, api_key=llm.api_key,
-                        threads=llm.threads)
+    return get_provider(
+        llm.provider,
+        model=llm.model,
+        base_url=llm.base_url,
+        timeout=llm.timeout,
+        retries=llm.retries,
+        seed=settings.run.seed,
+        api_key=llm.api_key,
+        threads=llm.threads,
+    )
 
 
 def load_plan(plan_dir: str | Path) -> StoryBible:
@@ -34,30 +41,48 @@ def load_plan(plan_dir: str | Path) -> StoryBible:
     if not path.exists():
         raise UserError(f"--from-plan {plan_dir}: no {PLAN_BIBLE} there (run `cinerl plan` first)")
     if not (path.parent / PLAN_PROMPTS).exists():
-        raise UserError(f"--from-plan {plan_dir}: no {PLAN_PROMPTS} there (the plan did not "
-                        "finish: run the same `cinerl plan` command with --resume)")
+        raise UserError(
+            f"--from-plan {plan_dir}: no {PLAN_PROMPTS} there (the plan did not "
+            "finish: run the same `cinerl plan` command with --resume)"
+        )
     try:
         return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as e:
-        raise UserError(f"--from-plan {plan_dir}: {PLAN_BIBLE} is not a valid story bible "
-                        f"({str(e).splitlines()[0]})") from None
+        raise UserError(
+            f"--from-plan {plan_dir}: {PLAN_BIBLE} is not a valid story bible ({str(e).splitlines()[0]})"
+        ) from None
 
 
-def plan_bible(prompt: str, settings: Settings, cache: LLMCache | None,
-               out_dir: Path) -> StoryBible:
+def plan_bible(prompt: str, settings: Settings, cache: LLMCache | None, out_dir: Path) -> StoryBible:
     """Plan the film's bible as the settings say, and record each step for the report."""
     s = settings
     if s.plan.from_plan:
         bible = load_plan(s.plan.from_plan)
-        steps = [{"step": "plan", "provider": "plan", "model": str(Path(s.plan.from_plan)),
-                  "calls": [], "prompt_tokens": 0, "completion_tokens": 0, "seconds": 0.0,
-                  "repairs": 0, "fell_back": False, "warning": ""}]
+        steps = [
+            {
+                "step": "plan",
+                "provider": "plan",
+                "model": str(Path(s.plan.from_plan)),
+                "calls": [],
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "seconds": 0.0,
+                "repairs": 0,
+                "fell_back": False,
+                "warning": "",
+            }
+        ]
     else:
         p = s.plan
         agent = DirectorAgent(provider_for(s), cache=cache, repairs=s.llm.repairs)
-        bible, steps = agent.plan(prompt, seed=s.run.seed, scenes=p.scenes,
-                                  min_scenes=p.min_scenes, max_scenes=p.max_scenes,
-                                  seconds=(p.scene_seconds_min, p.scene_seconds_max))
+        bible, steps = agent.plan(
+            prompt,
+            seed=s.run.seed,
+            scenes=p.scenes,
+            min_scenes=p.min_scenes,
+            max_scenes=p.max_scenes,
+            seconds=(p.scene_seconds_min, p.scene_seconds_max),
+        )
     atomic_write_text(Path(out_dir) / STEPS_FILE, json.dumps(steps, indent=2))
     return bible
 
@@ -71,9 +96,11 @@ def llm_report(out_dir: Path) -> dict:
     prompts = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     steps = steps + prompts.get("steps", [])
     rows = prompts.get("scenes", [])
-    return {"steps": steps,
-            "prompt_tokens": sum(s.get("prompt_tokens", 0) for s in steps),
-            "completion_tokens": sum(s.get("completion_tokens", 0) for s in steps),
-            "seconds": round(sum(s.get("seconds", 0.0) for s in steps), 3),
-            "scene_prompts": {"source": prompts.get("source", ""), "scenes": rows},
-            "warnings": [s["warning"] for s in steps + rows if s.get("warning")]}
+    return {
+        "steps": steps,
+        "prompt_tokens": sum(s.get("prompt_tokens", 0) for s in steps),
+        "completion_tokens": sum(s.get("completion_tokens", 0) for s in steps),
+        "seconds": round(sum(s.get("seconds", 0.0) for s in steps), 3),
+        "scene_prompts": {"source": prompts.get("source", ""), "scenes": rows},
+        "warnings": [s["warning"] for s in steps + rows if s.get("warning")],
+    }

@@ -61,8 +61,10 @@ class CastDraft(Draft):
 def cast_problems(cast: CastDraft) -> list[str]:
     """Rules the schema cannot state: names must be distinct."""
     out = []
-    for what, names in (("character", [c.name for c in cast.characters]),
-                        ("location", [loc.name for loc in cast.locations])):
+    for what, names in (
+        ("character", [c.name for c in cast.characters]),
+        ("location", [loc.name for loc in cast.locations]),
+    ):
         slugs = [slug(n) for n in names]
         if len(set(slugs)) != len(slugs):
             out.append(f"two {what}s share a name ({', '.join(names)}); give each its own")
@@ -70,26 +72,38 @@ def cast_problems(cast: CastDraft) -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def scenes_schema(characters: tuple[str, ...], locations: tuple[str, ...], min_scenes: int,
-                  max_scenes: int, min_seconds: int, max_seconds: int) -> type[BaseModel]:
+def scenes_schema(
+    characters: tuple[str, ...],
+    locations: tuple[str, ...],
+    min_scenes: int,
+    max_scenes: int,
+    min_seconds: int,
+    max_seconds: int,
+) -> type[BaseModel]:
     """Step two's schema: scenes that can only name this cast, in the allowed count and length."""
     char_t = Literal[characters]  # type: ignore[valid-type]
     loc_t = Literal[locations]  # type: ignore[valid-type]
     scene = create_model(
-        "SceneDraft", __base__=Draft,
+        "SceneDraft",
+        __base__=Draft,
         title=(str, Field(min_length=1, max_length=60)),
         beat=(Beat, ...),
         seconds=(int, Field(ge=min_seconds, le=max_seconds)),
         characters=(list[char_t], Field(min_length=1, max_length=min(3, len(characters)))),
         location=(loc_t, ...),
         action=(str, Field(min_length=1, max_length=160, description="what happens, one sentence")),
-        time_of_day=(TimeOfDay, ...))
-    return create_model("ScenesDraft", __base__=Draft,
-                        scenes=(list[scene], Field(min_length=min_scenes, max_length=max_scenes)))
+        time_of_day=(TimeOfDay, ...),
+    )
+    return create_model(
+        "ScenesDraft",
+        __base__=Draft,
+        scenes=(list[scene], Field(min_length=min_scenes, max_length=max_scenes)),
+    )
 
 
-def scene_bounds(min_scenes: int, max_scenes: int, scenes: int | None,
-                 seconds: tuple[float, float]) -> tuple[int, int, int, int]:
+def scene_bounds(
+    min_scenes: int, max_scenes: int, scenes: int | None, seconds: tuple[float, float]
+) -> tuple[int, int, int, int]:
     lo, hi = (scenes, scenes) if scenes else (min_scenes, max_scenes)
     s_lo = max(1, math.ceil(seconds[0]))
     s_hi = max(s_lo, math.floor(seconds[1]))
@@ -103,19 +117,31 @@ def _clip(text: str, n: int) -> str:
 
 def cast_from_bible(bible: StoryBible) -> CastDraft:
     """The offline planner's cast as a draft (the fallback of step one)."""
-    chars = [CharacterDraft(
-        name=_clip(c.name, 24), role=_clip(c.role or "traveller", 32), age=min(99, c.age),
-        gender=c.gender if c.gender in Gender.__args__ else "woman",
-        wardrobe_colors=[w.name for w in c.wardrobe][:3],
-        garments=[_clip(g, 20) for g in (c.garments or ["outfit"] * 3)][:3],
-        hair=c.hair.name if c.hair else "brown", look=_clip(c.visual_description or "calm", 80))
-        for c in bible.characters[:MAX_CAST]]
-    locs = [LocationDraft(name=_clip(loc.name, 40), scenery_type=loc.scenery_type,
-                          palette=[p.name for p in loc.palette][:3],
-                          look=_clip(loc.visual_description or loc.scenery_type, 80))
-            for loc in bible.locations[:MAX_CAST]]
-    return CastDraft(title=_clip(bible.title, 60), logline=_clip(bible.logline, 200),
-                     characters=chars, locations=locs)
+    chars = [
+        CharacterDraft(
+            name=_clip(c.name, 24),
+            role=_clip(c.role or "traveller", 32),
+            age=min(99, c.age),
+            gender=c.gender if c.gender in Gender.__args__ else "woman",
+            wardrobe_colors=[w.name for w in c.wardrobe][:3],
+            garments=[_clip(g, 20) for g in (c.garments or ["outfit"] * 3)][:3],
+            hair=c.hair.name if c.hair else "brown",
+            look=_clip(c.visual_description or "calm", 80),
+        )
+        for c in bible.characters[:MAX_CAST]
+    ]
+    locs = [
+        LocationDraft(
+            name=_clip(loc.name, 40),
+            scenery_type=loc.scenery_type,
+            palette=[p.name for p in loc.palette][:3],
+            look=_clip(loc.visual_description or loc.scenery_type, 80),
+        )
+        for loc in bible.locations[:MAX_CAST]
+    ]
+    return CastDraft(
+        title=_clip(bible.title, 60), logline=_clip(bible.logline, 200), characters=chars, locations=locs
+    )
 
 
 def scenes_from_bible(bible: StoryBible, cast: CastDraft, schema: type[BaseModel]) -> BaseModel:
@@ -131,13 +157,17 @@ def scenes_from_bible(bible: StoryBible, cast: CastDraft, schema: type[BaseModel
     scenes = []
     for sc in bible.scenes:
         who = [names[min(by_id[c], len(names) - 1)] for c in sc.character_ids][:3]
-        scenes.append(item(
-            title=_clip(sc.title, 60), beat=sc.beat,
-            seconds=int(min(s_hi, max(s_lo, round(sc.duration_s)))),
-            characters=list(dict.fromkeys(who)) or names[:1],
-            location=places[min(loc_by_id[sc.location_id], len(places) - 1)],
-            action=_clip(sc.action, 160),
-            time_of_day=sc.time_of_day if sc.time_of_day in TimeOfDay.__args__ else "day"))
+        scenes.append(
+            item(
+                title=_clip(sc.title, 60),
+                beat=sc.beat,
+                seconds=int(min(s_hi, max(s_lo, round(sc.duration_s)))),
+                characters=list(dict.fromkeys(who)) or names[:1],
+                location=places[min(loc_by_id[sc.location_id], len(places) - 1)],
+                action=_clip(sc.action, 160),
+                time_of_day=sc.time_of_day if sc.time_of_day in TimeOfDay.__args__ else "day",
+            )
+        )
     return schema(scenes=scenes)
 
 
@@ -152,26 +182,55 @@ def expand(prompt: str, seed: int, cast: CastDraft, scenes: BaseModel, planner: 
         cid = slug(c.name, f"character_{i}")
         while cid in {x.id for x in characters}:
             cid += f"_{i}"
-        characters.append(Character(
-            id=cid, name=c.name.strip(), role=c.role.strip(), age=c.age, gender=c.gender,
-            wardrobe=[_named(w) for w in c.wardrobe_colors],
-            garments=[g.strip() or "outfit" for g in c.garments], hair=_named(c.hair),
-            visual_description=c.look.strip()))
+        characters.append(
+            Character(
+                id=cid,
+                name=c.name.strip(),
+                role=c.role.strip(),
+                age=c.age,
+                gender=c.gender,
+                wardrobe=[_named(w) for w in c.wardrobe_colors],
+                garments=[g.strip() or "outfit" for g in c.garments],
+                hair=_named(c.hair),
+                visual_description=c.look.strip(),
+            )
+        )
     locations: list[Location] = []
     for i, loc in enumerate(cast.locations):
         lid = slug(loc.name.removeprefix("the ").removeprefix("The "), f"location_{i}")
         while lid in {x.id for x in locations}:
             lid += f"_{i}"
-        locations.append(Location(id=lid, name=loc.name.strip(), scenery_type=loc.scenery_type,
-                                  palette=[_named(p) for p in loc.palette],
-                                  visual_description=loc.look.strip()))
+        locations.append(
+            Location(
+                id=lid,
+                name=loc.name.strip(),
+                scenery_type=loc.scenery_type,
+                palette=[_named(p) for p in loc.palette],
+                visual_description=loc.look.strip(),
+            )
+        )
     char_id = {c.name: characters[i].id for i, c in enumerate(cast.characters)}
     loc_id = {loc.name: locations[i].id for i, loc in enumerate(cast.locations)}
-    scene_list = [Scene(index=i, title=s.title.strip(), beat=s.beat, duration_s=float(s.seconds),
-                        character_ids=list(dict.fromkeys(char_id[n] for n in s.characters)),
-                        location_id=loc_id[s.location], action=s.action.strip(),
-                        time_of_day=s.time_of_day)
-                  for i, s in enumerate(scenes.scenes)]
-    return StoryBible(seed_prompt=prompt, title=cast.title.strip(), logline=cast.logline.strip(),
-                      characters=characters, locations=locations, scenes=scene_list,
-                      planner=planner, seed=seed)
+    scene_list = [
+        Scene(
+            index=i,
+            title=s.title.strip(),
+            beat=s.beat,
+            duration_s=float(s.seconds),
+            character_ids=list(dict.fromkeys(char_id[n] for n in s.characters)),
+            location_id=loc_id[s.location],
+            action=s.action.strip(),
+            time_of_day=s.time_of_day,
+        )
+        for i, s in enumerate(scenes.scenes)
+    ]
+    return StoryBible(
+        seed_prompt=prompt,
+        title=cast.title.strip(),
+        logline=cast.logline.strip(),
+        characters=characters,
+        locations=locations,
+        scenes=scene_list,
+        planner=planner,
+        seed=seed,
+    )

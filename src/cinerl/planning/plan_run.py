@@ -25,14 +25,20 @@ from cinerl.core.schema import StoryBible
 
 SCENE_PROMPTS = PLAN_PROMPTS
 PLAN_REPORT = "plan_report.json"
-PLAN_ENTRIES = ("state.db", "state.db-wal", "state.db-shm", "steps", PLAN_BIBLE, SCENE_PROMPTS,
-                PLAN_REPORT)
+PLAN_ENTRIES = ("state.db", "state.db-wal", "state.db-shm", "steps", PLAN_BIBLE, SCENE_PROMPTS, PLAN_REPORT)
 # what makes a plan this plan (0.1 flat names, so plans started before the groups resume)
-PLAN_SETTINGS = {"seed": "run.seed", "scenes": "plan.scenes", "min_scenes": "plan.min_scenes",
-                 "max_scenes": "plan.max_scenes", "scene_seconds_min": "plan.scene_seconds_min",
-                 "scene_seconds_max": "plan.scene_seconds_max", "llm": "llm.provider",
-                 "llm_model": "llm.model", "llm_base_url": "llm.base_url",
-                 "llm_repairs": "llm.repairs"}
+PLAN_SETTINGS = {
+    "seed": "run.seed",
+    "scenes": "plan.scenes",
+    "min_scenes": "plan.min_scenes",
+    "max_scenes": "plan.max_scenes",
+    "scene_seconds_min": "plan.scene_seconds_min",
+    "scene_seconds_max": "plan.scene_seconds_max",
+    "llm": "llm.provider",
+    "llm_model": "llm.model",
+    "llm_base_url": "llm.base_url",
+    "llm_repairs": "llm.repairs",
+}
 
 
 def plan_settings(settings: Settings) -> dict:
@@ -56,8 +62,14 @@ def clear_plan(out_dir: Path) -> None:
 
 
 class PlanRun:
-    def __init__(self, prompt: str, out_dir: Path, settings: Settings, fresh: bool = False,
-                 on_step: Callable[[str, int, int], None] | None = None):
+    def __init__(
+        self,
+        prompt: str,
+        out_dir: Path,
+        settings: Settings,
+        fresh: bool = False,
+        on_step: Callable[[str, int, int], None] | None = None,
+    ):
         self.prompt = check_prompt(prompt)
         self.out_dir = check_out_dir(Path(out_dir))
         self.settings = settings
@@ -70,8 +82,10 @@ class PlanRun:
         run = self.store.run()
         if run and run["fingerprint"] != self.fingerprint:
             self.store.close()
-            raise UserError(f"{self.out_dir} holds a plan of another prompt or other settings; "
-                            "pass --fresh to replace it or choose another --out")
+            raise UserError(
+                f"{self.out_dir} holds a plan of another prompt or other settings; "
+                "pass --fresh to replace it or choose another --out"
+            )
         if not run:
             self.store.start_run(self.prompt, self.fingerprint, view)
         self.metas: list[dict] = []
@@ -100,9 +114,14 @@ class PlanRun:
 
         def plan():
             p = s.plan
-            bible, metas = director.plan(self.prompt, seed=s.run.seed, scenes=p.scenes,
-                                         min_scenes=p.min_scenes, max_scenes=p.max_scenes,
-                                         seconds=(p.scene_seconds_min, p.scene_seconds_max))
+            bible, metas = director.plan(
+                self.prompt,
+                seed=s.run.seed,
+                scenes=p.scenes,
+                min_scenes=p.min_scenes,
+                max_scenes=p.max_scenes,
+                seconds=(p.scene_seconds_min, p.scene_seconds_max),
+            )
             return bible.model_dump(mode="json"), metas
 
         bible = StoryBible.model_validate(self.step("bible", plan))
@@ -117,12 +136,28 @@ class PlanRun:
             if self.on_step:
                 self.on_step(name, done[0], total)
 
-        made, _ = write_prompts(bible, provider, self.store, s.llm.repairs, s.run.shot_mode,
-                                run_step=self.step, critique_fallbacks=True, on_step=on_step)
-        rows = [{"scene": r["scene"], "title": r["title"], "mode": r["mode"],
-                 "prompt": r["enriched"], "issues": r["issues"],
-                 "revised_prompt": r["revised_prompt"], "negative_prompt": r["negative_prompt"]}
-                for r in made]
+        made, _ = write_prompts(
+            bible,
+            provider,
+            self.store,
+            s.llm.repairs,
+            s.run.shot_mode,
+            run_step=self.step,
+            critique_fallbacks=True,
+            on_step=on_step,
+        )
+        rows = [
+            {
+                "scene": r["scene"],
+                "title": r["title"],
+                "mode": r["mode"],
+                "prompt": r["enriched"],
+                "issues": r["issues"],
+                "revised_prompt": r["revised_prompt"],
+                "negative_prompt": r["negative_prompt"],
+            }
+            for r in made
+        ]
         atomic_write_text(self.out_dir / SCENE_PROMPTS, json.dumps(rows, indent=2))
         report = self.report(provider, bible, time.perf_counter() - t0)
         atomic_write_text(self.out_dir / PLAN_REPORT, json.dumps(report, indent=2))
@@ -134,13 +169,16 @@ class PlanRun:
         hits = sum(1 for c in calls if c["cached"])
         fresh = [m for m in self.metas if not m.get("resumed")]
         return {
-            "seed_prompt": self.prompt, "title": bible.title, "planner": bible.planner,
-            "provider": provider.name, "model": provider.model,
-            "files": {"creative_document": PLAN_BIBLE, "scene_prompts": SCENE_PROMPTS,
-                      "state": "state.db"},
+            "seed_prompt": self.prompt,
+            "title": bible.title,
+            "planner": bible.planner,
+            "provider": provider.name,
+            "model": provider.model,
+            "files": {"creative_document": PLAN_BIBLE, "scene_prompts": SCENE_PROMPTS, "state": "state.db"},
             "steps": self.metas,
             "resumed_steps": self.resumed,
-            "calls": len(calls), "cache_hits": hits,
+            "calls": len(calls),
+            "cache_hits": hits,
             "cache_hit_rate": round(hits / len(calls), 4) if calls else None,
             "prompt_tokens": sum(m.get("prompt_tokens", 0) for m in fresh),
             "completion_tokens": sum(m.get("completion_tokens", 0) for m in fresh),
@@ -153,8 +191,13 @@ class PlanRun:
         self.store.close()
 
 
-def make_plan(prompt: str, out_dir: Path, settings: Settings, fresh: bool = False,
-              on_step: Callable[[str, int, int], None] | None = None) -> dict:
+def make_plan(
+    prompt: str,
+    out_dir: Path,
+    settings: Settings,
+    fresh: bool = False,
+    on_step: Callable[[str, int, int], None] | None = None,
+) -> dict:
     run = PlanRun(prompt, out_dir, settings, fresh=fresh, on_step=on_step)
     try:
         return run.run()

@@ -15,10 +15,37 @@ from cinerl.core.vocabulary import COLORS
 from cinerl.core.schema import Character, Location, Scene, StoryBible
 
 WORDS = {"t2v": (60, 200), "i2v": (20, 90)}
-STOP = {"the", "a", "an", "and", "of", "to", "at", "in", "on", "with", "as", "for", "from", "into",
-        "her", "his", "their", "its", "is", "are", "be", "set", "one", "what", "that", "this"}
-_COLOR_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(COLORS, key=len, reverse=True))
-                       + r")\b", re.I)
+STOP = {
+    "the",
+    "a",
+    "an",
+    "and",
+    "of",
+    "to",
+    "at",
+    "in",
+    "on",
+    "with",
+    "as",
+    "for",
+    "from",
+    "into",
+    "her",
+    "his",
+    "their",
+    "its",
+    "is",
+    "are",
+    "be",
+    "set",
+    "one",
+    "what",
+    "that",
+    "this",
+}
+_COLOR_RE = re.compile(
+    r"\b(" + "|".join(re.escape(c) for c in sorted(COLORS, key=len, reverse=True)) + r")\b", re.I
+)
 
 
 def word_count(text: str) -> int:
@@ -71,19 +98,21 @@ def audit(prompt: str, scene: Scene, bible: StoryBible, mode: str = "t2v") -> li
             problems.append(f"identity lock: name {ch.name}")
         wear = {w.name for w in ch.wardrobe}
         if not wear & found:
-            problems.append(f"identity lock: say what {ch.name} wears "
-                            f"({', '.join(f'{w.name} {g}' for w, g in zip(ch.wardrobe, ch.garments))})")
+            problems.append(
+                f"identity lock: say what {ch.name} wears "
+                f"({', '.join(f'{w.name} {g}' for w, g in zip(ch.wardrobe, ch.garments))})"
+            )
     loc = bible.location(scene.location_id)
     if not _has(prompt, location_name(loc)):
         problems.append(f"location lock: name {loc.name}")
     if not {p.name for p in loc.palette} & found:
-        problems.append(f"location lock: give {loc.name}'s colours "
-                        f"({', '.join(p.name for p in loc.palette)})")
+        problems.append(
+            f"location lock: give {loc.name}'s colours ({', '.join(p.name for p in loc.palette)})"
+        )
     stray = sorted(found - scene_colors(scene, bible))
     if stray:
         problems.append(f"continuity: colours not in the bible for this scene: {', '.join(stray)}")
-    others = [c.name for c in bible.characters if c.id not in scene.character_ids
-              and _has(prompt, c.name)]
+    others = [c.name for c in bible.characters if c.id not in scene.character_ids and _has(prompt, c.name)]
     if others:
         problems.append(f"new subjects: {', '.join(others)} are not in this scene")
     if not action_clear(prompt, scene, bible):
@@ -93,6 +122,9 @@ def audit(prompt: str, scene: Scene, bible: StoryBible, mode: str = "t2v") -> li
 
 def action_clear(prompt: str, scene: Scene, bible: StoryBible) -> bool:
     """The prompt carries a content word of the scene's action (a name alone is not an action)."""
-    content = [w for w in re.findall(r"[a-z']+", scene.action.lower()) if w not in STOP
-               and len(w) > 3 and not any(_has(w, c.name) for c in bible.characters)]
+    content = [
+        w
+        for w in re.findall(r"[a-z']+", scene.action.lower())
+        if w not in STOP and len(w) > 3 and not any(_has(w, c.name) for c in bible.characters)
+    ]
     return not content or any(_has(prompt, w) for w in content)

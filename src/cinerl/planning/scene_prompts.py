@@ -41,17 +41,25 @@ def prompt_mode(index: int, shot_mode: str = "continuous") -> Mode:
 
 def collect_step(metas: list[dict]) -> StepRunner:
     """The plain step runner: run it, keep its metas."""
+
     def run(key: str, fn: Callable[[], tuple[Any, list[dict]]]) -> Any:
         value, step_metas = fn()
         metas.extend(step_metas)
         return value
+
     return run
 
 
-def write_prompts(bible: StoryBible, provider, cache: LLMCache | None, repairs: int = 2,
-                  shot_mode: str = "continuous", run_step: StepRunner | None = None,
-                  critique_fallbacks: bool = False,
-                  on_step: Callable[[str], None] | None = None) -> tuple[list[dict], list[dict]]:
+def write_prompts(
+    bible: StoryBible,
+    provider,
+    cache: LLMCache | None,
+    repairs: int = 2,
+    shot_mode: str = "continuous",
+    run_step: StepRunner | None = None,
+    critique_fallbacks: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> tuple[list[dict], list[dict]]:
     """The one enrich-and-critique loop (`cinerl make --llm` and `cinerl plan`): every scene's
     prompt in the mode its clip is shot in, checked and revised by the critic against the bible
     and the previous scene. `run_step(key, fn)` runs each model step (`cinerl plan` makes them
@@ -77,9 +85,17 @@ def write_prompts(bible: StoryBible, provider, cache: LLMCache | None, repairs: 
             fell_back["critique"] = meta["fell_back"]
             return crit.model_dump(mode="json"), [meta]
 
-        row = {"scene": sc.index, "title": sc.title, "mode": mode, "enriched": "", "issues": [],
-               "revised_prompt": "", "base_prompt": None, "warning": "",
-               "negative_prompt": NEGATIVE_PRESETS["full"]}
+        row = {
+            "scene": sc.index,
+            "title": sc.title,
+            "mode": mode,
+            "enriched": "",
+            "issues": [],
+            "revised_prompt": "",
+            "base_prompt": None,
+            "warning": "",
+            "negative_prompt": NEGATIVE_PRESETS["full"],
+        }
         text = run_step(f"enrich_{sc.index:02d}", enrich)
         if on_step:
             on_step(f"scene {sc.index + 1} prompt")
@@ -92,8 +108,9 @@ def write_prompts(bible: StoryBible, provider, cache: LLMCache | None, repairs: 
             if on_step:
                 on_step(f"scene {sc.index + 1} critique")
         if row["base_prompt"] is None:
-            row["warning"] = (f"scene {sc.index + 1}: no usable {provider.name} prompt; shot with "
-                              "the offline composition")
+            row["warning"] = (
+                f"scene {sc.index + 1}: no usable {provider.name} prompt; shot with the offline composition"
+            )
         # the critic's continuity check needs the previous scene as it will be described
         if critique_fallbacks:
             previous = row["revised_prompt"]
@@ -103,8 +120,7 @@ def write_prompts(bible: StoryBible, provider, cache: LLMCache | None, repairs: 
     return rows, metas
 
 
-def plan_prompts(plan_dir: str | Path, bible: StoryBible,
-                 shot_mode: str = "continuous") -> list[dict]:
+def plan_prompts(plan_dir: str | Path, bible: StoryBible, shot_mode: str = "continuous") -> list[dict]:
     """The critique-revised prompts of a saved plan, one row per scene of its bible. A plan
     written for another shot mode is refused: its first prompt is text-to-video where the clip
     starts from a keyframe, or the other way round."""
@@ -119,38 +135,48 @@ def plan_prompts(plan_dir: str | Path, bible: StoryBible,
                 raise UserError(
                     f"--from-plan {plan_dir}: scene {sc.index + 1}'s prompt was written "
                     f"{r['mode']} but --mode {shot_mode} shoots it {want}; run `cinerl plan` "
-                    f"with --mode {shot_mode}")
-            rows.append({"scene": sc.index, "mode": r["mode"], "enriched": r["prompt"],
-                         "issues": r["issues"], "revised_prompt": r["revised_prompt"],
-                         "base_prompt": r["revised_prompt"], "warning": ""})
+                    f"with --mode {shot_mode}"
+                )
+            rows.append(
+                {
+                    "scene": sc.index,
+                    "mode": r["mode"],
+                    "enriched": r["prompt"],
+                    "issues": r["issues"],
+                    "revised_prompt": r["revised_prompt"],
+                    "base_prompt": r["revised_prompt"],
+                    "warning": "",
+                }
+            )
     except UserError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"--from-plan {plan_dir}: {PLAN_PROMPTS} does not match the plan's "
-                        f"scenes ({type(e).__name__}: {e})") from None
+        raise UserError(
+            f"--from-plan {plan_dir}: {PLAN_PROMPTS} does not match the plan's "
+            f"scenes ({type(e).__name__}: {e})"
+        ) from None
     return rows
 
 
-def scene_prompts(bible: StoryBible, settings: Settings, store: RunStore,
-                  out_dir: Path) -> dict[int, str]:
+def scene_prompts(bible: StoryBible, settings: Settings, store: RunStore, out_dir: Path) -> dict[int, str]:
     """Scene index -> base prompt (empty offline), computed once per run and stored."""
     path = store.artifact(*ARTIFACT, out_dir)
     if path is None:
         s = settings
         if s.plan.from_plan:
-            saved = {"source": f"plan {s.plan.from_plan}",
-                     "scenes": plan_prompts(s.plan.from_plan, bible, s.run.shot_mode),
-                     "steps": []}
+            saved = {
+                "source": f"plan {s.plan.from_plan}",
+                "scenes": plan_prompts(s.plan.from_plan, bible, s.run.shot_mode),
+                "steps": [],
+            }
         else:
             provider = provider_for(s)
             if provider.name == "offline":
                 return {}
             rows, steps = write_prompts(bible, provider, store, s.llm.repairs, s.run.shot_mode)
-            saved = {"source": f"{provider.name}:{provider.model}", "scenes": rows,
-                     "steps": steps}
+            saved = {"source": f"{provider.name}:{provider.model}", "scenes": rows, "steps": steps}
         path = Path(out_dir) / PROMPTS_FILE
         atomic_write_text(path, json.dumps(saved, indent=2))
         store.record_artifact(*ARTIFACT, path, out_dir)
     saved = json.loads(path.read_text(encoding="utf-8"))
     return {r["scene"]: r["base_prompt"] for r in saved["scenes"] if r["base_prompt"]}
-

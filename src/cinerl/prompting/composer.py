@@ -41,8 +41,10 @@ def character_sentence(ch: Character, level: str, first: bool = True) -> str:
         return f"{ch.name}, {_article(ch.gender)} {ch.gender} in {_article(wear[0])} {wear[0]}."
     hair = f" with {ch.hair.name} hair" if ch.hair else ""
     look = f", {ch.visual_description}" if ch.visual_description else ""
-    return (f"{ch.name}, {_article(str(ch.age))} {ch.age}-year-old {ch.gender}{hair}, "
-            f"wearing {_join(wear)}{look}.")
+    return (
+        f"{ch.name}, {_article(str(ch.age))} {ch.age}-year-old {ch.gender}{hair}, "
+        f"wearing {_join(wear)}{look}."
+    )
 
 
 def location_sentence(loc: Location, level: str) -> str:
@@ -78,11 +80,12 @@ def compose(scene: Scene, bible: StoryBible, action: dict[str, str]) -> tuple[st
 # scene) gives way to the policy's choice.
 _CAMERA_OR_LIGHT = re.compile(
     r"\b(shots?|camera|close-?up|pans?|panning|tilts?|dolly|zooms?|hand-?held|tracking|crane|"
-    r"light|lighting|lit|daylight|sunlight|moonlight|golden hour|overcast|shadows?)\b", re.I)
+    r"light|lighting|lit|daylight|sunlight|moonlight|golden hour|overcast|shadows?)\b",
+    re.I,
+)
 
 
-def compose_onto(base: str, scene: Scene, bible: StoryBible,
-                 action: dict[str, str]) -> tuple[str, str]:
+def compose_onto(base: str, scene: Scene, bible: StoryBible, action: dict[str, str]) -> tuple[str, str]:
     """Return (prompt, negative_prompt) for one attempt at a scene whose base prompt a language
     model wrote (enriched, then revised by the critic).
 
@@ -98,20 +101,28 @@ def compose_onto(base: str, scene: Scene, bible: StoryBible,
         low = sentence.lower()
         return bool(_CAMERA_OR_LIGHT.search(sentence)) and not any(n.lower() in low for n in names)
 
-    lead = [f"{SHOT_SIZES[action['shot_size']]}, {CAMERA_MOVES[action['camera_move']]}, "
-            f"{MOTION[action['motion']]}.",
-            f"{scene.time_of_day.capitalize()}, {LIGHTING[action['lighting']]}."]
+    lead = [
+        f"{SHOT_SIZES[action['shot_size']]}, {CAMERA_MOVES[action['camera_move']]}, "
+        f"{MOTION[action['motion']]}.",
+        f"{scene.time_of_day.capitalize()}, {LIGHTING[action['lighting']]}.",
+    ]
     kept = [s.strip() + "." for s in base.split(".") if s.strip() and not policy_owned(s)]
     return " ".join(lead + kept), NEGATIVE_PRESETS[action["negative_preset"]]
 
 
 def reference_prompt_character(ch: Character) -> str:
     """A full-lock studio portrait: the look every scene is measured against."""
-    return ("Medium shot, static camera. Character reference on a plain studio backdrop, "
-            "soft even daylight. " + character_sentence(ch, "full") + " " + STYLE)
+    return (
+        "Medium shot, static camera. Character reference on a plain studio backdrop, "
+        "soft even daylight. " + character_sentence(ch, "full") + " " + STYLE
+    )
 
 
 def reference_prompt_location(loc: Location) -> str:
     """A full-lock empty establishing shot of a location."""
-    return ("Extreme wide shot, static camera. " + location_sentence(loc, "full") +
-            " Day, soft even daylight. Empty establishing shot, no people. " + STYLE)
+    return (
+        "Extreme wide shot, static camera. "
+        + location_sentence(loc, "full")
+        + " Day, soft even daylight. Empty establishing shot, no people. "
+        + STYLE
+    )

@@ -26,8 +26,9 @@ class References:
     paths: dict[str, str] = field(default_factory=dict)  # "character:<id>" -> relative path
 
 
-def preproduce(bible: StoryBible, backend: ImageBackend, out_dir: Path, store: RunStore,
-               size: tuple[int, int], seed: int) -> References:
+def preproduce(
+    bible: StoryBible, backend: ImageBackend, out_dir: Path, store: RunStore, size: tuple[int, int], seed: int
+) -> References:
     """Render (or, on resume, reload) every reference; ids are slugs, so paths stay in out_dir."""
     refs = References()
     width, height = size

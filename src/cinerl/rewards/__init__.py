@@ -18,32 +18,54 @@ from cinerl.core.settings import DEFAULT_WEIGHTS, RewardSettings
 from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import (
-    ComponentSpec, component_needs, not_applicable, ok, register, registered_components,
-    registered_groups, run_component, unavailable, unregister)
+    ComponentSpec,
+    component_needs,
+    not_applicable,
+    ok,
+    register,
+    registered_components,
+    registered_groups,
+    run_component,
+    unavailable,
+    unregister,
+)
 
 # ---- component modules (one import line each; importing registers the components) ----------
-from cinerl.rewards.components import temporal  # noqa: F401  temporal_flicker, flow_smoothness, warp_consistency
-from cinerl.rewards.components import motion  # noqa: F401  dynamic_degree, loop_break, physics_plausibility
-from cinerl.rewards.components import continuity  # noqa: F401  seam_continuity
-from cinerl.rewards.components import structure  # noqa: F401  structure_constancy
-from cinerl.rewards.components import character  # noqa: F401  character_consistency
-from cinerl.rewards.components import identity  # noqa: F401  identity_lock
-from cinerl.rewards.components import subject  # noqa: F401  subject_consistency, novelty_after_k
-from cinerl.rewards.components import location  # noqa: F401  location_palette, location_features
-from cinerl.rewards.components import text  # noqa: F401  clip_alignment
-from cinerl.rewards.judges import caption  # noqa: F401  caption_consistency
-from cinerl.rewards.judges import vlm  # noqa: F401  vlm_alignment
-from cinerl.rewards.judges import narrative  # noqa: F401  narrative_judge
-from cinerl.rewards.components import imaging  # noqa: F401  imaging_quality (BRISQUE)
-from cinerl.rewards.components import aesthetic  # noqa: F401  aesthetic (LAION head)
-from cinerl.rewards.components import framing  # noqa: F401  framing
-from cinerl.rewards.components import fvd  # noqa: F401  fvd_lite
+from cinerl.rewards.components import temporal  # temporal_flicker, flow_smoothness, warp_consistency
+from cinerl.rewards.components import motion  # dynamic_degree, loop_break, physics_plausibility
+from cinerl.rewards.components import continuity  # seam_continuity
+from cinerl.rewards.components import structure  # structure_constancy
+from cinerl.rewards.components import character  # character_consistency
+from cinerl.rewards.components import identity  # identity_lock
+from cinerl.rewards.components import subject  # subject_consistency, novelty_after_k
+from cinerl.rewards.components import location  # location_palette, location_features
+from cinerl.rewards.components import text  # clip_alignment
+from cinerl.rewards.judges import caption  # caption_consistency
+from cinerl.rewards.judges import vlm  # vlm_alignment
+from cinerl.rewards.judges import narrative  # narrative_judge
+from cinerl.rewards.components import imaging  # imaging_quality (BRISQUE)
+from cinerl.rewards.components import aesthetic  # aesthetic (LAION head)
+from cinerl.rewards.components import framing  # framing
+from cinerl.rewards.components import fvd  # fvd_lite
 # ----------------------------------------------------------------------------------------------
 
-from cinerl.rewards.core.composite import Scorer, combine  # noqa: E402
+from cinerl.rewards.core.composite import Scorer, combine
 
 __all__ = [
-    "ClipAnalysis", "ComponentSpec", "DEFAULT_WEIGHTS", "RewardSettings", "ScoreContext", "Scorer",
-    "combine", "component_needs", "not_applicable", "ok", "register", "registered_components",
-    "registered_groups", "run_component", "unavailable", "unregister",
+    "ClipAnalysis",
+    "ComponentSpec",
+    "DEFAULT_WEIGHTS",
+    "RewardSettings",
+    "ScoreContext",
+    "Scorer",
+    "combine",
+    "component_needs",
+    "not_applicable",
+    "ok",
+    "register",
+    "registered_components",
+    "registered_groups",
+    "run_component",
+    "unavailable",
+    "unregister",
 ]

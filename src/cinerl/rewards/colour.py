@@ -4,7 +4,6 @@ resizing and the analysis size."""
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
 import cv2
@@ -14,6 +13,7 @@ import numpy as np
 # --------------------------------------------------------------------------------------------
 # image / colour helpers shared by components
 # --------------------------------------------------------------------------------------------
+
 
 def as_rgb_uint8(img: Any, what: str = "image") -> np.ndarray:
     """Validate an image as uint8 (H, W, 3) RGB; grey (H, W) is stacked, RGBA drops alpha."""
@@ -52,12 +52,13 @@ def delta_e76(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """CIE76 colour difference: pairwise Euclidean distance in Lab, (N, 3) x (M, 3) -> (N, M)."""
     a = np.asarray(a, dtype=np.float32).reshape(-1, 3)
     b = np.asarray(b, dtype=np.float32).reshape(-1, 3)
-    d2 = ((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T))
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
     return np.sqrt(np.maximum(d2, 0.0))
 
 
-def kmeans_colors(pixels: np.ndarray, k: int, seed: int = 0, attempts: int = 3,
-                  max_pixels: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+def kmeans_colors(
+    pixels: np.ndarray, k: int, seed: int = 0, attempts: int = 3, max_pixels: int = 20000
+) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic colour k-means (cv2.kmeans, k-means++ init, fixed RNG seed).
 
     pixels: (N, 3) float Lab. Returns (centres (k', 3) float32, shares (k',) summing to 1) sorted

@@ -61,8 +61,9 @@ def previous_last_frame(run_dir: Path, scene_index: int) -> np.ndarray | None:
         return None
 
 
-def prepare(video: Path, prompt: str | None = None, bible_path: Path | None = None,
-            scene: int | None = None) -> ScoreInputs:
+def prepare(
+    video: Path, prompt: str | None = None, bible_path: Path | None = None, scene: int | None = None
+) -> ScoreInputs:
     """Decode the video and build the scoring context; UserError for anything the user can fix."""
     from cinerl.core.media import read_mp4
 
@@ -106,9 +107,14 @@ def prepare(video: Path, prompt: str | None = None, bible_path: Path | None = No
     return ScoreInputs(clip, ctx, used)
 
 
-def score_video(video: Path, prompt: str | None = None, bible_path: Path | None = None,
-                scene: int | None = None, weights: dict[str, float] | None = None,
-                config: RewardSettings | None = None) -> tuple[RewardBreakdown, list[str]]:
+def score_video(
+    video: Path,
+    prompt: str | None = None,
+    bible_path: Path | None = None,
+    scene: int | None = None,
+    weights: dict[str, float] | None = None,
+    config: RewardSettings | None = None,
+) -> tuple[RewardBreakdown, list[str]]:
     """Score one video file; returns the breakdown and the list of context that was used."""
     inputs = prepare(video, prompt, bible_path, scene)
     scorer = Scorer(weights=weights, config=config)
@@ -119,9 +125,26 @@ def detail(c) -> str:
     """One short line for a table cell: the reason, or the component's key measurement."""
     if c.status != "ok":
         return c.reason or ""
-    keys = ("method", "mean_ssim", "mean_lpips", "accel", "mean_abs_diff", "loopiness", "vbench_dynamic",
-            "reversal_rate", "mean_edge_ssim", "brisque_mean", "rating", "rating_mean", "cosine", "novelty",
-            "coverage", "backbone", "fd", "parts")
+    keys = (
+        "method",
+        "mean_ssim",
+        "mean_lpips",
+        "accel",
+        "mean_abs_diff",
+        "loopiness",
+        "vbench_dynamic",
+        "reversal_rate",
+        "mean_edge_ssim",
+        "brisque_mean",
+        "rating",
+        "rating_mean",
+        "cosine",
+        "novelty",
+        "coverage",
+        "backbone",
+        "fd",
+        "parts",
+    )
     bits = []
     for k in keys:
         if k in c.raw:

@@ -30,12 +30,33 @@ from cinerl.references.preproduce import References, preproduce
 from cinerl.rewards import ScoreContext, Scorer
 from cinerl.training.policy.state import state_vector
 from cinerl.training.policy.net import PromptPolicy, Transition
-from cinerl.core.schema import (AttemptRecord, ClipRequest, FilmInfo, FilmReport, LLMReport,
-                                PolicyReport, PromptOptReport, Scene, SceneReport, StoryBible)
+from cinerl.core.schema import (
+    AttemptRecord,
+    ClipRequest,
+    FilmInfo,
+    FilmReport,
+    LLMReport,
+    PolicyReport,
+    PromptOptReport,
+    Scene,
+    SceneReport,
+    StoryBible,
+)
 
 log = logging.getLogger(__name__)
-RUN_ENTRIES = ("state.db", "state.db-wal", "state.db-shm", "story", "references", "scenes", "policy",
-               "film.mp4", "film.srt", "report.json", "report.html")
+RUN_ENTRIES = (
+    "state.db",
+    "state.db-wal",
+    "state.db-shm",
+    "story",
+    "references",
+    "scenes",
+    "policy",
+    "film.mp4",
+    "film.srt",
+    "report.json",
+    "report.html",
+)
 
 
 @dataclass
@@ -91,9 +112,15 @@ class Timer:
 
 
 class Director:
-    def __init__(self, prompt: str, out_dir: Path, settings: Settings, fresh: bool = False,
-                 on_attempt: Callable[[AttemptRecord], None] | None = None,
-                 on_plan: Callable[[StoryBible], None] | None = None):
+    def __init__(
+        self,
+        prompt: str,
+        out_dir: Path,
+        settings: Settings,
+        fresh: bool = False,
+        on_attempt: Callable[[AttemptRecord], None] | None = None,
+        on_plan: Callable[[StoryBible], None] | None = None,
+    ):
         self.prompt = check_prompt(prompt)
         self.out_dir = check_out_dir(Path(out_dir))
         self.settings = settings
@@ -108,8 +135,10 @@ class Director:
         run = self.store.run()
         if run and run["fingerprint"] != self.fingerprint:
             self.store.close()
-            raise UserError(f"{self.out_dir} holds a run of another prompt or other settings; "
-                            "pass --fresh to replace it or choose another --out")
+            raise UserError(
+                f"{self.out_dir} holds a run of another prompt or other settings; "
+                "pass --fresh to replace it or choose another --out"
+            )
         if not run:
             self.store.start_run(self.prompt, self.fingerprint, film_settings)
         self.timer = Timer(self.store)
@@ -136,8 +165,9 @@ class Director:
         with self.timer.stage("references"):
             s = self.settings
             backend = get_image_backend(s.run.image_backend, s, model_path=s.run.image_model_path)
-            return preproduce(bible, backend, self.out_dir, self.store,
-                              (s.run.width, s.run.height), s.run.seed)
+            return preproduce(
+                bible, backend, self.out_dir, self.store, (s.run.width, s.run.height), s.run.seed
+            )
 
     def load_policy(self) -> tuple[PromptPolicy, int]:
         """The run's own policy snapshot (start, or after the last finished scene)."""
@@ -159,17 +189,29 @@ class Director:
         policy.load(latest)
         return policy, policy.version
 
-    def shoot_scene(self, scene: Scene, bible: StoryBible, refs: References, policy: PromptPolicy,
-                    backend, scorer: Scorer, prev_last: np.ndarray | None,
-                    recent: list[float]) -> int:
+    def shoot_scene(
+        self,
+        scene: Scene,
+        bible: StoryBible,
+        refs: References,
+        policy: PromptPolicy,
+        backend,
+        scorer: Scorer,
+        prev_last: np.ndarray | None,
+        recent: list[float],
+    ) -> int:
         """All attempts at one scene, the policy update, and the scene's commit. Returns chosen."""
         s = self.settings
         done = {rec.attempt: (rec, st) for rec, st in self.store.attempts(scene.index)}
         batch: list[Transition] = []
         records: list[AttemptRecord] = []
-        ctx = ScoreContext(scene=scene, bible=bible, character_refs={
-            cid: refs.characters[cid] for cid in scene.character_ids},
-            location_ref=refs.locations[scene.location_id], previous_last_frame=prev_last)
+        ctx = ScoreContext(
+            scene=scene,
+            bible=bible,
+            character_refs={cid: refs.characters[cid] for cid in scene.character_ids},
+            location_ref=refs.locations[scene.location_id],
+            previous_last_frame=prev_last,
+        )
         k = 0
         while True:
             if k in done:
@@ -200,9 +242,18 @@ class Director:
         self.store.commit_scene(scene.index, chosen, policy.version, snap_path, info)
         return chosen
 
-    def attempt(self, scene: Scene, k: int, bible: StoryBible, policy: PromptPolicy, backend,
-                scorer: Scorer, ctx: ScoreContext, state: np.ndarray,
-                prev_last: np.ndarray | None) -> AttemptRecord:
+    def attempt(
+        self,
+        scene: Scene,
+        k: int,
+        bible: StoryBible,
+        policy: PromptPolicy,
+        backend,
+        scorer: Scorer,
+        ctx: ScoreContext,
+        state: np.ndarray,
+        prev_last: np.ndarray | None,
+    ) -> AttemptRecord:
         s = self.settings
         seed = attempt_seed(s.run.seed, scene.index, k)
         action, log_prob = policy.act(state, seed)
@@ -212,9 +263,17 @@ class Director:
         else:
             prompt, negative = compose(composed, bible, action)
         r = s.run
-        request = ClipRequest(prompt=prompt, negative_prompt=negative, width=r.width, height=r.height,
-                              fps=r.fps, num_frames=max(1, round(scene.duration_s * r.fps)),
-                              seed=seed, init_image=prev_last, reference_image=ctx.location_ref)
+        request = ClipRequest(
+            prompt=prompt,
+            negative_prompt=negative,
+            width=r.width,
+            height=r.height,
+            fps=r.fps,
+            num_frames=max(1, round(scene.duration_s * r.fps)),
+            seed=seed,
+            init_image=prev_last,
+            reference_image=ctx.location_ref,
+        )
         if scene.index in self.keyframes:
             request.init_image, request.last_image = self.keyframes[scene.index]
         timings: dict[str, float] = {}
@@ -229,13 +288,25 @@ class Director:
             write_mp4(clip.frames, clip.fps, folder / f"{stem}.mp4")
             save_png(clip.frames[-1], folder / f"{stem}_last.png")
             save_jpeg(thumbnail(clip.frames[len(clip.frames) // 2]), folder / f"{stem}_thumb.jpg")
-        rel = lambda name: str((folder / name).relative_to(self.out_dir))  # noqa: E731
-        record = AttemptRecord(scene=scene.index, attempt=k, seed=seed, prompt=prompt,
-                               negative_prompt=negative, action=action, log_prob=log_prob,
-                               reward=reward, clip_path=rel(f"{stem}.mp4"),
-                               last_frame_path=rel(f"{stem}_last.png"),
-                               thumbnail_path=rel(f"{stem}_thumb.jpg"), timings=timings,
-                               backend_info=clip.metadata.get("report", {}))
+
+        def rel(name: str) -> str:
+            return str((folder / name).relative_to(self.out_dir))
+
+        record = AttemptRecord(
+            scene=scene.index,
+            attempt=k,
+            seed=seed,
+            prompt=prompt,
+            negative_prompt=negative,
+            action=action,
+            log_prob=log_prob,
+            reward=reward,
+            clip_path=rel(f"{stem}.mp4"),
+            last_frame_path=rel(f"{stem}_last.png"),
+            thumbnail_path=rel(f"{stem}_thumb.jpg"),
+            timings=timings,
+            backend_info=clip.metadata.get("report", {}),
+        )
         self.store.commit_attempt(record, state.tolist())
         return record
 
@@ -253,16 +324,23 @@ class Director:
                 self.prompt_scenes, self.prompt_opt = prompt_scenes(bible, s, self.out_dir, self.store)
         if s.llm.provider != "offline" or s.plan.from_plan:  # --llm: enriched and revised; --from-plan: saved
             with self.timer.stage("prompts"):
-                seen = bible.model_copy(update={"scenes": [self.prompt_scenes.get(sc.index, sc)
-                                                           for sc in bible.scenes]})
+                seen = bible.model_copy(
+                    update={"scenes": [self.prompt_scenes.get(sc.index, sc) for sc in bible.scenes]}
+                )
                 self.base_prompts = scene_prompts(seen, s, self.store, self.out_dir)
         policy, version_start = self.load_policy()
         backend = get_video_backend(s.run.backend, s)
         if s.run.shot_mode == "keyframes":
             with self.timer.stage("keyframes"):
-                self.keyframes = scene_keyframes(bible, backend, get_image_backend("previz"),
-                                                 self.out_dir, self.store,
-                                                 (s.run.width, s.run.height), s.run.seed)
+                self.keyframes = scene_keyframes(
+                    bible,
+                    backend,
+                    get_image_backend("previz"),
+                    self.out_dir,
+                    self.store,
+                    (s.run.width, s.run.height),
+                    s.run.seed,
+                )
         scorer = Scorer(config=s.rewards)
         committed = self.store.scenes()
         prev_last: np.ndarray | None = None
@@ -279,25 +357,30 @@ class Director:
             recent = recent + [r.reward.total for r in records]
         return self.assemble(bible, refs, version_start, policy.version)
 
-    def assemble(self, bible: StoryBible, refs: References, version_start: int,
-                 version_end: int) -> FilmResult:
+    def assemble(
+        self, bible: StoryBible, refs: References, version_start: int, version_end: int
+    ) -> FilmResult:
         s = self.settings
         scenes = self.store.scenes()
         attempts = self.store.attempts()
-        chosen = [next(r for r, _ in attempts if r.scene == i and r.attempt == scenes[i]["chosen"])
-                  for i in sorted(scenes)]
+        chosen = [
+            next(r for r, _ in attempts if r.scene == i and r.attempt == scenes[i]["chosen"])
+            for i in sorted(scenes)
+        ]
         film_path = self.out_dir / "film.mp4"
         with self.timer.stage("stitch"):
-            info = stitch([self.out_dir / r.clip_path for r in chosen], film_path,
-                          transition=s.assembly.transition,
-                          crossfade_frames=s.assembly.crossfade_frames)
-            durations = [b - a for a, b in zip(info["scene_offsets"],
-                                               info["scene_offsets"][1:] + [info["seconds"]])]
-            write_srt(scene_subtitles(bible, info["scene_offsets"], durations),
-                      self.out_dir / "film.srt")
+            info = stitch(
+                [self.out_dir / r.clip_path for r in chosen],
+                film_path,
+                transition=s.assembly.transition,
+                crossfade_frames=s.assembly.crossfade_frames,
+            )
+            durations = [
+                b - a for a, b in zip(info["scene_offsets"], info["scene_offsets"][1:] + [info["seconds"]])
+            ]
+            write_srt(scene_subtitles(bible, info["scene_offsets"], durations), self.out_dir / "film.srt")
         with self.timer.stage("report"):
-            report = self.build_report(bible, refs, attempts, scenes, info, version_start,
-                                       version_end)
+            report = self.build_report(bible, refs, attempts, scenes, info, version_start, version_end)
             json_path, html_path = write_report(report, self.out_dir)
         self.store.set_status("done")
         # written again so the report's stage table includes the report stage itself
@@ -305,39 +388,73 @@ class Director:
         json_path, html_path = write_report(report, self.out_dir)
         return FilmResult(self.out_dir, film_path, json_path, html_path, report)
 
-    def build_report(self, bible: StoryBible, refs: References,
-                     attempts: list[tuple[AttemptRecord, list[float]]], scenes: dict[int, dict],
-                     film_info: dict, version_start: int, version_end: int) -> FilmReport:
+    def build_report(
+        self,
+        bible: StoryBible,
+        refs: References,
+        attempts: list[tuple[AttemptRecord, list[float]]],
+        scenes: dict[int, dict],
+        film_info: dict,
+        version_start: int,
+        version_end: int,
+    ) -> FilmReport:
         """The run as report.json holds it, built from the store (so a resumed run matches)."""
         s = self.settings
-        scene_rows = [SceneReport(scene=sc.index, title=sc.title, beat=sc.beat,
-                                  chosen=scenes[sc.index]["chosen"],
-                                  policy_version=scenes[sc.index]["policy_version"],
-                                  learn=scenes[sc.index]["learn"],
-                                  attempts=[r for r, _ in attempts if r.scene == sc.index])
-                      for sc in bible.scenes]
+        scene_rows = [
+            SceneReport(
+                scene=sc.index,
+                title=sc.title,
+                beat=sc.beat,
+                chosen=scenes[sc.index]["chosen"],
+                policy_version=scenes[sc.index]["policy_version"],
+                learn=scenes[sc.index]["learn"],
+                attempts=[r for r, _ in attempts if r.scene == sc.index],
+            )
+            for sc in bible.scenes
+        ]
         policy_path = str(s.resolved_policy_path()) if s.policy.mode == "learn" else ""
         return FilmReport(
-            title=bible.title, seed_prompt=bible.seed_prompt, seed=s.run.seed,
-            backend=s.run.backend, bible=bible, references=refs.paths,
-            policy=PolicyReport(mode=s.policy.mode, algorithm=s.policy.rl, path=policy_path,
-                                version_start=version_start, version_end=version_end),
-            settings=s.public_dump(), stages=self.store.stage_times(), scenes=scene_rows,
+            title=bible.title,
+            seed_prompt=bible.seed_prompt,
+            seed=s.run.seed,
+            backend=s.run.backend,
+            bible=bible,
+            references=refs.paths,
+            policy=PolicyReport(
+                mode=s.policy.mode,
+                algorithm=s.policy.rl,
+                path=policy_path,
+                version_start=version_start,
+                version_end=version_end,
+            ),
+            settings=s.public_dump(),
+            stages=self.store.stage_times(),
+            scenes=scene_rows,
             prompt_opt=PromptOptReport.model_validate(self.prompt_opt) if self.prompt_opt else None,
             llm=LLMReport.model_validate(llm_report(self.out_dir)),
-            film=FilmInfo(path="film.mp4", srt="film.srt", seconds=film_info["seconds"],
-                          frames=film_info["frames"], transition=s.assembly.transition,
-                          scene_offsets=film_info["scene_offsets"]))
+            film=FilmInfo(
+                path="film.mp4",
+                srt="film.srt",
+                seconds=film_info["seconds"],
+                frames=film_info["frames"],
+                transition=s.assembly.transition,
+                scene_offsets=film_info["scene_offsets"],
+            ),
+        )
 
     def close(self) -> None:
         self.store.close()
 
 
-def make_film(prompt: str, out_dir: Path, settings: Settings, fresh: bool = False,
-              on_attempt: Callable[[AttemptRecord], None] | None = None,
-              on_plan: Callable[[StoryBible], None] | None = None) -> FilmResult:
-    director = Director(prompt, out_dir, settings, fresh=fresh, on_attempt=on_attempt,
-                        on_plan=on_plan)
+def make_film(
+    prompt: str,
+    out_dir: Path,
+    settings: Settings,
+    fresh: bool = False,
+    on_attempt: Callable[[AttemptRecord], None] | None = None,
+    on_plan: Callable[[StoryBible], None] | None = None,
+) -> FilmResult:
+    director = Director(prompt, out_dir, settings, fresh=fresh, on_attempt=on_attempt, on_plan=on_plan)
     try:
         return director.run()
     finally:

@@ -38,8 +38,11 @@ def run_smoke(out_path: Path, seed: int = 0) -> dict:
         again = plan_story(SMOKE_PROMPT, seed=seed)
         assert bible == again, "the planner is not deterministic for a seed"
         bible_box["bible"] = bible
-        return {"characters": len(bible.characters), "locations": len(bible.locations),
-                "scenes": len(bible.scenes)}
+        return {
+            "characters": len(bible.characters),
+            "locations": len(bible.locations),
+            "scenes": len(bible.scenes),
+        }
 
     def policy_update():
         bible = bible_box["bible"]
@@ -58,11 +61,19 @@ def run_smoke(out_path: Path, seed: int = 0) -> dict:
     def run_store():
         with tempfile.TemporaryDirectory() as tmp:
             store = RunStore(Path(tmp) / "state.db")
-            rec = AttemptRecord(scene=0, attempt=0, seed=1, prompt="p", negative_prompt="",
-                                action={}, log_prob=0.0,
-                                reward=RewardBreakdown(total=0.5, components={}, groups={},
-                                                       weights={}),
-                                clip_path="c.mp4", last_frame_path="l.png", thumbnail_path="t.jpg")
+            rec = AttemptRecord(
+                scene=0,
+                attempt=0,
+                seed=1,
+                prompt="p",
+                negative_prompt="",
+                action={},
+                log_prob=0.0,
+                reward=RewardBreakdown(total=0.5, components={}, groups={}, weights={}),
+                clip_path="c.mp4",
+                last_frame_path="l.png",
+                thumbnail_path="t.jpg",
+            )
             store.commit_attempt(rec, list(np.zeros(3)))
             store.close()
             again = RunStore(Path(tmp) / "state.db")
@@ -75,8 +86,14 @@ def run_smoke(out_path: Path, seed: int = 0) -> dict:
     if checks[0]["ok"]:
         checks.append(_check("policy_update", policy_update))
     else:
-        checks.append({"check": "policy_update", "ok": False, "seconds": 0.0,
-                       "detail": "not run: the planner check failed"})
+        checks.append(
+            {
+                "check": "policy_update",
+                "ok": False,
+                "seconds": 0.0,
+                "detail": "not run: the planner check failed",
+            }
+        )
     checks.append(_check("run_store", run_store))
     report = {"ok": all(c["ok"] for c in checks), "checks": checks}
     atomic_write_text(Path(out_path), json.dumps(report, indent=2))

@@ -43,11 +43,30 @@ def test_bad_input_exit_code_2_and_nothing_written(tmp_path):
 
 def test_command_uploads_to_s3(tmp_path, bucket, aws_env):
     out = tmp_path / "set"
-    res = subprocess.run([CINERL, "actors", str(FACE), "--type", "human", "--sex", "male",
-                          "--out", str(out), "--width", "128", "--batch-size", "8",
-                          "--storage", f"s3://{bucket}/team/actor-7"],
-                         capture_output=True, text=True, env={**env(), **aws_env}, timeout=120,
-                         stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        [
+            CINERL,
+            "actors",
+            str(FACE),
+            "--type",
+            "human",
+            "--sex",
+            "male",
+            "--out",
+            str(out),
+            "--width",
+            "128",
+            "--batch-size",
+            "8",
+            "--storage",
+            f"s3://{bucket}/team/actor-7",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env(), **aws_env},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 18 and lines[-1].startswith("generated 17/17 images")

@@ -20,11 +20,12 @@ def test_rapo_prompt_prints_modifiers_and_the_optimised_prompt(rapo_env):
     res = runner.invoke(app, ["rapo", "a knight rides through a misty forest", "--llm", "offline"])
     assert res.exit_code == 0, res.output
     assert "a misty pine forest" in res.output
-    line = next(l for l in res.output.splitlines() if l.startswith("optimised: "))
+    line = next(x for x in res.output.splitlines() if x.startswith("optimised: "))
     assert line.lower().startswith("optimised: a knight rides through a misty forest,")
     # the explicit form and JSON output agree
-    res2 = runner.invoke(app, ["rapo", "query", "a knight rides through a misty forest",
-                               "--llm", "offline", "--json"])
+    res2 = runner.invoke(
+        app, ["rapo", "query", "a knight rides through a misty forest", "--llm", "offline", "--json"]
+    )
     data = json.loads(res2.output)
     assert data["optimised"] == line.removeprefix("optimised: ")
     assert data["retrieval"]["places"][0]["text"] == "a misty pine forest"
@@ -32,8 +33,10 @@ def test_rapo_prompt_prints_modifiers_and_the_optimised_prompt(rapo_env):
 
 def test_rapo_build_and_bad_inputs(rapo_env, tmp_path):
     csv = tmp_path / "mini.csv"
-    csv.write_text("Input,verb_obj_word,scenario_word,place\n"
-                   "x,\"['rowing a boat']\",\"['calm water']\",\"['a still lake']\"\n")
+    csv.write_text(
+        "Input,verb_obj_word,scenario_word,place\n"
+        "x,\"['rowing a boat']\",\"['calm water']\",\"['a still lake']\"\n"
+    )
     res = runner.invoke(app, ["rapo", "build", "--csv", str(csv), "--rapo-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "1 places, 1 verbs, 1 scenes, 2 edges from 1/1 captions" in res.output
@@ -46,9 +49,24 @@ def test_rapo_build_and_bad_inputs(rapo_env, tmp_path):
 
 def test_sspo_then_export(rapo_env, tmp_path):
     out = tmp_path / "chain"
-    args = ["sspo", "Medium shot, shaky handheld camera. A dancer spins on a stage, frantic motion.",
-            "--out", str(out), "--iterations", "2", "--size", "128x72", "--fps", "8",
-            "--seconds", "2", "--physics-law", "angular momentum is conserved", "--llm", "offline"]
+    args = [
+        "sspo",
+        "Medium shot, shaky handheld camera. A dancer spins on a stage, frantic motion.",
+        "--out",
+        str(out),
+        "--iterations",
+        "2",
+        "--size",
+        "128x72",
+        "--fps",
+        "8",
+        "--seconds",
+        "2",
+        "--physics-law",
+        "angular momentum is conserved",
+        "--llm",
+        "offline",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "best: iteration" in res.output and (out / "sspo_log.csv").exists()

@@ -24,7 +24,10 @@ def test_score_json_on_any_mp4(tmp_path):
     comps = out["components"]
     assert comps["temporal_flicker"]["status"] == "ok" and comps["imaging_quality"]["status"] == "ok"
     assert comps["character_consistency"]["status"] == "not_applicable"  # no bible: nothing to compare
-    assert comps["clip_alignment"]["status"] == "unavailable" and "clip_model_path" in comps["clip_alignment"]["reason"]
+    assert (
+        comps["clip_alignment"]["status"] == "unavailable"
+        and "clip_model_path" in comps["clip_alignment"]["reason"]
+    )
 
 
 def test_score_with_a_run_bible_uses_its_references_and_prints_a_table(tmp_path):
@@ -34,13 +37,24 @@ def test_score_with_a_run_bible_uses_its_references_and_prints_a_table(tmp_path)
     save_png(character_ref(), tmp_path / "references" / "character_mara.png")
     clip = figure_clip(WARDROBE, t=24, h=180, w=320)
     write_mp4(clip.frames, clip.fps, tmp_path / "clip.mp4")
-    res = runner.invoke(app, ["score", str(tmp_path / "clip.mp4"), "--bible", str(tmp_path / "story" / "bible.json"),
-                              "--scene", "0"])
+    res = runner.invoke(
+        app,
+        [
+            "score",
+            str(tmp_path / "clip.mp4"),
+            "--bible",
+            str(tmp_path / "story" / "bible.json"),
+            "--scene",
+            "0",
+        ],
+    )
     assert res.exit_code == 0, res.output
     for word in ("character_consistency", "identity_lock", "not_applicable", "temporal_stability", "total"):
         assert word in res.output
-    res = runner.invoke(app, ["score", str(tmp_path / "clip.mp4"), "--bible", str(tmp_path / "story" / "bible.json"),
-                              "--json"])
+    res = runner.invoke(
+        app,
+        ["score", str(tmp_path / "clip.mp4"), "--bible", str(tmp_path / "story" / "bible.json"), "--json"],
+    )
     comps = json.loads(res.output)["components"]
     assert comps["character_consistency"]["status"] == "ok" and comps["character_consistency"]["value"] > 0.5
     assert comps["location_palette"]["status"] == "ok"
@@ -61,7 +75,9 @@ def test_user_errors_exit_2_with_one_message(tmp_path):
     code, out = invoke("score", str(tmp_path / "ok.mp4"), "--scene", "1")
     assert code == 2 and "--scene needs --bible" in out
     (tmp_path / "bible.json").write_text(bible().model_dump_json())
-    code, out = invoke("score", str(tmp_path / "ok.mp4"), "--bible", str(tmp_path / "bible.json"), "--scene", "7")
+    code, out = invoke(
+        "score", str(tmp_path / "ok.mp4"), "--bible", str(tmp_path / "bible.json"), "--scene", "7"
+    )
     assert code == 2 and "scene 7 is not in" in out
     (tmp_path / "bad.json").write_text("{}")
     code, out = invoke("score", str(tmp_path / "ok.mp4"), "--bible", str(tmp_path / "bad.json"))

@@ -22,8 +22,9 @@ PROMPTS = [
 def test_fast_path_matches_sentence_transformers():
     enc = prompt_encoder()
     assert enc.fast, "the shipped MiniLM is BERT + mean pooling: the direct forward should apply"
-    ref = load_embedder().encode(PROMPTS, normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False)
+    ref = load_embedder().encode(
+        PROMPTS, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     mine = np.stack([enc.encode(p) for p in PROMPTS])
     assert mine.dtype == np.float32 and mine.shape == ref.shape
     assert np.allclose(np.linalg.norm(mine, axis=1), 1.0, atol=1e-5)

@@ -35,8 +35,9 @@ def test_retrieval_result_is_pinned_for_resume(make_run, tmp_path):
     bible = StoryBible.model_validate_json((make_run / "story" / "bible.json").read_text())
     store = RunStore(make_run / "state.db")
     try:
-        scenes, report = prompt_scenes(bible, Settings.of(plan__prompt_opt="rapo", plan__rapo_dir=str(tmp_path)),
-                                       make_run, store)
+        scenes, report = prompt_scenes(
+            bible, Settings.of(plan__prompt_opt="rapo", plan__rapo_dir=str(tmp_path)), make_run, store
+        )
     finally:
         store.close()
     assert not list(tmp_path.iterdir())  # no graph was built
@@ -60,8 +61,7 @@ def test_top_quartile_prompts_join_the_graph(make_run, tmp_path, rapo_dir):
     assert summary.runs == [str(make_run)] and summary.attempts_seen == 3
     assert summary.rows_added == sum(t >= cut for t in totals) >= 1
     rows = read_captions(grown)
-    best = max((a for sc in report["scenes"] for a in sc["attempts"]),
-               key=lambda a: a["reward"]["total"])
+    best = max((a for sc in report["scenes"] for a in sc["attempts"]), key=lambda a: a["reward"]["total"])
     row = next(r for r in rows if r.text == best["prompt"])
     assert row.valid and row.places[0].startswith("a forest")
     assert len(row.scenes) == 4  # shot, camera, light, motion that scored

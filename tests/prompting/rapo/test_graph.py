@@ -22,8 +22,17 @@ def test_starter_csv_ships_with_the_package_and_has_500_captions_across_genres()
     places = {p for r in rows for p in r.places}
     assert len(places) >= 40
     words = " ".join(places)
-    for genre_place in ("forest", "alley", "starship", "frontier", "trench", "cathedral",
-                        "stadium", "coral reef", "jazz club"):
+    for genre_place in (
+        "forest",
+        "alley",
+        "starship",
+        "frontier",
+        "trench",
+        "cathedral",
+        "stadium",
+        "coral reef",
+        "jazz club",
+    ):
         assert genre_place in words
 
 
@@ -36,8 +45,9 @@ def test_starter_graph_links_every_place_to_its_phrases(starter_graph):
     nx_graph = g.graph
     assert nx_graph.number_of_nodes() == len(g.places) + len(g.verbs) + len(g.scenes)
     # edge weights count co-occurrences: they add up to every (place, phrase) pair in the rows
-    assert sum(w for _a, _b, w in nx_graph.edges(data="weight")) == \
-        sum(len(r.places) * (len(r.verbs) + len(r.scenes)) for r in rows)
+    assert sum(w for _a, _b, w in nx_graph.edges(data="weight")) == sum(
+        len(r.places) * (len(r.verbs) + len(r.scenes)) for r in rows
+    )
     # places are the hubs: every verb and scene node touches places only
     for node, kind in nx_graph.nodes(data="kind"):
         if kind != "place":
@@ -48,8 +58,9 @@ def test_starter_graph_links_every_place_to_its_phrases(starter_graph):
         np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
 
 
-def test_cache_is_reused_and_a_changed_csv_only_embeds_new_phrases(starter_graph, rapo_dir,
-                                                                   tmp_path, monkeypatch):
+def test_cache_is_reused_and_a_changed_csv_only_embeds_new_phrases(
+    starter_graph, rapo_dir, tmp_path, monkeypatch
+):
     again = load_graph([STARTER_CSV], rapo_dir=rapo_dir)
     assert again.from_cache and not starter_graph.from_cache
     assert again.content_hash == starter_graph.content_hash
@@ -57,13 +68,16 @@ def test_cache_is_reused_and_a_changed_csv_only_embeds_new_phrases(starter_graph
 
     encoded: list[str] = []
     real = graph_mod.embed_texts
-    monkeypatch.setattr(graph_mod, "embed_texts",
-                        lambda texts, path=None: encoded.extend(texts) or real(texts, path))
+    monkeypatch.setattr(
+        graph_mod, "embed_texts", lambda texts, path=None: encoded.extend(texts) or real(texts, path)
+    )
     grown = tmp_path / "grown.csv"
     shutil.copy(STARTER_CSV, grown)
     with open(grown, "a", encoding="utf-8") as f:
-        f.write('A cat naps on a sunny windowsill.,"[\'napping on a windowsill\']",'
-                '"[\'warm afternoon sun\']","[\'a quiet apartment\']"\n')
+        f.write(
+            "A cat naps on a sunny windowsill.,\"['napping on a windowsill']\","
+            "\"['warm afternoon sun']\",\"['a quiet apartment']\"\n"
+        )
     g2 = load_graph([grown], rapo_dir=rapo_dir)
     assert not g2.from_cache and g2.content_hash != starter_graph.content_hash
     assert sorted(encoded) == ["a quiet apartment", "napping on a windowsill", "warm afternoon sun"]
@@ -71,18 +85,21 @@ def test_cache_is_reused_and_a_changed_csv_only_embeds_new_phrases(starter_graph
 
 
 def test_rows_missing_a_kind_do_not_join_the_graph():
-    rows = parse_captions("Input,verb_obj_word,scenario_word,place\n"
-                          "x,\"['a']\",\"['']\",\"['p']\"\n"
-                          "y,a; b,calm,p\n")
+    rows = parse_captions(
+        "Input,verb_obj_word,scenario_word,place\nx,\"['a']\",\"['']\",\"['p']\"\ny,a; b,calm,p\n"
+    )
     assert [r.valid for r in rows] == [False, True]
     assert rows[1].verbs == ("a", "b")  # plain text separated by ';' works too
 
 
-@pytest.mark.parametrize("text, message", [
-    ("Input,verb_obj_word,place\nx,['a'],['p']\n", "lacks the column(s) scenario_word"),
-    ("Input,verb_obj_word,scenario_word,place\nx,\"['a'\",['s'],['p']\n", "line 2"),
-    ("Input,verb_obj_word,scenario_word,place\nx,\"[1, 2]\",['s'],['p']\n", "list of strings"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Input,verb_obj_word,place\nx,['a'],['p']\n", "lacks the column(s) scenario_word"),
+        ("Input,verb_obj_word,scenario_word,place\nx,\"['a'\",['s'],['p']\n", "line 2"),
+        ("Input,verb_obj_word,scenario_word,place\nx,\"[1, 2]\",['s'],['p']\n", "list of strings"),
+    ],
+)
 def test_bad_csv_is_a_user_error(tmp_path, text, message):
     p = tmp_path / "bad.csv"
     p.write_text(text, encoding="utf-8")
@@ -104,8 +121,7 @@ def test_shipped_starter_embeddings_are_the_installed_minilm(starter_graph):
     from cinerl.prompting.rapo.graph import PhraseCache, embed_texts, embedder_key
 
     seeded = PhraseCache(None, embedder_key(), None)
-    assert seeded.seeded == len(starter_graph.places) + len(starter_graph.verbs) + \
-        len(starter_graph.scenes)
+    assert seeded.seeded == len(starter_graph.places) + len(starter_graph.verbs) + len(starter_graph.scenes)
     sample = starter_graph.verbs[::40] + starter_graph.places[::10]
     fresh = embed_texts(sample)
     shipped = np.stack([seeded.vectors[t] for t in sample])

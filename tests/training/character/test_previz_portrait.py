@@ -45,14 +45,14 @@ def test_no_face_falls_back_to_a_centre_crop_with_a_note():
 
 
 def test_close_up_shows_the_portraits_own_face(backend, face_rgb):
-    text = actor_prompts("woman")[1].text              # the eye-contact close-up
+    text = actor_prompts("woman")[1].text  # the eye-contact close-up
     img, info = backend.render(text, W, H, seed=3)
     assert img.shape == (H, W, 3) and img.dtype == np.uint8
     assert info["style"] == "photo" and info["framing"] == "close"
     x, y, w, h = info["face_box"]
-    out_face = cv2.resize(img[y:y + h, x:x + w], (64, 64), interpolation=cv2.INTER_AREA)
+    out_face = cv2.resize(img[y : y + h, x : x + w], (64, 64), interpolation=cv2.INTER_AREA)
     f = backend.face
-    src_face = cv2.resize(face_rgb[f.y:f.y + f.h, f.x:f.x + f.w], (64, 64), interpolation=cv2.INTER_AREA)
+    src_face = cv2.resize(face_rgb[f.y : f.y + f.h, f.x : f.x + f.w], (64, 64), interpolation=cv2.INTER_AREA)
     assert _ncc(out_face, src_face) > 0.8
     # and the mean colour of the face is the portrait's (neutral studio light)
     assert np.abs(out_face.reshape(-1, 3).mean(0) - src_face.reshape(-1, 3).mean(0)).max() < 20
@@ -69,10 +69,12 @@ def test_every_style_has_its_look(backend):
         assert img.shape == (H, W, 3) and info["style"] in (p.style, "photo")
         sat = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[..., 1].astype(float).mean()
         if p.category == "bw_stylised":
-            assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]), p.style
+            assert np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]), (
+                p.style
+            )
         else:
             assert sat > 25, (p.style, sat)
-        assert img.std() > 20, p.style                   # a picture, not a flat fill
+        assert img.std() > 20, p.style  # a picture, not a flat fill
     # the same seed renders the same image; another seed moves the shot
     a = backend.generate_image(prompts[0].text, W, H, 5)
     assert np.array_equal(a, backend.generate_image(prompts[0].text, W, H, 5))

@@ -5,14 +5,27 @@ import pytest
 from cinerl.training.character.dataset.previz_portrait import scene_for_prompt
 from cinerl.training.character.dataset.stylise import BW_STYLES, COLOUR_STYLES, PHOTO, style_for_prompt
 from cinerl.core.errors import UserError
-from cinerl.training.character.dataset.prompts import (ACTOR_TYPES, BW_STYLISED, COLOUR_STYLISED, COUNTS,
-                                       PHOTOREALISTIC, TOTAL, actor_descriptor, actor_prompts)
+from cinerl.training.character.dataset.prompts import (
+    ACTOR_TYPES,
+    BW_STYLISED,
+    COLOUR_STYLISED,
+    COUNTS,
+    PHOTOREALISTIC,
+    TOTAL,
+    actor_descriptor,
+    actor_prompts,
+)
 
-EXPECTED = {("human", "male"): "man", ("human", "female"): "woman", ("human", None): "person",
-            ("creature", None): "creature", ("creature", "female"): "creature",
-            ("robotic", None): "robotic character",
-            ("anthropomorphic", "male"): "anthropomorphic character",
-            ("mythical", None): "mythical character"}
+EXPECTED = {
+    ("human", "male"): "man",
+    ("human", "female"): "woman",
+    ("human", None): "person",
+    ("creature", None): "creature",
+    ("creature", "female"): "creature",
+    ("robotic", None): "robotic character",
+    ("anthropomorphic", "male"): "anthropomorphic character",
+    ("mythical", None): "mythical character",
+}
 
 
 @pytest.mark.parametrize("kind,sex", sorted(EXPECTED, key=str))
@@ -37,13 +50,30 @@ def test_each_prompt_names_its_style_and_setting():
     assert tuple(styles[7:13]) == BW_STYLES and tuple(styles[13:]) == COLOUR_STYLES
     assert [p.style for p in prompts[7:]] == styles[7:]
     assert [scene_for_prompt(p.text) for p in prompts[:7]] == [
-        "night_street", "studio", "window", "subway", "garage", "rooftop_silhouette", "alley"]
+        "night_street",
+        "studio",
+        "window",
+        "subway",
+        "garage",
+        "rooftop_silhouette",
+        "alley",
+    ]
 
 
 def test_the_seven_photorealistic_settings_of_the_issue():
     texts = [p.text.lower() for p in actor_prompts("man")[:7]]
-    for text, words in zip(texts, ["rain-slick street at night", "into the lens", "window light",
-                                   "subway platform", "parking garage", "silhouette", "phone call"]):
+    for text, words in zip(
+        texts,
+        [
+            "rain-slick street at night",
+            "into the lens",
+            "window light",
+            "subway platform",
+            "parking garage",
+            "silhouette",
+            "phone call",
+        ],
+    ):
         assert words in text
     bw = " ".join(p.text.lower() for p in actor_prompts("man")[7:13])
     for words in ("pen and ink", "graphite", "charcoal", "woodcut", "monochrome vector", "screentone"):

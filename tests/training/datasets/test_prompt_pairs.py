@@ -15,9 +15,14 @@ from cinerl.training.sspo.loop import SSPOConfig, run_sspo
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory, make_run):
     root = tmp_path_factory.mktemp("feedback")
-    cfg = SSPOConfig(prompt="Wide shot, fast handheld camera. A rider gallops along a beach, "
-                            "frantic erratic motion.", iterations=2, width=128, height=72, fps=8,
-                     seconds=3.0)
+    cfg = SSPOConfig(
+        prompt="Wide shot, fast handheld camera. A rider gallops along a beach, frantic erratic motion.",
+        iterations=2,
+        width=128,
+        height=72,
+        fps=8,
+        seconds=3.0,
+    )
     chain = run_sspo(cfg, root / "chain", llm="offline")
     return root, chain
 
@@ -45,8 +50,11 @@ def test_export_writes_valid_sft_and_dpo_pairs(sources, make_run, tmp_path):
     chosen = next(a for a in scene["attempts"] if a["attempt"] == scene["chosen"])
     m = next(r for r in sft if r.origin == "make")
     assert m.completion == chosen["prompt"] and m.reward == chosen["reward"]["total"]
-    worse = {a["prompt"] for a in scene["attempts"]
-             if chosen["reward"]["total"] - a["reward"]["total"] >= summary.min_margin}
+    worse = {
+        a["prompt"]
+        for a in scene["attempts"]
+        if chosen["reward"]["total"] - a["reward"]["total"] >= summary.min_margin
+    }
     assert {r.rejected for r in dpo if r.origin == "make"} == worse
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["schema_version"] == 1 and manifest["sft_records"] == len(sft)
@@ -54,11 +62,24 @@ def test_export_writes_valid_sft_and_dpo_pairs(sources, make_run, tmp_path):
 
 
 def test_schema_rejects_bad_records():
-    good = dict(prompt="p", chosen="a", rejected="b", chosen_reward=0.8, rejected_reward=0.5,
-                margin=0.3, origin="sspo", source="x")
+    good = dict(
+        prompt="p",
+        chosen="a",
+        rejected="b",
+        chosen_reward=0.8,
+        rejected_reward=0.5,
+        margin=0.3,
+        origin="sspo",
+        source="x",
+    )
     DPORecord(**good)
-    for bad in ({"chosen": "b"}, {"rejected_reward": 0.9, "margin": -0.1}, {"margin": 0.2},
-                {"extra": 1}, {"origin": "elsewhere"}):
+    for bad in (
+        {"chosen": "b"},
+        {"rejected_reward": 0.9, "margin": -0.1},
+        {"margin": 0.2},
+        {"extra": 1},
+        {"origin": "elsewhere"},
+    ):
         with pytest.raises(ValidationError):
             DPORecord(**{**good, **bad})
     with pytest.raises(ValidationError):

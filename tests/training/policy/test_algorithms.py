@@ -12,23 +12,27 @@ from cinerl.training.policy.algorithms import grpo, ppo
 from cinerl.training.policy.net import FACTORS, PromptPolicy, Transition
 from cinerl.training.policy.state import STATE_DIM
 
-STATES = np.stack([np.linspace(-1, 1, STATE_DIM), np.linspace(1, -1, STATE_DIM),
-                   np.cos(np.arange(STATE_DIM)), np.sin(np.arange(STATE_DIM))]).astype(np.float32)
+STATES = np.stack(
+    [
+        np.linspace(-1, 1, STATE_DIM),
+        np.linspace(1, -1, STATE_DIM),
+        np.cos(np.arange(STATE_DIM)),
+        np.sin(np.arange(STATE_DIM)),
+    ]
+).astype(np.float32)
 REWARDS = [0.2, 0.9, 0.4, 0.65]
 UNIFORM_ENTROPY = sum(math.log(len(v)) for v in ACTION_FACTORS.values())
 
 
 def batch_for(policy: PromptPolicy) -> list[Transition]:
-    return [Transition(s, policy.act(s, seed=k)[0], r)
-            for k, (s, r) in enumerate(zip(STATES, REWARDS))]
+    return [Transition(s, policy.act(s, seed=k)[0], r) for k, (s, r) in enumerate(zip(STATES, REWARDS))]
 
 
 def tensors(policy: PromptPolicy, batch: list[Transition]):
     """What PromptPolicy.update hands the loss on its first epoch: the net's outputs now, and the
     behaviour policy's log-probabilities, which are the same net's."""
     states = torch.as_tensor(np.stack([t.state for t in batch]))
-    actions = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch])
-               for f in FACTORS}
+    actions = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch]) for f in FACTORS}
     with torch.no_grad():
         old_logits, _ = policy.net(states)
     logits, values = policy.net(states)
@@ -74,8 +78,9 @@ def test_ppo_loss_at_ratio_one_is_minus_mean_advantage_plus_value_and_entropy_te
     # advantages that are not centred, so that the policy term is not ~0
     adv = torch.tensor([0.5, -1.0, 2.0, 0.25])
     reward_mean, clip_eps, entropy_coef, value_coef = 0.3, 0.2, 0.01, 0.5
-    loss, info = ppo.loss(logits, values, actions, old_lp, adv, rewards, reward_mean, clip_eps,
-                          entropy_coef, value_coef)
+    loss, info = ppo.loss(
+        logits, values, actions, old_lp, adv, rewards, reward_mean, clip_eps, entropy_coef, value_coef
+    )
     # at ratio 1, min(r A, clip(r) A) = A for every factor; the surrogate sums the factors' terms
     policy_loss = -len(FACTORS) * float(adv.mean())
     value_loss = float(((reward_mean + values.detach() - rewards) ** 2).mean())
@@ -83,30 +88,27 @@ def test_ppo_loss_at_ratio_one_is_minus_mean_advantage_plus_value_and_entropy_te
     assert info["value_loss"] == pytest.approx(value_loss, rel=1e-6)
     assert info["entropy"] == pytest.approx(UNIFORM_ENTROPY, rel=1e-6)
     assert float(loss.detach()) == pytest.approx(
-        policy_loss - entropy_coef * UNIFORM_ENTROPY + value_coef * value_loss, rel=1e-6)
+        policy_loss - entropy_coef * UNIFORM_ENTROPY + value_coef * value_loss, rel=1e-6
+    )
     assert info["approx_kl"] == 0.0 and info["clip_fraction"] == 0.0
 
     g_loss, g_info = grpo.loss(logits, actions, old_lp, adv, clip_eps, entropy_coef)
     assert g_info["policy_loss"] == info["policy_loss"] and "value_loss" not in g_info
-    assert float(g_loss.detach()) == pytest.approx(
-        policy_loss - entropy_coef * UNIFORM_ENTROPY, rel=1e-6)
+    assert float(g_loss.detach()) == pytest.approx(policy_loss - entropy_coef * UNIFORM_ENTROPY, rel=1e-6)
 
 
 def test_approx_kl_and_clip_fraction_are_cleanrls_estimators():
     p = PromptPolicy(seed=0)
     logits, _, actions, old_lp, _ = tensors(p, batch_for(p))
     # move the behaviour policy by known log-ratios: log r = -shift
-    shifts = {f: torch.tensor([0.0, 0.1, -0.3, 0.5]) * (i + 1) / len(FACTORS)
-              for i, f in enumerate(FACTORS)}
+    shifts = {f: torch.tensor([0.0, 0.1, -0.3, 0.5]) * (i + 1) / len(FACTORS) for i, f in enumerate(FACTORS)}
     shifted = {f: old_lp[f] + shifts[f] for f in FACTORS}
     _, _, diag = ppo.clipped_surrogate(logits, actions, shifted, torch.ones(4), clip_eps=0.2)
     log_ratio = -torch.stack([shifts[f] for f in FACTORS])
     ratio = torch.exp(log_ratio)
-    assert diag["approx_kl"] == pytest.approx(
-        float(((ratio - 1) - log_ratio).sum(0).mean()), rel=1e-5)
+    assert diag["approx_kl"] == pytest.approx(float(((ratio - 1) - log_ratio).sum(0).mean()), rel=1e-5)
     assert diag["approx_kl"] > 0.0
-    assert diag["clip_fraction"] == pytest.approx(
-        float(((ratio - 1).abs() > 0.2).float().mean()), abs=1e-7)
+    assert diag["clip_fraction"] == pytest.approx(float(((ratio - 1).abs() > 0.2).float().mean()), abs=1e-7)
     assert 0.0 < diag["clip_fraction"] < 1.0
 
 

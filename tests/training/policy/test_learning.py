@@ -26,10 +26,18 @@ def shoot(tmp_path, mode: str, rl: str = "ppo") -> list[float]:
     """Mean attempt reward of each film, in order."""
     means = []
     for i in range(FILMS):
-        settings = Settings.of(run__seed=1000 + i, plan__scenes=3, run__attempts=3,
-                               run__max_attempts=3, run__width=96, run__height=64, run__fps=4,
-                               policy__mode=mode, policy__rl=rl,
-                               policy__path=str(tmp_path / f"{mode}_{rl}.pt"))
+        settings = Settings.of(
+            run__seed=1000 + i,
+            plan__scenes=3,
+            run__attempts=3,
+            run__max_attempts=3,
+            run__width=96,
+            run__height=64,
+            run__fps=4,
+            policy__mode=mode,
+            policy__rl=rl,
+            policy__path=str(tmp_path / f"{mode}_{rl}.pt"),
+        )
         result = make_film(PROMPTS[i % len(PROMPTS)], tmp_path / f"{mode}_{rl}_{i}", settings)
         totals = [a.reward.total for s in result.report.scenes for a in s.attempts]
         means.append(float(np.mean(totals)))

@@ -77,16 +77,17 @@ def test_state_vector_uses_minilm_and_story_position():
     assert list(s2[-4:-1]) == pytest.approx([0.4, 0.6, 0.8])  # the three most recent rewards
 
 
-def test_embedder_folder_comes_from_cinerl_embedder_path(tmp_path, monkeypatch):
-    """The variable the 'unavailable' message names is the one that is read."""
-    from cinerl.core.errors import BackendUnavailable
+@pytest.mark.parametrize("variable", ["CINERL_POLICY__EMBEDDER_PATH", "CINERL_EMBEDDER_PATH"])
+def test_embedder_folder_comes_from_the_setting(tmp_path, monkeypatch, variable):
+    """The variable the 'unavailable' message names is the one that is read (and the 0.1 name)."""
+    from cinerl.core.errors import ModelUnavailable
     from cinerl.models.embedder import default_embedder_path, load_embedder
 
     shipped = default_embedder_path()
-    monkeypatch.setenv("CINERL_EMBEDDER_PATH", str(tmp_path))
+    monkeypatch.setenv(variable, str(tmp_path))
     assert default_embedder_path() == tmp_path
-    with pytest.raises(BackendUnavailable, match=f"looked in {tmp_path}"):
+    with pytest.raises(ModelUnavailable, match=f"CINERL_POLICY__EMBEDDER_PATH.*looked in {tmp_path}"):
         load_embedder.__wrapped__(None)
-    monkeypatch.setenv("CINERL_EMBEDDER_PATH", str(shipped))
+    monkeypatch.setenv(variable, str(shipped))
     vec = load_embedder.__wrapped__(None).encode(["a lighthouse at dusk"])
     assert vec.shape == (1, 384)

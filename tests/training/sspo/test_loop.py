@@ -21,8 +21,7 @@ LAW = "inertia: the horse keeps a steady pace"
 
 
 def _config(**kw):
-    base = dict(prompt=SHAKY, physics_law=LAW, iterations=3, width=128, height=72, fps=8,
-                seconds=3.0, seed=3)
+    base = dict(prompt=SHAKY, physics_law=LAW, iterations=3, width=128, height=72, fps=8, seconds=3.0, seed=3)
     return SSPOConfig(**{**base, **kw})
 
 
@@ -61,11 +60,12 @@ def test_returns_the_best_iteration_not_the_last(chain):
     first, second = result.iterations[0], result.iterations[1]
     assert not first.physics_plausible and "handheld" not in second.prompt
     assert second.reward > first.reward
-    assert all(it.prompt == prev.next_prompt
-               for prev, it in zip(result.iterations, result.iterations[1:]))
+    assert all(it.prompt == prev.next_prompt for prev, it in zip(result.iterations, result.iterations[1:]))
     assert all(len(it.next_prompt.split()) < 120 for it in result.iterations)
-    assert all(it.alignment is None and it.alignment_status.startswith("unavailable: no vision")
-               for it in result.iterations)
+    assert all(
+        it.alignment is None and it.alignment_status.startswith("unavailable: no vision")
+        for it in result.iterations
+    )
 
 
 def test_log_records_the_whole_chain(chain):
@@ -87,16 +87,21 @@ class ShakenLaterBackend(CountingBackend):
         clip = super().generate(request)
         if self.calls >= 2:
             rng = np.random.default_rng(self.calls)
-            frames = np.stack([np.roll(f, tuple(rng.integers(-6, 7, size=2)), axis=(0, 1))
-                               for f in clip.frames])
+            frames = np.stack(
+                [np.roll(f, tuple(rng.integers(-6, 7, size=2)), axis=(0, 1)) for f in clip.frames]
+            )
             clip = clip.model_copy(update={"frames": frames})
         return clip
 
 
 def test_best_is_kept_when_a_later_iteration_is_worse(tmp_path):
     calm = "Wide shot, static camera. A knight walks slowly through a misty forest, gentle motion."
-    res = run_sspo(_config(prompt=calm, physics_law="", iterations=2), tmp_path / "c",
-                   backend=ShakenLaterBackend(), llm="offline")
+    res = run_sspo(
+        _config(prompt=calm, physics_law="", iterations=2),
+        tmp_path / "c",
+        backend=ShakenLaterBackend(),
+        llm="offline",
+    )
     first, last = res.iterations
     assert last.reward < first.reward
     assert res.best_iteration == 1 and res.best_prompt == calm and res.best_reward == first.reward
@@ -129,24 +134,30 @@ def test_another_prompt_in_the_same_folder_is_refused(chain):
 
 def test_rule_rewrite_stays_under_120_words_and_states_the_law():
     long_prompt = " ".join(["A knight in heavy armour rides a grey horse."] * 30)
-    shaky = FlowStats(interval_frames=4, flows=[(1, 0), (-1, 0), (1, 0)], mean_magnitude=0.1,
-                      reversals=2, directed_pairs=2, jump=0.9)
+    shaky = FlowStats(
+        interval_frames=4,
+        flows=[(1, 0), (-1, 0), (1, 0)],
+        mean_magnitude=0.1,
+        reversals=2,
+        directed_pairs=2,
+        jump=0.9,
+    )
     out = rule_rewrite(long_prompt, shaky, physics_law="Conservation of momentum.")
     assert len(out.split()) < 120 + 1
     assert out.endswith("The motion obeys conservation of momentum.")
     assert "without sudden reversals" in out and "no sudden jumps" in out
-    steady = FlowStats(interval_frames=4, flows=[(1, 0), (1, 0)], mean_magnitude=0.1,
-                       reversals=0, directed_pairs=1, jump=0.0)
+    steady = FlowStats(
+        interval_frames=4, flows=[(1, 0), (1, 0)], mean_magnitude=0.1, reversals=0, directed_pairs=1, jump=0.0
+    )
     assert rule_rewrite(SHAKY, steady) == SHAKY  # nothing to fix, nothing changed
 
 
 class _VLMHandler(BaseHTTPRequestHandler):
     seen: list[dict] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _VLMHandler.seen.append({"path": self.path, "body": body,
-                                 "auth": self.headers.get("Authorization")})
+        _VLMHandler.seen.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
         reply = {"choices": [{"message": {"content": "Knight and forest are visible. Score: 4"}}]}
         data = json.dumps(reply).encode()
         self.send_response(200)
@@ -165,10 +176,10 @@ def test_vision_endpoint_protocol_and_alignment_in_the_reward(tmp_path):
     server = HTTPServer(("127.0.0.1", 0), _VLMHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        judge = VisionJudge(f"http://127.0.0.1:{server.server_port}/v1", "test-vlm", api_key="k",
-                            frames=3)
-        res = run_sspo(_config(iterations=1), tmp_path / "v", backend=CountingBackend(),
-                       llm="offline", judge=judge)
+        judge = VisionJudge(f"http://127.0.0.1:{server.server_port}/v1", "test-vlm", api_key="k", frames=3)
+        res = run_sspo(
+            _config(iterations=1), tmp_path / "v", backend=CountingBackend(), llm="offline", judge=judge
+        )
     finally:
         server.shutdown()
     it = res.iterations[0]

@@ -19,7 +19,7 @@ def _texture(h=96, w=160, seed=0):
 
 def _clip(offsets, h=96, w=160):
     tex = _texture(h, w)
-    return np.stack([tex[:, o:o + w] for o in offsets]).astype(np.uint8)
+    return np.stack([tex[:, o : o + w] for o in offsets]).astype(np.uint8)
 
 
 def test_steady_pan_is_plausible_and_back_and_forth_is_not():
@@ -30,8 +30,7 @@ def test_steady_pan_is_plausible_and_back_and_forth_is_not():
     assert s.reversals == 0 and physics_score(s) > 0.9
     assert physics_conclusion(s)[0] is True
     # direction flips every 0.5 s sample: inertia violated
-    zigzag = _clip([16 + 2 * (t % 4) if (t // 4) % 2 == 0 else 24 - 2 * (t % 4)
-                    for t in range(33)])
+    zigzag = _clip([16 + 2 * (t % 4) if (t // 4) % 2 == 0 else 24 - 2 * (t % 4) for t in range(33)])
     z = sample_flows(zigzag, fps)
     assert z.reversal_rate > 0.5
     assert physics_score(z) < physics_score(s) - 0.25

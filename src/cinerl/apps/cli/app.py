@@ -21,8 +21,9 @@ from cinerl.apps.cli.score import score
 from cinerl.core.errors import UserError
 from cinerl.core.inputs import check_out_dir
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="CineRL: one prompt to a coherent multi-scene film.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="CineRL: one prompt to a coherent multi-scene film."
+)
 app.command()(make)
 app.command()(plan)
 app.command()(actors)
@@ -58,15 +59,18 @@ def show_config(
             table.add_column(col, overflow="fold")
         for r in rows:
             if r["group"] == group:
-                table.add_row(r["setting"].split(".", 1)[1], str(r["value"]), r["source"],
-                              " ".join(r["env"]))
+                table.add_row(r["setting"].split(".", 1)[1], str(r["value"]), r["source"], " ".join(r["env"]))
         out.print(table)
     table = Table(title="reward components", title_justify="left")
     for col in ("component", "group", "needs", "status"):
         table.add_column(col, overflow="fold")
     for n in needs:
-        table.add_row(n["name"], n["group"], " ".join(n["requires"]) or "-",
-                      "ready" if n["configured"] else "unavailable: set " + " ".join(n["missing"]))
+        table.add_row(
+            n["name"],
+            n["group"],
+            " ".join(n["requires"]) or "-",
+            "ready" if n["configured"] else "unavailable: set " + " ".join(n["missing"]),
+        )
     out.print(table)
 
 

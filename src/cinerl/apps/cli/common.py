@@ -32,8 +32,9 @@ def fail(message: str) -> None:
 
 def setup_logging(verbose: bool) -> None:
     """Every command's -v: INFO from our modules, else warnings only."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def parse_size(size: str | None) -> tuple[int | None, int | None]:
@@ -65,19 +66,29 @@ def flag_overrides(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def settings_from(config: Path | None, params: dict[str, Any] | None = None,
-                  sets: list[str] | None = None, **dotted: Any) -> tuple[Settings, dict[str, str]]:
+def settings_from(
+    config: Path | None, params: dict[str, Any] | None = None, sets: list[str] | None = None, **dotted: Any
+) -> tuple[Settings, dict[str, str]]:
     """Defaults < --config file < environment < --set < flags."""
-    overrides = {**parse_sets(sets), **flag_overrides(params or {}),
-                 **{k.replace("__", "."): v for k, v in dotted.items() if v is not None}}
+    overrides = {
+        **parse_sets(sets),
+        **flag_overrides(params or {}),
+        **{k.replace("__", "."): v for k, v in dotted.items() if v is not None},
+    }
     return load_settings(config, overrides)
 
 
 @contextmanager
 def progress(description: str, total: int | None = None):
     """A progress bar on a terminal (nothing when stderr is a file or a pipe)."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as bar:
         yield bar, bar.add_task(description, total=total)
 
 
@@ -90,8 +101,7 @@ def llm_option(default: Optional[str] = None):
 
 
 def llm_model_option():
-    return typer.Option(None, "--model",
-                        help="LLM: model name (openai) or local folder/.gguf (transformers)")
+    return typer.Option(None, "--model", help="LLM: model name (openai) or local folder/.gguf (transformers)")
 
 
 def llm_base_url_option():
@@ -99,8 +109,12 @@ def llm_base_url_option():
 
 
 def set_option():
-    return typer.Option(None, "--set", metavar="GROUP.SETTING=VALUE",
-                        help="any setting (cinerl config lists them); repeatable")
+    return typer.Option(
+        None,
+        "--set",
+        metavar="GROUP.SETTING=VALUE",
+        help="any setting (cinerl config lists them); repeatable",
+    )
 
 
 def config_option():

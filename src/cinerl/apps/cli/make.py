@@ -8,68 +8,96 @@ from typing import Optional
 
 import typer
 
-from cinerl.apps.cli.common import (config_option, err, fail, llm_base_url_option, llm_model_option,
-                                    llm_option, parse_size, progress, set_option, settings_from,
-                                    setup_logging)
-from cinerl.core.errors import BackendUnavailable, UserError
+from cinerl.apps.cli.common import (
+    config_option,
+    err,
+    fail,
+    llm_base_url_option,
+    llm_model_option,
+    llm_option,
+    parse_size,
+    progress,
+    set_option,
+    settings_from,
+    setup_logging,
+)
+from cinerl.core.errors import Unavailable, UserError
 from cinerl.core.inputs import check_out_dir, check_prompt, check_scene_count
 
 
 def make(
     ctx: typer.Context,
     prompt: Optional[str] = typer.Argument(
-        None, help="the seed prompt: who, where, what happens (optional with --from-plan)"),
+        None, help="the seed prompt: who, where, what happens (optional with --from-plan)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="run folder (film, report, state)"),
     run__seed: Optional[int] = typer.Option(None, "--seed", help="seed for plan, render and policy"),
     plan__scenes: Optional[int] = typer.Option(None, "--scenes", help="force this many scenes"),
     run__attempts: Optional[int] = typer.Option(None, "--attempts", help="attempts per scene"),
     run__max_attempts: Optional[int] = typer.Option(
-        None, "--max-attempts", help="most attempts a scene may get"),
+        None, "--max-attempts", help="most attempts a scene may get"
+    ),
     run__consistency_threshold: Optional[float] = typer.Option(
-        None, "--threshold", help="retry a scene while its best reward is under this"),
+        None, "--threshold", help="retry a scene while its best reward is under this"
+    ),
     size: Optional[str] = typer.Option(None, help="frame size WIDTHxHEIGHT, default 640x360"),
     run__fps: Optional[int] = typer.Option(None, "--fps", help="frames per second, default 24"),
     run__backend: Optional[str] = typer.Option(None, "--backend", help="video backend (previz, wan)"),
     run__shot_mode: Optional[str] = typer.Option(
-        None, "--mode", help="continuous (each clip from the last frame) or keyframes"),
+        None, "--mode", help="continuous (each clip from the last frame) or keyframes"
+    ),
     wan__model_dir: Optional[Path] = typer.Option(
-        None, "--model-dir", help="wan: local Wan2.2 diffusers folder (else WAN_MODEL_ROOT)"),
+        None, "--model-dir", help="wan: local Wan2.2 diffusers folder (else WAN_MODEL_ROOT)"
+    ),
     wan__variant: Optional[str] = typer.Option(None, "--variant", help="wan: ti2v-5b, t2v-a14b, i2v-a14b"),
     wan__steps: Optional[int] = typer.Option(None, "--steps", help="wan: denoising steps"),
     wan__offload: Optional[str] = typer.Option(None, "--offload", help="wan: auto, none, model, group"),
     wan__vae_tiling: Optional[str] = typer.Option(None, "--vae-tiling", help="wan: auto, on, off"),
     wan__text_encoder: Optional[str] = typer.Option(
-        None, "--text-encoder", help="wan: where the text encoder runs: auto, gpu, cpu"),
+        None, "--text-encoder", help="wan: where the text encoder runs: auto, gpu, cpu"
+    ),
     wan__attention: Optional[str] = typer.Option(
-        None, "--attention", help="wan: auto, native, cudnn, flash3"),
+        None, "--attention", help="wan: auto, native, cudnn, flash3"
+    ),
     wan__compile: Optional[str] = typer.Option(
-        None, "--compile", help="wan: regional compilation auto, on, off"),
+        None, "--compile", help="wan: regional compilation auto, on, off"
+    ),
     wan__step_cache: Optional[float] = typer.Option(
-        None, "--step-cache", help="wan: first-block step cache threshold (lossy, off by default)"),
+        None, "--step-cache", help="wan: first-block step cache threshold (lossy, off by default)"
+    ),
     policy__rl: Optional[str] = typer.Option(None, "--rl", help="ppo or grpo"),
     policy__path: Optional[Path] = typer.Option(
-        None, "--policy", help="policy file (default ~/.cinerl/policy/<backend>.pt)"),
+        None, "--policy", help="policy file (default ~/.cinerl/policy/<backend>.pt)"
+    ),
     policy__mode: Optional[str] = typer.Option(None, "--policy-mode", help="learn, frozen or random"),
     assembly__transition: Optional[str] = typer.Option(None, "--transition", help="cut or crossfade"),
     plan__prompt_opt: Optional[str] = typer.Option(
-        None, "--prompt-opt", help="none or rapo: relation-graph modifiers before composition"),
+        None, "--prompt-opt", help="none or rapo: relation-graph modifiers before composition"
+    ),
     llm__provider: Optional[str] = llm_option(),
     llm__model: Optional[str] = llm_model_option(),
     llm__base_url: Optional[str] = llm_base_url_option(),
     plan__from_plan: Optional[Path] = typer.Option(
-        None, "--from-plan", help="shoot the plan saved by `cinerl plan` in this folder"),
+        None, "--from-plan", help="shoot the plan saved by `cinerl plan` in this folder"
+    ),
     rewards__weights__visual_quality: Optional[float] = typer.Option(
-        None, "--weight-visual", help="reward weight: visual quality"),
+        None, "--weight-visual", help="reward weight: visual quality"
+    ),
     rewards__weights__character_consistency: Optional[float] = typer.Option(
-        None, "--weight-character", help="reward weight: character consistency"),
+        None, "--weight-character", help="reward weight: character consistency"
+    ),
     rewards__weights__location_consistency: Optional[float] = typer.Option(
-        None, "--weight-location", help="reward weight: location consistency"),
+        None, "--weight-location", help="reward weight: location consistency"
+    ),
     rewards__weights__narrative_coherence: Optional[float] = typer.Option(
-        None, "--weight-narrative", help="reward weight: narrative coherence"),
+        None, "--weight-narrative", help="reward weight: narrative coherence"
+    ),
     rewards__weights__temporal_stability: Optional[float] = typer.Option(
-        None, "--weight-temporal", help="reward weight: temporal stability"),
+        None, "--weight-temporal", help="reward weight: temporal stability"
+    ),
     rewards__weights__text_alignment: Optional[float] = typer.Option(
-        None, "--weight-text", help="reward weight: text alignment"),
+        None, "--weight-text", help="reward weight: text alignment"
+    ),
     sets: Optional[list[str]] = set_option(),
     config: Optional[Path] = config_option(),
     fresh: bool = typer.Option(False, "--fresh", help="start over, replacing a run in --out"),
@@ -89,8 +117,7 @@ def make(
         check_scene_count(plan__scenes)
         out = check_out_dir(out)
         width, height = parse_size(size)
-        settings, source = settings_from(config, ctx.params, sets, run__width=width,
-                                         run__height=height)
+        settings, source = settings_from(config, ctx.params, sets, run__width=width, run__height=height)
         from cinerl.generation.registry import preflight
 
         settings = preflight(settings, source)  # the backend's checks, before anything is written
@@ -99,24 +126,31 @@ def make(
         if existing_run(out) and not fresh and not resume and sys.stdin.isatty():
             fresh = not typer.confirm(f"{out} has a run in progress. Resume it?", default=True)
         with progress("planning") as (bar, task):
+
             def on_plan(bible):
-                bar.update(task, description=f"shooting '{bible.title}'",
-                           total=len(bible.scenes) * settings.run.attempts)
+                bar.update(
+                    task,
+                    description=f"shooting '{bible.title}'",
+                    total=len(bible.scenes) * settings.run.attempts,
+                )
 
             def on_attempt(rec):
                 bar.advance(task)
                 if err.is_terminal:
-                    bar.console.print(f"scene {rec.scene + 1} attempt {rec.attempt + 1}: "
-                                      f"reward {rec.reward.total:.3f}", highlight=False)
+                    bar.console.print(
+                        f"scene {rec.scene + 1} attempt {rec.attempt + 1}: reward {rec.reward.total:.3f}",
+                        highlight=False,
+                    )
 
-            result = make_film(text, out, settings, fresh=fresh, on_attempt=on_attempt,
-                               on_plan=on_plan)
-    except (UserError, BackendUnavailable) as e:
+            result = make_film(text, out, settings, fresh=fresh, on_attempt=on_attempt, on_plan=on_plan)
+    except (UserError, Unavailable) as e:
         fail(str(e))
     rep = result.report
     totals = [a.reward.total for a in (s.chosen_attempt for s in rep.scenes) if a is not None]
     mean = sum(totals) / len(totals) if totals else 0.0
     typer.echo(f"film:   {result.film}")
     typer.echo(f"report: {result.report_html}")
-    typer.echo(f"scenes: {len(totals)}, mean chosen reward {mean:.3f}, "
-               f"policy v{rep.policy.version_start} -> v{rep.policy.version_end}")
+    typer.echo(
+        f"scenes: {len(totals)}, mean chosen reward {mean:.3f}, "
+        f"policy v{rep.policy.version_start} -> v{rep.policy.version_end}"
+    )

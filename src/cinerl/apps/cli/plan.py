@@ -8,8 +8,18 @@ from typing import Optional
 
 import typer
 
-from cinerl.apps.cli.common import (config_option, err, fail, llm_base_url_option, llm_model_option,
-                                    llm_option, progress, set_option, settings_from, setup_logging)
+from cinerl.apps.cli.common import (
+    config_option,
+    err,
+    fail,
+    llm_base_url_option,
+    llm_model_option,
+    llm_option,
+    progress,
+    set_option,
+    settings_from,
+    setup_logging,
+)
 from cinerl.core.errors import UserError
 from cinerl.core.inputs import check_out_dir, check_prompt, check_scene_count
 
@@ -24,8 +34,11 @@ def plan(
     run__seed: Optional[int] = typer.Option(None, "--seed", help="seed for the planner and sampling"),
     plan__scenes: Optional[int] = typer.Option(None, "--scenes", help="force this many scenes"),
     run__shot_mode: Optional[str] = typer.Option(
-        None, "--mode", help="the shot mode the prompts are written for: continuous or keyframes "
-        "(keyframes: every scene image-to-video)"),
+        None,
+        "--mode",
+        help="the shot mode the prompts are written for: continuous or keyframes "
+        "(keyframes: every scene image-to-video)",
+    ),
     sets: Optional[list[str]] = set_option(),
     config: Optional[Path] = config_option(),
     fresh: bool = typer.Option(False, "--fresh", help="start over, replacing a plan in --out"),
@@ -44,6 +57,7 @@ def plan(
         if existing_plan(out) and not fresh and not resume and sys.stdin.isatty():
             fresh = not typer.confirm(f"{out} has a plan in progress. Resume it?", default=True)
         with progress("creative document") as (bar, task):
+
             def on_step(name: str, done: int, total: int) -> None:
                 bar.update(task, description=name, completed=done, total=total)
 
@@ -52,8 +66,10 @@ def plan(
         fail(str(e))
     typer.echo(f"plan:    {out / report['files']['creative_document']} ('{report['title']}')")
     typer.echo(f"prompts: {out / report['files']['scene_prompts']}")
-    typer.echo(f"report:  {out / 'plan_report.json'} ({report['provider']} {report['model']}, "
-               f"{report['calls']} calls, {report['cache_hits']} from cache, "
-               f"{report['prompt_tokens'] + report['completion_tokens']} tokens)")
+    typer.echo(
+        f"report:  {out / 'plan_report.json'} ({report['provider']} {report['model']}, "
+        f"{report['calls']} calls, {report['cache_hits']} from cache, "
+        f"{report['prompt_tokens'] + report['completion_tokens']} tokens)"
+    )
     for w in report["warnings"]:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)

@@ -39,8 +39,13 @@ def score(
         table.add_column(col, overflow="fold")
     colours = {"ok": "green", "unavailable": "yellow", "not_applicable": "dim"}
     for c in breakdown.components.values():
-        table.add_row(c.name, c.group, f"[{colours.get(c.status, 'white')}]{c.status}[/]",
-                      "" if c.value is None else f"{c.value:.3f}", detail(c))
+        table.add_row(
+            c.name,
+            c.group,
+            f"[{colours.get(c.status, 'white')}]{c.status}[/]",
+            "" if c.value is None else f"{c.value:.3f}",
+            detail(c),
+        )
     out.print(table)
     groups = Table(title="groups")
     for col in ("group", "score", "weight"):

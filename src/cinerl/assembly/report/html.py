@@ -74,8 +74,14 @@ class Table:
     empty: str = "none"
 
 
-def table(head: list[Cell | str], rows: list[Row | list[Cell]], *, cls: str = "",
-          scroll: bool = False, empty: str = "none") -> Table:
+def table(
+    head: list[Cell | str],
+    rows: list[Row | list[Cell]],
+    *,
+    cls: str = "",
+    scroll: bool = False,
+    empty: str = "none",
+) -> Table:
     """Every table of the report goes through here (and one template macro), so they all look
     and escape alike. A plain string in ``head`` is a header cell."""
     cells = [h if isinstance(h, Cell) else Cell(h, header=True) for h in head]
@@ -175,13 +181,15 @@ def _kv_table(rows: dict) -> Table:
 
 
 def _header(report: dict, bible: dict) -> dict:
-    meta = [f"{key}: {report[key]}" for key in ("seed", "backend")
-            if report.get(key) is not None]
+    meta = [f"{key}: {report[key]}" for key in ("seed", "backend") if report.get(key) is not None]
     if bible.get("planner"):
         meta.append(f"planner: {bible['planner']}")
-    return {"title": report.get("title") or bible.get("title") or "CineRL film",
-            "seed_prompt": report.get("seed_prompt") or bible.get("seed_prompt") or "",
-            "logline": bible.get("logline") or "", "meta": meta}
+    return {
+        "title": report.get("title") or bible.get("title") or "CineRL film",
+        "seed_prompt": report.get("seed_prompt") or bible.get("seed_prompt") or "",
+        "logline": bible.get("logline") or "",
+        "meta": meta,
+    }
 
 
 def _film(report: dict, out_dir: Path, embed_max: int) -> dict:
@@ -198,19 +206,31 @@ def _film(report: dict, out_dir: Path, embed_max: int) -> dict:
         facts.append(f"{film['frames']} frames")
     if film.get("transition"):
         facts.append(f"transition: {film['transition']}")
-    return {"src": src or rel, "mime": MIME.get(Path(rel).suffix.lower(), "video/mp4"),
-            "facts": facts, "srt": film.get("srt") or "", "rel": rel}
+    return {
+        "src": src or rel,
+        "mime": MIME.get(Path(rel).suffix.lower(), "video/mp4"),
+        "facts": facts,
+        "srt": film.get("srt") or "",
+        "rel": rel,
+    }
 
 
 def _characters(bible: dict) -> Table | None:
     chars = _dicts(bible.get("characters"))
     if not chars:
         return None
-    rows = [[Cell(c.get("name", c.get("id", "")), kind="name", detail=c.get("id", "")),
-             Cell(c.get("role", "")), Cell(c.get("age", ""), cls="num"), Cell(c.get("gender", "")),
-             Cell([_swatch(w) for w in _l(c.get("wardrobe"))], kind="swatches"),
-             Cell([_swatch(c["hair"])] if isinstance(c.get("hair"), dict) else [], kind="swatches"),
-             Cell(c.get("visual_description", ""))] for c in chars]
+    rows = [
+        [
+            Cell(c.get("name", c.get("id", "")), kind="name", detail=c.get("id", "")),
+            Cell(c.get("role", "")),
+            Cell(c.get("age", ""), cls="num"),
+            Cell(c.get("gender", "")),
+            Cell([_swatch(w) for w in _l(c.get("wardrobe"))], kind="swatches"),
+            Cell([_swatch(c["hair"])] if isinstance(c.get("hair"), dict) else [], kind="swatches"),
+            Cell(c.get("visual_description", "")),
+        ]
+        for c in chars
+    ]
     return table(["Name", "Role", th("Age", "num"), "Gender", "Wardrobe", "Hair", "Look"], rows)
 
 
@@ -218,10 +238,15 @@ def _locations(bible: dict) -> Table | None:
     locs = _dicts(bible.get("locations"))
     if not locs:
         return None
-    rows = [[Cell(loc.get("name", loc.get("id", "")), kind="name", detail=loc.get("id", "")),
-             Cell(loc.get("scenery_type", "")),
-             Cell([_swatch(p) for p in _l(loc.get("palette"))], kind="swatches"),
-             Cell(loc.get("visual_description", ""))] for loc in locs]
+    rows = [
+        [
+            Cell(loc.get("name", loc.get("id", "")), kind="name", detail=loc.get("id", "")),
+            Cell(loc.get("scenery_type", "")),
+            Cell([_swatch(p) for p in _l(loc.get("palette"))], kind="swatches"),
+            Cell(loc.get("visual_description", "")),
+        ]
+        for loc in locs
+    ]
     return table(["Name", "Scenery", "Palette", "Look"], rows)
 
 
@@ -234,8 +259,9 @@ def _curve(scenes: list[dict]) -> dict | None:
         for a in _dicts(s.get("attempts")):
             t = _total(a)
             if t is not None:
-                points.append((s.get("scene", 0), a.get("attempt", 0), t,
-                               a.get("attempt") == s.get("chosen")))
+                points.append(
+                    (s.get("scene", 0), a.get("attempt", 0), t, a.get("attempt") == s.get("chosen"))
+                )
         if len(points) > first:
             bounds.append((first, s.get("scene", 0)))
     if not points:
@@ -251,13 +277,14 @@ def _curve(scenes: list[dict]) -> dict | None:
     def y(v: float) -> float:
         return top + ph * (1.0 - max(0.0, min(1.0, v)))
 
-    grid = [{"y": f"{y(v):.1f}", "ty": f"{y(v) + 4:.1f}", "label": f"{v:.2f}"}
-            for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    grid = [
+        {"y": f"{y(v):.1f}", "ty": f"{y(v) + 4:.1f}", "label": f"{v:.2f}"}
+        for v in (0.0, 0.25, 0.5, 0.75, 1.0)
+    ]
     scene_lines = []
     for first, scene_no in bounds:
         bx = x(first) - (pw / (n - 1) / 2 if n > 1 and first > 0 else 0)
-        scene_lines.append({"x": f"{bx:.1f}", "tx": f"{bx + 3:.1f}",
-                            "label": f"S{_ordinal(scene_no)}"})
+        scene_lines.append({"x": f"{bx:.1f}", "tx": f"{bx + 3:.1f}", "label": f"S{_ordinal(scene_no)}"})
     best, best_pts = -1.0, []
     for i, p in enumerate(points):
         best = max(best, p[2])
@@ -265,14 +292,31 @@ def _curve(scenes: list[dict]) -> dict | None:
     dots = []
     for i, (sc, at, t, chosen) in enumerate(points):
         label = f"scene {_ordinal(sc)} attempt {at}: {t:.3f}" + (" (chosen)" if chosen else "")
-        dots.append({"cx": f"{x(i):.1f}", "cy": f"{y(t):.1f}", "r": 5 if chosen else 3.5,
-                     "fill": "#d9822b" if chosen else "#2f6fde", "label": label})
-    return {"width": width, "height": height, "left": left, "right_x": width - right,
-            "top": top, "bottom_y": top + ph, "label_x": left - 6, "scene_label_y": height - 18,
-            "legend_y": height - 4, "grid": grid, "scenes": scene_lines,
-            "best": " ".join(best_pts),
-            "totals": " ".join(f"{x(i):.1f},{y(p[2]):.1f}" for i, p in enumerate(points)),
-            "dots": dots}
+        dots.append(
+            {
+                "cx": f"{x(i):.1f}",
+                "cy": f"{y(t):.1f}",
+                "r": 5 if chosen else 3.5,
+                "fill": "#d9822b" if chosen else "#2f6fde",
+                "label": label,
+            }
+        )
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right_x": width - right,
+        "top": top,
+        "bottom_y": top + ph,
+        "label_x": left - 6,
+        "scene_label_y": height - 18,
+        "legend_y": height - 4,
+        "grid": grid,
+        "scenes": scene_lines,
+        "best": " ".join(best_pts),
+        "totals": " ".join(f"{x(i):.1f},{y(p[2]):.1f}" for i, p in enumerate(points)),
+        "dots": dots,
+    }
 
 
 def _component_cell(comp: Any) -> Cell:
@@ -292,28 +336,36 @@ def _attempt_table(atts: list[dict], chosen: Any) -> Table:
         reward = _d(a.get("reward"))
         comp_names += [n for n in _d(reward.get("components")) if n not in comp_names]
         group_names += [n for n in _d(reward.get("groups")) if n not in group_names]
-    head = ([th("#", "num"), th(""), th("seed", "num"), "prompt", "action", th("total", "num")]
-            + [th(g, "num", "group") for g in group_names]
-            + [th(c, "num") for c in comp_names]
-            + [th("render s", "num"), th("score s", "num")])
+    head = (
+        [th("#", "num"), th(""), th("seed", "num"), "prompt", "action", th("total", "num")]
+        + [th(g, "num", "group") for g in group_names]
+        + [th(c, "num") for c in comp_names]
+        + [th("render s", "num"), th("score s", "num")]
+    )
     rows = []
     for a in atts:
         reward = _d(a.get("reward"))
-        comps, groups, timings = (_d(reward.get("components")), _d(reward.get("groups")),
-                                  _d(a.get("timings")))
+        comps, groups, timings = (
+            _d(reward.get("components")),
+            _d(reward.get("groups")),
+            _d(a.get("timings")),
+        )
         is_chosen = a.get("attempt") == chosen
         lp = _num(a.get("log_prob"))
-        cells = [Cell(a.get("attempt", ""), cls="num"), Cell(is_chosen, kind="chosen"),
-                 Cell(a.get("seed", ""), cls="num", title=f"log_prob {lp:.3f}" if lp is not None
-                      else ""),
-                 Cell(a.get("prompt", ""), kind="prompt", cls="prompt",
-                      detail=a.get("negative_prompt") or ""),
-                 Cell(list(_d(a.get("action")).items()), kind="action", cls="action"),
-                 Cell(_fmt(reward.get("total")), kind="strong", cls="num")]
+        cells = [
+            Cell(a.get("attempt", ""), cls="num"),
+            Cell(is_chosen, kind="chosen"),
+            Cell(a.get("seed", ""), cls="num", title=f"log_prob {lp:.3f}" if lp is not None else ""),
+            Cell(a.get("prompt", ""), kind="prompt", cls="prompt", detail=a.get("negative_prompt") or ""),
+            Cell(list(_d(a.get("action")).items()), kind="action", cls="action"),
+            Cell(_fmt(reward.get("total")), kind="strong", cls="num"),
+        ]
         cells += [Cell(_fmt(groups.get(g)), cls="num") for g in group_names]
         cells += [_component_cell(comps.get(c)) for c in comp_names]
-        cells += [Cell(_fmt(timings.get("render"), 2), cls="num"),
-                  Cell(_fmt(timings.get("score"), 2), cls="num")]
+        cells += [
+            Cell(_fmt(timings.get("render"), 2), cls="num"),
+            Cell(_fmt(timings.get("score"), 2), cls="num"),
+        ]
         attrs = {"data-attempt": str(a.get("attempt", ""))}
         if is_chosen:
             attrs["data-chosen"] = "true"
@@ -346,16 +398,28 @@ def _scene(scene: dict, bible_scenes: dict, chars: dict, locs: dict, out_dir: Pa
         cids = _l(bscene.get("character_ids"))
         if cids:
             facts.append(("characters", ", ".join(str(chars.get(c, c)) for c in cids)))
-        for key, label in (("time_of_day", "time of day"), ("action", "action"),
-                           ("shot_notes", "shot notes")):
+        for key, label in (
+            ("time_of_day", "time of day"),
+            ("action", "action"),
+            ("shot_notes", "shot notes"),
+        ):
             if bscene.get(key):
                 facts.append((label, bscene[key]))
     best = _total(chosen_att) if chosen_att else None
-    facts.append(("chosen", f"attempt {chosen} of {len(atts)}"
-                  + (f" (reward {_fmt(best)})" if best is not None else "")))
-    return {"idx": idx, "number": number,
-            "title": scene.get("title") or bscene.get("title") or "", "thumb": thumb,
-            "facts": facts, "attempts": _attempt_table(atts, chosen)}
+    facts.append(
+        (
+            "chosen",
+            f"attempt {chosen} of {len(atts)}" + (f" (reward {_fmt(best)})" if best is not None else ""),
+        )
+    )
+    return {
+        "idx": idx,
+        "number": number,
+        "title": scene.get("title") or bscene.get("title") or "",
+        "thumb": thumb,
+        "facts": facts,
+        "attempts": _attempt_table(atts, chosen),
+    }
 
 
 def _prompt_opt(report: dict) -> dict | None:
@@ -364,10 +428,18 @@ def _prompt_opt(report: dict) -> dict | None:
     rows = _dicts(opt.get("scenes"))
     if not rows:
         return None
-    body = [[Cell(r.get("scene", ""), cls="num"), Cell(r.get("query", "")),
-             Cell("; ".join(map(str, _l(r.get("added")))) or "—")] for r in rows]
-    return {"method": opt.get("method", ""),
-            "table": table(["scene", "retrieval query", "added to the action"], body)}
+    body = [
+        [
+            Cell(r.get("scene", ""), cls="num"),
+            Cell(r.get("query", "")),
+            Cell("; ".join(map(str, _l(r.get("added")))) or "—"),
+        ]
+        for r in rows
+    ]
+    return {
+        "method": opt.get("method", ""),
+        "table": table(["scene", "retrieval query", "added to the action"], body),
+    }
 
 
 def _llm(report: dict) -> dict | None:
@@ -379,31 +451,64 @@ def _llm(report: dict) -> dict | None:
     scene_rows = _dicts(prompts.get("scenes"))
     if not steps and not scene_rows:
         return None
-    step_rows = [[Cell(s.get("step", "")), Cell(s.get("provider", "")), Cell(s.get("model", "")),
-                  Cell(len(_l(s.get("calls"))), cls="num"),
-                  Cell(s.get("prompt_tokens", 0), cls="num"),
-                  Cell(s.get("completion_tokens", 0), cls="num"),
-                  Cell(_fmt(s.get("seconds"), 2), cls="num"),
-                  Cell(s.get("repairs", 0), cls="num"),
-                  Cell("yes" if s.get("fell_back") else "no"),
-                  Cell(s.get("warning") or "")] for s in steps]
-    steps_table = table(["step", "provider", "model", th("calls", "num"),
-                         th("prompt tokens", "num"), th("completion tokens", "num"),
-                         th("seconds", "num"), th("repairs", "num"), "fell back", "warning"],
-                        step_rows)
-    prompt_rows = [[Cell(_ordinal(r.get("scene", "")), cls="num"), Cell(r.get("mode", "")),
-                    Cell(r.get("base_prompt") or "— (offline composition)", cls="prompt"),
-                    Cell("; ".join(map(str, _l(r.get("issues")))) or "—"),
-                    Cell(r.get("warning") or "")] for r in scene_rows]
-    prompts_table = table([th("scene", "num"), "mode", "base prompt", "critic's issues",
-                           "warning"], prompt_rows) if prompt_rows else None
-    facts = [f"{llm.get('prompt_tokens', 0)} prompt tokens",
-             f"{llm.get('completion_tokens', 0)} completion tokens",
-             f"{_fmt(llm.get('seconds'), 2)} s"]
+    step_rows = [
+        [
+            Cell(s.get("step", "")),
+            Cell(s.get("provider", "")),
+            Cell(s.get("model", "")),
+            Cell(len(_l(s.get("calls"))), cls="num"),
+            Cell(s.get("prompt_tokens", 0), cls="num"),
+            Cell(s.get("completion_tokens", 0), cls="num"),
+            Cell(_fmt(s.get("seconds"), 2), cls="num"),
+            Cell(s.get("repairs", 0), cls="num"),
+            Cell("yes" if s.get("fell_back") else "no"),
+            Cell(s.get("warning") or ""),
+        ]
+        for s in steps
+    ]
+    steps_table = table(
+        [
+            "step",
+            "provider",
+            "model",
+            th("calls", "num"),
+            th("prompt tokens", "num"),
+            th("completion tokens", "num"),
+            th("seconds", "num"),
+            th("repairs", "num"),
+            "fell back",
+            "warning",
+        ],
+        step_rows,
+    )
+    prompt_rows = [
+        [
+            Cell(_ordinal(r.get("scene", "")), cls="num"),
+            Cell(r.get("mode", "")),
+            Cell(r.get("base_prompt") or "— (offline composition)", cls="prompt"),
+            Cell("; ".join(map(str, _l(r.get("issues")))) or "—"),
+            Cell(r.get("warning") or ""),
+        ]
+        for r in scene_rows
+    ]
+    prompts_table = (
+        table([th("scene", "num"), "mode", "base prompt", "critic's issues", "warning"], prompt_rows)
+        if prompt_rows
+        else None
+    )
+    facts = [
+        f"{llm.get('prompt_tokens', 0)} prompt tokens",
+        f"{llm.get('completion_tokens', 0)} completion tokens",
+        f"{_fmt(llm.get('seconds'), 2)} s",
+    ]
     if prompts.get("source"):
         facts.append(f"scene prompts: {prompts['source']}")
-    return {"facts": facts, "steps": steps_table, "prompts": prompts_table,
-            "warnings": [str(w) for w in _l(llm.get("warnings")) if w]}
+    return {
+        "facts": facts,
+        "steps": steps_table,
+        "prompts": prompts_table,
+        "warnings": [str(w) for w in _l(llm.get("warnings")) if w],
+    }
 
 
 def _stages(report: dict) -> Table | None:
@@ -428,8 +533,7 @@ def _policy(report: dict) -> dict | None:
     known = ("mode", "algorithm", "path", "version_start", "version_end")
     items = [(key, policy[key]) for key in known[:3] if key in policy]
     if "version_start" in policy or "version_end" in policy:
-        items.append(("version", f"{policy.get('version_start', '?')} → "
-                                 f"{policy.get('version_end', '?')}"))
+        items.append(("version", f"{policy.get('version_start', '?')} → {policy.get('version_end', '?')}"))
     items += [(key, value) for key, value in policy.items() if key not in known]
     return {"facts": items, "settings": _kv_table(settings) if settings else None}
 
@@ -447,13 +551,18 @@ def _finalize(value: Any) -> Markup:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(loader=PackageLoader("cinerl.assembly.report", "templates"),
-                       autoescape=True, finalize=_finalize, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return Environment(
+        loader=PackageLoader("cinerl.assembly.report", "templates"),
+        autoescape=True,
+        finalize=_finalize,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
-def render(report: FilmReport | Mapping[str, Any], out_dir: Path,
-           embed_video_max_bytes: int) -> str:
+def render(report: FilmReport | Mapping[str, Any], out_dir: Path, embed_video_max_bytes: int) -> str:
     """The page for ``report``; relative paths in it (film, thumbnails) resolve against
     ``out_dir``, and a film under ``embed_video_max_bytes`` is embedded."""
     out_dir = Path(out_dir)
@@ -466,9 +575,19 @@ def render(report: FilmReport | Mapping[str, Any], out_dir: Path,
     locs = {loc.get("id"): loc.get("name", loc.get("id")) for loc in _dicts(bible.get("locations"))}
     bible_scenes = {s.get("index"): s for s in _dicts(bible.get("scenes"))}
     scenes = _dicts(data.get("scenes"))
-    return _environment().get_template("report.html.j2").render(
-        header=_header(data, bible), film=_film(data, out_dir, embed_video_max_bytes),
-        characters=_characters(bible), locations=_locations(bible), curve=_curve(scenes),
-        scenes=[_scene(s, bible_scenes, chars, locs, out_dir) for s in scenes],
-        prompt_opt=_prompt_opt(data), llm=_llm(data), stages=_stages(data),
-        policy=_policy(data))
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            header=_header(data, bible),
+            film=_film(data, out_dir, embed_video_max_bytes),
+            characters=_characters(bible),
+            locations=_locations(bible),
+            curve=_curve(scenes),
+            scenes=[_scene(s, bible_scenes, chars, locs, out_dir) for s in scenes],
+            prompt_opt=_prompt_opt(data),
+            llm=_llm(data),
+            stages=_stages(data),
+            policy=_policy(data),
+        )
+    )

@@ -20,11 +20,25 @@ class PrevizBackend:
     def generate(self, request: ClipRequest) -> Clip:
         start = time.perf_counter()
         spec = parse_prompt(request.prompt, request.negative_prompt)
-        frames, look = render(spec, request.width, request.height, request.num_frames,
-                              request.fps, request.seed, request.init_image, artifacts=True)
-        meta = {"backend": self.name, "seed": request.seed, "prompt": request.prompt,
-                "negative_prompt": request.negative_prompt, "spec": spec.to_dict(),
-                "look": look, "render_seconds": time.perf_counter() - start}
+        frames, look = render(
+            spec,
+            request.width,
+            request.height,
+            request.num_frames,
+            request.fps,
+            request.seed,
+            request.init_image,
+            artifacts=True,
+        )
+        meta = {
+            "backend": self.name,
+            "seed": request.seed,
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "spec": spec.to_dict(),
+            "look": look,
+            "render_seconds": time.perf_counter() - start,
+        }
         return Clip(frames=frames, fps=request.fps, metadata=meta)
 
     def generate_image(self, prompt: str, width: int, height: int, seed: int) -> np.ndarray:
@@ -34,6 +48,10 @@ class PrevizBackend:
         return frames[0]
 
 
-register_backend("previz", lambda _settings, kind, **_: PrevizBackend(), None,
-                 kinds=("video", "image"),
-                 description="the built-in CPU animatic renderer (a preview, not a generative model)")
+register_backend(
+    "previz",
+    lambda _settings, kind, **_: PrevizBackend(),
+    None,
+    kinds=("video", "image"),
+    description="the built-in CPU animatic renderer (a preview, not a generative model)",
+)

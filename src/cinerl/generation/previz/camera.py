@@ -22,8 +22,12 @@ __all__ = ["CANVAS_SCALE", "SHOT_DOF", "SHOT_FRAMING", "CameraPath", "Stage", "c
 CANVAS_SCALE = 1.5  # background canvas is this much larger than the frame, room for camera moves
 
 # Shot size -> (figure height, feet line), both as fractions of the frame height.
-SHOT_FRAMING = {"extreme wide": (0.2, 0.8), "wide": (0.55, 0.86), "medium": (1.3, 1.38),
-                "close-up": (2.3, 2.36)}
+SHOT_FRAMING = {
+    "extreme wide": (0.2, 0.8),
+    "wide": (0.55, 0.86),
+    "medium": (1.3, 1.38),
+    "close-up": (2.3, 2.36),
+}
 # Extra depth-of-field blur of the background, as a fraction of the frame width.
 SHOT_DOF = {"extreme wide": 0.0, "wide": 0.0, "medium": 0.0015, "close-up": 0.004}
 
@@ -65,8 +69,7 @@ class CameraPath:
         return np.array([[c, -s, tx], [s, c, ty]], np.float64)
 
 
-def camera_path(spec: ShotSpec, t: np.ndarray, w: int, h: int, seed: int,
-                art: Artifacts) -> CameraPath:
+def camera_path(spec: ShotSpec, t: np.ndarray, w: int, h: int, seed: int, art: Artifacts) -> CameraPath:
     """The camera move of a shot. Smooth moves are linear or exponential in time; handheld is a
     random walk plus per-frame shake; jitter (an artifact) is added to every move."""
     n = len(t)
@@ -97,9 +100,12 @@ def camera_path(spec: ShotSpec, t: np.ndarray, w: int, h: int, seed: int,
         z = np.exp(np.log(end) * t / dur)
         zoom = z[::-1].copy() if d == "out" else z
     elif move == "handheld":
-        walk, shake, rot = {"slow": (0.002, 0.0008, 0.05), "normal": (0.003, 0.002, 0.12),
-                            "fast": (0.005, 0.005, 0.3), "whip": (0.005, 0.005, 0.3)}[
-                                spec.camera_speed]
+        walk, shake, rot = {
+            "slow": (0.002, 0.0008, 0.05),
+            "normal": (0.003, 0.002, 0.12),
+            "fast": (0.005, 0.005, 0.3),
+            "whip": (0.005, 0.005, 0.3),
+        }[spec.camera_speed]
         for arr, lim in ((px, max_x), (py, max_y)):
             p = 0.0
             steps = r.normal(0.0, walk * w, n)

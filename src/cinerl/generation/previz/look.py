@@ -21,14 +21,38 @@ import numpy as np
 from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
 from cinerl.generation.previz.parse import ShotSpec
 
-__all__ = ["STUDIO_GREY", "Artifacts", "Grade", "Lighting", "figure_wobble", "resolve_look", "rng",
-           "smooth_series"]
+__all__ = [
+    "STUDIO_GREY",
+    "Artifacts",
+    "Grade",
+    "Lighting",
+    "figure_wobble",
+    "resolve_look",
+    "rng",
+    "smooth_series",
+]
 
 STUDIO_GREY = (128, 128, 128)
-SKIN_TONES = ((241, 198, 170), (226, 176, 140), (200, 140, 104), (164, 112, 80), (118, 78, 54),
-              (236, 188, 160))
-HAIR_CHOICES = ("black", "jet black", "brown", "chestnut", "auburn", "blonde", "grey", "ash grey",
-                "walnut", "copper")
+SKIN_TONES = (
+    (241, 198, 170),
+    (226, 176, 140),
+    (200, 140, 104),
+    (164, 112, 80),
+    (118, 78, 54),
+    (236, 188, 160),
+)
+HAIR_CHOICES = (
+    "black",
+    "jet black",
+    "brown",
+    "chestnut",
+    "auburn",
+    "blonde",
+    "grey",
+    "ash grey",
+    "walnut",
+    "copper",
+)
 WARDROBE_CHOICES = tuple(sorted(COLORS))
 PALETTE_CHOICES = tuple(sorted(COLORS))
 FEMALE_NOUNS = {"woman", "girl", "witch", "queen", "princess", "heroine"}
@@ -47,8 +71,7 @@ def rng(seed: int, tag: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) % (2**63), zlib.crc32(tag.encode("utf-8"))])
 
 
-def smooth_series(r: np.random.Generator, t: np.ndarray, fmin: float, fmax: float,
-                  k: int = 3) -> np.ndarray:
+def smooth_series(r: np.random.Generator, t: np.ndarray, fmin: float, fmax: float, k: int = 3) -> np.ndarray:
     """Sum of k random sinusoids, unit-ish amplitude: a cheap smooth random signal over time t."""
     out = np.zeros_like(t, dtype=np.float64)
     for _ in range(k):
@@ -77,12 +100,14 @@ class Artifacts:
     @classmethod
     def from_negatives(cls, negatives: list[str]) -> "Artifacts":
         n = set(negatives)
-        return cls(flicker=0.6 if "flicker" in n else 6.0,
-                   jitter=0.0001 if "jitter" in n else 0.0013,
-                   morph=2.0 if "morphing" in n else 16.0,
-                   colour_shift=1.5 if "colour shift" in n else 12.0,
-                   blur=0.0 if "blurry" in n else 0.0022,
-                   grain=1.2 if "low quality" in n else 4.0)
+        return cls(
+            flicker=0.6 if "flicker" in n else 6.0,
+            jitter=0.0001 if "jitter" in n else 0.0013,
+            morph=2.0 if "morphing" in n else 16.0,
+            colour_shift=1.5 if "colour shift" in n else 12.0,
+            blur=0.0 if "blurry" in n else 0.0022,
+            grain=1.2 if "low quality" in n else 4.0,
+        )
 
     @classmethod
     def none(cls) -> "Artifacts":
@@ -120,8 +145,9 @@ def resolve_look(spec: ShotSpec, seed: int) -> dict:
             source = "seed"
     # A named place keeps its layout across scenes (a model imagines "the Old Harbour" alike);
     # an unnamed one gets a new layout each seed.
-    layout_seed = (zlib.crc32(spec.location_name.lower().encode()) if spec.location_name
-                   else int(seed) % (2**32))
+    layout_seed = (
+        zlib.crc32(spec.location_name.lower().encode()) if spec.location_name else int(seed) % (2**32)
+    )
 
     figures = []
     for i, f in enumerate(spec.figures):
@@ -142,17 +168,28 @@ def resolve_look(spec: ShotSpec, seed: int) -> dict:
             height = 0.42 + 0.58 * a / 17 if a < 17 else (0.96 if a >= 75 else 1.0)
         else:
             height = 0.62 if f.noun in CHILD_NOUNS else 1.0
-        figures.append({
-            "name": f.name, "noun": f.noun, "hair": hair,
-            "hair_rgb": COLORS[hair] if hair else None,
-            "wardrobe": wardrobe[:3], "wardrobe_rgb": [COLORS[c] for c in wardrobe[:3]],
-            "skin_rgb": skin, "height": float(np.clip(height, 0.35, 1.0)),
-            "female": f.noun in FEMALE_NOUNS, "robot": robot,
-            "locked": {"hair": f.hair is not None or robot,
-                       "wardrobe": len(f.wardrobe) >= 2},
-        })
-    return {"scenery_type": scenery, "palette": [[n, list(c)] for n, c in palette],
-            "palette_source": source, "layout_seed": layout_seed, "figures": figures}
+        figures.append(
+            {
+                "name": f.name,
+                "noun": f.noun,
+                "hair": hair,
+                "hair_rgb": COLORS[hair] if hair else None,
+                "wardrobe": wardrobe[:3],
+                "wardrobe_rgb": [COLORS[c] for c in wardrobe[:3]],
+                "skin_rgb": skin,
+                "height": float(np.clip(height, 0.35, 1.0)),
+                "female": f.noun in FEMALE_NOUNS,
+                "robot": robot,
+                "locked": {"hair": f.hair is not None or robot, "wardrobe": len(f.wardrobe) >= 2},
+            }
+        )
+    return {
+        "scenery_type": scenery,
+        "palette": [[n, list(c)] for n, c in palette],
+        "palette_source": source,
+        "layout_seed": layout_seed,
+        "figures": figures,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,7 +203,8 @@ def _affine(gain=(1.0, 1.0, 1.0), offset=(0.0, 0.0, 0.0), desat: float = 0.0):
 
 
 _TIME_LIGHT = {
-    "day": _affine(), "noon": _affine((1.04, 1.04, 1.04)),
+    "day": _affine(),
+    "noon": _affine((1.04, 1.04, 1.04)),
     "morning": _affine((1.03, 1.0, 0.95)),
     "dawn": _affine((1.02, 0.92, 0.9), (6, 2, 6)),
     "dusk": _affine((0.9, 0.76, 0.7), (10, 2, 6)),
@@ -242,7 +280,7 @@ class Lighting:
 
 
 def _vignette(w: int, h: int, strength: float) -> np.ndarray:
-    ys, xs = np.ogrid[-1:1:complex(0, h), -1:1:complex(0, w)]
+    ys, xs = np.ogrid[-1 : 1 : complex(0, h), -1 : 1 : complex(0, w)]
     d2 = (xs**2 + ys**2) / 2.0
     v = 1.0 - strength * np.clip(d2, 0, 1) ** 1.2
     return np.repeat((v * 255).astype(np.uint8)[..., None], 3, axis=2)
@@ -261,8 +299,9 @@ class Grade:
     grain_index: np.ndarray  # (n,) which grain frame each frame gets
 
     @classmethod
-    def for_clip(cls, art: Artifacts, light: Lighting, t: np.ndarray, w: int, h: int, seed: int,
-                 artifacts: bool) -> "Grade":
+    def for_clip(
+        cls, art: Artifacts, light: Lighting, t: np.ndarray, w: int, h: int, seed: int, artifacts: bool
+    ) -> "Grade":
         n = len(t)
         ra = rng(seed, "artifacts")
         flicker = ra.normal(0.0, art.flicker, n) if art.flicker > 0 else np.zeros(n)
@@ -272,8 +311,12 @@ class Grade:
         if art.grain > 0:
             for _ in range(6):
                 g = np.round(ra.normal(0.0, art.grain, (h, w, 1))).astype(np.int16)
-                grain.append((np.repeat(np.clip(g, 0, 255).astype(np.uint8), 3, 2),
-                              np.repeat(np.clip(-g, 0, 255).astype(np.uint8), 3, 2)))
+                grain.append(
+                    (
+                        np.repeat(np.clip(g, 0, 255).astype(np.uint8), 3, 2),
+                        np.repeat(np.clip(-g, 0, 255).astype(np.uint8), 3, 2),
+                    )
+                )
         order = ra.integers(1, max(len(grain), 2), n)
         index = np.cumsum(order) % len(grain) if grain else np.zeros(n, np.int64)
         vig = _vignette(w, h, light.vignette) if light.vignette > 0 else None

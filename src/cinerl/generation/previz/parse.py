@@ -44,25 +44,64 @@ _CAMERA_PATTERNS = (
     ("zoom", r"\bzoom(?:s|ing)?\b"),
     ("static", r"\bstatic\b|\blocked[- ]off\b|\btripod\b"),
 )
-_SPEED_PATTERNS = (("whip", r"\bwhip\b"), ("fast", r"\b(?:fast|quick|rapid|brisk)\b"),
-                   ("slow", r"\b(?:slow|gentle|gradual)\b"))
-_DIRECTION_PATTERNS = (("out", r"\bout\b|\bpull[- ]back\b"), ("in", r"\bin\b"),
-                       ("up", r"\bup\b"), ("down", r"\bdown\b"),
-                       ("left", r"\bleft\b"), ("right", r"\bright\b"))
-_TIME_WORDS = {"dawn": "dawn", "sunrise": "dawn", "morning": "morning", "noon": "noon",
-               "midday": "noon", "day": "day", "daytime": "day", "afternoon": "day",
-               "dusk": "dusk", "evening": "dusk", "twilight": "dusk", "sunset": "sunset",
-               "night": "night", "midnight": "night", "nighttime": "night"}
+_SPEED_PATTERNS = (
+    ("whip", r"\bwhip\b"),
+    ("fast", r"\b(?:fast|quick|rapid|brisk)\b"),
+    ("slow", r"\b(?:slow|gentle|gradual)\b"),
+)
+_DIRECTION_PATTERNS = (
+    ("out", r"\bout\b|\bpull[- ]back\b"),
+    ("in", r"\bin\b"),
+    ("up", r"\bup\b"),
+    ("down", r"\bdown\b"),
+    ("left", r"\bleft\b"),
+    ("right", r"\bright\b"),
+)
+_TIME_WORDS = {
+    "dawn": "dawn",
+    "sunrise": "dawn",
+    "morning": "morning",
+    "noon": "noon",
+    "midday": "noon",
+    "day": "day",
+    "daytime": "day",
+    "afternoon": "day",
+    "dusk": "dusk",
+    "evening": "dusk",
+    "twilight": "dusk",
+    "sunset": "sunset",
+    "night": "night",
+    "midnight": "night",
+    "nighttime": "night",
+}
 _TIME_RE = re.compile(r"\b(" + "|".join(sorted(_TIME_WORDS, key=len, reverse=True)) + r")\b", re.I)
-_LIGHT_EXTRA = {"golden hour": "golden hour", "overcast": "overcast", "low key": "low key",
-                "low-key": "low key", "candlelight": "candlelight", "candle": "candlelight",
-                "neon": "neon", "daylight": "soft daylight"}
-_MOTION_EXTRA = (("frantic", "frantic"), ("erratic", "frantic"), ("dynamic", "dynamic"),
-                 ("energetic", "dynamic"), ("minimal motion", "still"), ("motionless", "still"),
-                 ("gentle", "gentle"))
-_NEGATIVE_FLAGS = (("flicker", r"flicker"), ("jitter", r"jitter|shak"), ("morphing", r"morph"),
-                   ("colour shift", r"colou?r (?:shift|cast|drift)"), ("blurry", r"blur"),
-                   ("low quality", r"low quality|noise|grain"))
+_LIGHT_EXTRA = {
+    "golden hour": "golden hour",
+    "overcast": "overcast",
+    "low key": "low key",
+    "low-key": "low key",
+    "candlelight": "candlelight",
+    "candle": "candlelight",
+    "neon": "neon",
+    "daylight": "soft daylight",
+}
+_MOTION_EXTRA = (
+    ("frantic", "frantic"),
+    ("erratic", "frantic"),
+    ("dynamic", "dynamic"),
+    ("energetic", "dynamic"),
+    ("minimal motion", "still"),
+    ("motionless", "still"),
+    ("gentle", "gentle"),
+)
+_NEGATIVE_FLAGS = (
+    ("flicker", r"flicker"),
+    ("jitter", r"jitter|shak"),
+    ("morphing", r"morph"),
+    ("colour shift", r"colou?r (?:shift|cast|drift)"),
+    ("blurry", r"blur"),
+    ("low quality", r"low quality|noise|grain"),
+)
 # Words whose scenery keyword is not a place ("shallow depth of field" is not a meadow).
 _SCENERY_MASK_RE = re.compile(r"depth of field|field of view", re.IGNORECASE)
 
@@ -135,8 +174,7 @@ def _parse_figure(sentence: str, noun: str) -> FigureSpec:
     name = m.group(1) if m and m.group(1) not in _NOT_NAMES else None
     age_m = _AGE_RE.search(sentence)
     age = int(age_m.group(1)) if age_m else None
-    return FigureSpec(noun=noun.lower(), name=name, age=age, hair=hair, wardrobe=wardrobe,
-                      sentence=sentence)
+    return FigureSpec(noun=noun.lower(), name=name, age=age, hair=hair, wardrobe=wardrobe, sentence=sentence)
 
 
 def _is_action(sentence: str) -> bool:

@@ -43,8 +43,7 @@ def fit_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[0] == height and image.shape[1] == width:
         return np.ascontiguousarray(image)
     shrink = image.shape[0] * image.shape[1] > width * height
-    return cv2.resize(image, (width, height),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,16 @@ class _Layer:
     wobble: np.ndarray  # (n, 3) colour offset per unit of alpha
 
 
-def render(spec: ShotSpec, width: int, height: int, num_frames: int, fps: int, seed: int,
-           init_image: np.ndarray | None = None, artifacts: bool = True) -> tuple[np.ndarray, dict]:
+def render(
+    spec: ShotSpec,
+    width: int,
+    height: int,
+    num_frames: int,
+    fps: int,
+    seed: int,
+    init_image: np.ndarray | None = None,
+    artifacts: bool = True,
+) -> tuple[np.ndarray, dict]:
     """Render (num_frames, height, width, 3) uint8 RGB frames for a parsed prompt.
 
     Per frame: one warpAffine of the RGBA background canvas (4 channels warp several times faster
@@ -86,8 +93,7 @@ def render(spec: ShotSpec, width: int, height: int, num_frames: int, fps: int, s
     return frames, look
 
 
-def _canvas(spec: ShotSpec, look: dict, stage: Stage, light: Lighting,
-            art: Artifacts) -> np.ndarray:
+def _canvas(spec: ShotSpec, look: dict, stage: Stage, light: Lighting, art: Artifacts) -> np.ndarray:
     """The lit RGBA uint8 background canvas, once per clip. Figures in the shot soften it (depth
     of field); the blur artifact softens it too."""
     bg = background(look, stage.w, stage.h, stage.wc, stage.hc, stage.ox, stage.oy)
@@ -101,8 +107,16 @@ def _canvas(spec: ShotSpec, look: dict, stage: Stage, light: Lighting,
     return canvas
 
 
-def _figure_layers(spec: ShotSpec, look: dict, stage: Stage, light: Lighting, art: Artifacts,
-                   t: np.ndarray, dy: np.ndarray, seed: int) -> list[_Layer]:
+def _figure_layers(
+    spec: ShotSpec,
+    look: dict,
+    stage: Stage,
+    light: Lighting,
+    art: Artifacts,
+    t: np.ndarray,
+    dy: np.ndarray,
+    seed: int,
+) -> list[_Layer]:
     """The lit figure sprites, once per clip, side by side and framed by the shot size."""
     w, h = stage.w, stage.h
     hf_frac, feet_frac = SHOT_FRAMING[spec.shot_size]
@@ -124,7 +138,7 @@ def _figure_layers(spec: ShotSpec, look: dict, stage: Stage, light: Lighting, ar
             y0 = stage.oy + top * h - SPRITE_PAD
         # keep only rows the canvas can show (close-ups put the feet far below the frame)
         keep = int(min(spr.shape[0], math.ceil(stage.hc - y0 + np.abs(dy[:, i]).max() + 3)))
-        p, q = _sprite_pair(spr[:max(keep, 1)])
+        p, q = _sprite_pair(spr[: max(keep, 1)])
         layers.append(_Layer(p, q, x0, y0, figure_wobble(art, seed, i, t)))
     return layers
 
@@ -139,27 +153,36 @@ def _sprite_pair(spr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(p), np.ascontiguousarray(q)
 
 
-def _shoot(canvas: np.ndarray, layers: list[_Layer], dx: np.ndarray, dy: np.ndarray,
-           path: CameraPath, grade: Grade, stage: Stage, wobble: bool) -> np.ndarray:
+def _shoot(
+    canvas: np.ndarray,
+    layers: list[_Layer],
+    dx: np.ndarray,
+    dy: np.ndarray,
+    path: CameraPath,
+    grade: Grade,
+    stage: Stage,
+    wobble: bool,
+) -> np.ndarray:
     """The frame loop: view the canvas through the camera, paste the figures, grade."""
     w, h, n = stage.w, stage.h, len(dx)
     frames = np.empty((n, h, w, 3), np.uint8)
     buf = np.empty((h, w, 4), np.uint8)
     for f in range(n):
         cam = path.matrix(f, stage)
-        cv2.warpAffine(canvas, cam, (w, h), dst=buf, flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REFLECT101)
+        cv2.warpAffine(canvas, cam, (w, h), dst=buf, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         for i, layer in enumerate(layers):
-            _paste(buf, layer, cam, layer.x0 + dx[f, i], layer.y0 + dy[f, i],
-                   layer.wobble[f] if wobble else None)
+            _paste(
+                buf, layer, cam, layer.x0 + dx[f, i], layer.y0 + dy[f, i], layer.wobble[f] if wobble else None
+            )
         frame = frames[f]
         cv2.cvtColor(buf, cv2.COLOR_RGBA2RGB, dst=frame)
         grade.apply(frame, f)
     return frames
 
 
-def _paste(buf: np.ndarray, layer: _Layer, cam: np.ndarray, xw: float, yw: float,
-           wobble: np.ndarray | None) -> None:
+def _paste(
+    buf: np.ndarray, layer: _Layer, cam: np.ndarray, xw: float, yw: float, wobble: np.ndarray | None
+) -> None:
     """Composite one figure at canvas position (xw, yw) into the RGBA frame buf, in place."""
     h, w = buf.shape[:2]
     sh, sw = layer.p.shape[:2]
@@ -175,10 +198,17 @@ def _paste(buf: np.ndarray, layer: _Layer, cam: np.ndarray, xw: float, yw: float
         return
     mt[:, 2] -= (rx0, ry0)
     size = (rx1 - rx0, ry1 - ry0)
-    pw = cv2.warpAffine(layer.p, mt, size, flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    qw = cv2.warpAffine(layer.q, mt, size, flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255, 255))
+    pw = cv2.warpAffine(
+        layer.p, mt, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0)
+    )
+    qw = cv2.warpAffine(
+        layer.q,
+        mt,
+        size,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(255, 255, 255, 255),
+    )
     if wobble is not None:  # colour wobble, scaled by alpha so it stays on the figure
         m4 = np.eye(4, dtype=np.float32)
         m4[:3, 3] = wobble

@@ -140,8 +140,15 @@ def _lay_harbour(p: _Painter, r):
         bx, by = r.uniform(-0.1, 1.1), r.uniform(h + 0.05, qy - 0.02)
         s = 0.5 + (by - h) / (qy - h)
         bw = 0.16 * s
-        p.poly(boat, [(bx - bw / 2, by - 0.04 * s), (bx + bw / 2, by - 0.04 * s),
-                      (bx + bw * 0.38, by), (bx - bw * 0.38, by)])
+        p.poly(
+            boat,
+            [
+                (bx - bw / 2, by - 0.04 * s),
+                (bx + bw / 2, by - 0.04 * s),
+                (bx + bw * 0.38, by),
+                (bx - bw * 0.38, by),
+            ],
+        )
         p.rect(boat, bx - bw * 0.15, by - 0.08 * s, bx + bw * 0.1, by - 0.04 * s)
         p.rect(boat, bx - 0.003, by - 0.3 * s, bx + 0.003, by - 0.04 * s)
     quay = p.element(0.92, 0.3, 1.0)
@@ -294,10 +301,20 @@ def _lay_underground(p: _Painter, r):
     p.below(floor, _XS, _wavy(r, r.uniform(0.7, 0.78), 0.02, 2, 8))
 
 
-_LAYOUTS = {"forest": _lay_forest, "city": _lay_city, "harbour": _lay_harbour, "sea": _lay_sea,
-            "desert": _lay_desert, "mountain": _lay_mountain, "snow": _lay_snow,
-            "interior": _lay_interior, "castle": _lay_castle, "meadow": _lay_meadow,
-            "space": _lay_space, "underground": _lay_underground}
+_LAYOUTS = {
+    "forest": _lay_forest,
+    "city": _lay_city,
+    "harbour": _lay_harbour,
+    "sea": _lay_sea,
+    "desert": _lay_desert,
+    "mountain": _lay_mountain,
+    "snow": _lay_snow,
+    "interior": _lay_interior,
+    "castle": _lay_castle,
+    "meadow": _lay_meadow,
+    "space": _lay_space,
+    "underground": _lay_underground,
+}
 
 
 def _texture(r, hc: int, wc: int, amp: float) -> np.ndarray:
@@ -328,7 +345,7 @@ def background(look: dict, w: int, h: int, wc: int, hc: int, ox: float, oy: floa
     colours = np.asarray([c for _n, c in look["palette"]], np.float32)
     k = len(colours)
     if k > 1:
-        view = rank[int(oy):int(oy) + h:2, int(ox):int(ox) + w:2]
+        view = rank[int(oy) : int(oy) + h : 2, int(ox) : int(ox) + w : 2]
         thresholds = np.quantile(view, np.arange(1, k) / k)
         idx = np.searchsorted(thresholds, rank, side="right")
     else:
@@ -344,4 +361,3 @@ def background(look: dict, w: int, h: int, wc: int, hc: int, ox: float, oy: floa
     canvas = colours[idx] * mult[..., None]
     canvas += r.normal(0.0, 1.5, size=(hc, wc, 1)).astype(np.float32)
     return canvas
-

@@ -17,18 +17,30 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from cinerl.core.errors import BackendUnavailable
 from cinerl.core.settings import Settings, WanSettings
 from cinerl.generation.registry import register_backend
-from cinerl.generation.wan.loading import (PIECES, WanSources, build_pipelines, load_components,
-                                           resolve_sources)
-from cinerl.generation.wan.memory import (MemoryPlan, Placement, estimate_bytes, free_cuda_memory,
-                                          next_rung, plan_memory, release_memory, scaled_frames,
-                                          scaled_side)
+from cinerl.generation.wan.loading import (
+    PIECES,
+    WanSources,
+    build_pipelines,
+    load_components,
+    resolve_sources,
+)
+from cinerl.generation.wan.memory import (
+    MemoryPlan,
+    Placement,
+    estimate_bytes,
+    free_cuda_memory,
+    next_rung,
+    plan_memory,
+    release_memory,
+    scaled_frames,
+    scaled_side,
+)
 from cinerl.generation.wan.variants import WanVariant, fit_request, get_variant
 from cinerl.core.errors import UserError
 from cinerl.core.schema import Clip, ClipRequest
@@ -37,8 +49,13 @@ log = logging.getLogger(__name__)
 EMBED_CACHE_SIZE = 64
 
 
-ATTENTION_NAMES = {"native": "native", "cudnn": "_native_cudnn", "flash3": "_flash_3",
-                   "flash": "flash", "efficient": "_native_efficient"}
+ATTENTION_NAMES = {
+    "native": "native",
+    "cudnn": "_native_cudnn",
+    "flash3": "_flash_3",
+    "flash": "flash",
+    "efficient": "_native_efficient",
+}
 
 
 def cudnn_attention_runs(head_dim: int, dtype) -> bool:
@@ -66,6 +83,7 @@ def pick_attention(choice: str, cuda: bool, head_dim: int | None = None, dtype=N
             return None
         try:
             import flash_attn_interface  # noqa: F401  (FlashAttention-3's module)
+
             return "_flash_3"
         except ImportError:
             pass
@@ -101,8 +119,14 @@ class WanBackend:
         self.placement: Placement | None = None
         self.plan: MemoryPlan | None = None
         self._embeds: OrderedDict[str, object] = OrderedDict()
-        self.stats = {"loads": 0, "embed_hits": 0, "embed_misses": 0, "compiled": False,
-                      "attention": "native", "step_cache": None}
+        self.stats = {
+            "loads": 0,
+            "embed_hits": 0,
+            "embed_misses": 0,
+            "compiled": False,
+            "attention": "native",
+            "step_cache": None,
+        }
 
     # loading ------------------------------------------------------------------------------
     @property
@@ -119,16 +143,22 @@ class WanBackend:
         self.device = torch.device("cuda" if cuda else "cpu")
         dtype = torch.bfloat16 if cuda else torch.float32
         t0 = time.perf_counter()
-        self.comp = self._given or load_components(self.sources, dtype=dtype,
-                                                   vae_dtype=torch.float32, text_dtype=dtype)
-        self.t2v, self.i2v = build_pipelines(self.comp, self.variant,
-                                             scalar_timestep=self.options.scalar_timestep)
+        self.comp = self._given or load_components(
+            self.sources, dtype=dtype, vae_dtype=torch.float32, text_dtype=dtype
+        )
+        self.t2v, self.i2v = build_pipelines(
+            self.comp, self.variant, scalar_timestep=self.options.scalar_timestep
+        )
         self.placement = Placement(self.comp, self.device)
         self._speed_setup(cuda)
         self.stats["loads"] += 1
         self.stats["load_seconds"] = round(time.perf_counter() - t0, 3)
-        log.info("wan %s loaded in %.1f s from %s", self.variant.name, self.stats["load_seconds"],
-                 self.sources.describe() if self.sources else "memory")
+        log.info(
+            "wan %s loaded in %.1f s from %s",
+            self.variant.name,
+            self.stats["load_seconds"],
+            self.sources.describe() if self.sources else "memory",
+        )
 
     def _speed_setup(self, cuda: bool) -> None:
         o = self.options
@@ -143,8 +173,11 @@ class WanBackend:
 
             for m in experts:
                 m.enable_cache(FirstBlockCacheConfig(threshold=float(o.step_cache)))
-            self.stats["step_cache"] = {"kind": "first_block", "threshold": float(o.step_cache),
-                                        "lossy": True}
+            self.stats["step_cache"] = {
+                "kind": "first_block",
+                "threshold": float(o.step_cache),
+                "lossy": True,
+            }
         if cuda and o.cudnn_benchmark:
             import torch
 
@@ -164,8 +197,13 @@ class WanBackend:
     def _ensure_plan(self, width: int, height: int, frames: int) -> None:
         if self.plan is None:
             need = estimate_bytes(self.variant, self.comp, width, height, frames)
-            self.plan = plan_memory(free_cuda_memory(), need, self.options.offload,
-                                    self.options.vae_tiling, self.options.text_encoder)
+            self.plan = plan_memory(
+                free_cuda_memory(),
+                need,
+                self.options.offload,
+                self.options.vae_tiling,
+                self.options.text_encoder,
+            )
             log.info("wan memory plan: %s", self.plan)
         self.placement.apply(self.plan)
 
@@ -178,9 +216,12 @@ class WanBackend:
             return self._embeds[text]
         self.stats["embed_misses"] += 1
         pipe = self.t2v or self.i2v
-        emb, _ = pipe.encode_prompt(text, do_classifier_free_guidance=False,
-                                    max_sequence_length=self.variant.max_seq_len,
-                                    device=self.device)
+        emb, _ = pipe.encode_prompt(
+            text,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.variant.max_seq_len,
+            device=self.device,
+        )
         self._embeds[text] = emb
         while len(self._embeds) > EMBED_CACHE_SIZE:
             self._embeds.popitem(last=False)
@@ -197,8 +238,10 @@ class WanBackend:
         if image is None and not v.text_to_video:
             image = getattr(request, "reference_image", None)
             if image is None:
-                raise UserError(f"{v.name} needs a first frame and the request has none; use "
-                                "--variant ti2v-5b or t2v-a14b, or --mode keyframes")
+                raise UserError(
+                    f"{v.name} needs a first frame and the request has none; use "
+                    "--variant ti2v-5b or t2v-a14b, or --mode keyframes"
+                )
             notes.append("first frame: the scene's reference image (no previous clip)")
         if image is not None and not v.image_to_video:
             notes.append(f"continuity off: {v.name} cannot start from an image")
@@ -208,22 +251,30 @@ class WanBackend:
             notes.append(f"last keyframe not applied: {v.name} has no last-frame conditioning")
             last = None
         self.load()
-        frames, info = self._run_with_ladder(request, fitted.width, fitted.height,
-                                             fitted.num_frames, image, last)
-        report = {"variant": v.name, "mode": "i2v" if image is not None else "t2v",
-                  "first_last_frame": last is not None, "size": [fitted.width, fitted.height],
-                  "fps": v.fps, "warnings": notes, **info,
-                  "speed": {"attention": self.stats["attention"],
-                            "compiled": self.stats["compiled"],
-                            "scalar_timestep": self.options.scalar_timestep
-                            and v.boundary_ratio is None and image is None,
-                            "step_cache": self.stats["step_cache"],
-                            "lossless": self.stats["step_cache"] is None},
-                  "embeddings": {"hits": self.stats["embed_hits"],
-                                 "misses": self.stats["embed_misses"]},
-                  "loads": self.stats["loads"]}
-        meta = {"backend": self.name, "seed": request.seed, "prompt": request.prompt,
-                "report": report}
+        frames, info = self._run_with_ladder(
+            request, fitted.width, fitted.height, fitted.num_frames, image, last
+        )
+        report = {
+            "variant": v.name,
+            "mode": "i2v" if image is not None else "t2v",
+            "first_last_frame": last is not None,
+            "size": [fitted.width, fitted.height],
+            "fps": v.fps,
+            "warnings": notes,
+            **info,
+            "speed": {
+                "attention": self.stats["attention"],
+                "compiled": self.stats["compiled"],
+                "scalar_timestep": self.options.scalar_timestep
+                and v.boundary_ratio is None
+                and image is None,
+                "step_cache": self.stats["step_cache"],
+                "lossless": self.stats["step_cache"] is None,
+            },
+            "embeddings": {"hits": self.stats["embed_hits"], "misses": self.stats["embed_misses"]},
+            "loads": self.stats["loads"],
+        }
+        meta = {"backend": self.name, "seed": request.seed, "prompt": request.prompt, "report": report}
         return Clip(frames=frames, fps=v.fps, metadata=meta)
 
     def generate_image(self, prompt: str, width: int, height: int, seed: int) -> np.ndarray:
@@ -244,8 +295,9 @@ class WanBackend:
             w = scaled_side(width, self.plan.size_scale, m)
             h = scaled_side(height, self.plan.size_scale, m)
             try:
-                out, timing = self.render(request.prompt, request.negative_prompt, w, h, f,
-                                          request.seed, image, last)
+                out, timing = self.render(
+                    request.prompt, request.negative_prompt, w, h, f, request.seed, image, last
+                )
                 break
             except torch.OutOfMemoryError as e:
                 release_memory()
@@ -253,7 +305,8 @@ class WanBackend:
                 if step is None:
                     raise BackendUnavailable(
                         f"CUDA out of memory at every rung of the ladder "
-                        f"({', '.join(r['rung'] for r in ladder) or 'none'}): {e}") from None
+                        f"({', '.join(r['rung'] for r in ladder) or 'none'}): {e}"
+                    ) from None
                 rung, self.plan = step
                 ladder.append({"rung": rung, "error": str(e).splitlines()[0][:200]})
                 log.warning("wan: out of memory, retrying with %s", rung)
@@ -261,26 +314,36 @@ class WanBackend:
         if (w, h) != (width, height):
             import cv2
 
-            out = np.stack([cv2.resize(fr, (width, height), interpolation=cv2.INTER_CUBIC)
-                            for fr in out])
-        info = {"frames": int(out.shape[0]), "rendered_size": [w, h], "timing": timing,
-                "memory_plan": self.plan.as_dict(), "oom_ladder": ladder,
-                "placement_notes": list(self.placement.notes)}
+            out = np.stack([cv2.resize(fr, (width, height), interpolation=cv2.INTER_CUBIC) for fr in out])
+        info = {
+            "frames": int(out.shape[0]),
+            "rendered_size": [w, h],
+            "timing": timing,
+            "memory_plan": self.plan.as_dict(),
+            "oom_ladder": ladder,
+            "placement_notes": list(self.placement.notes),
+        }
         return out, info
 
-    def pipeline_kwargs(self, negative: str, width: int, height: int, frames: int, seed: int,
-                        image, last) -> tuple[object, dict]:
+    def pipeline_kwargs(
+        self, negative: str, width: int, height: int, frames: int, seed: int, image, last
+    ) -> tuple[object, dict]:
         """The pipeline and the arguments one clip is rendered with (embeddings from the cache)."""
         import torch
         from PIL import Image
 
         v = self.variant
         pipe = self.i2v if image is not None else self.t2v
-        kw = dict(height=height, width=width, num_frames=frames,
-                  num_inference_steps=self.options.steps or v.steps, guidance_scale=v.guidance,
-                  negative_prompt_embeds=self.embed(negative),
-                  generator=torch.Generator("cpu").manual_seed(int(seed) % (2 ** 63)),
-                  max_sequence_length=v.max_seq_len)
+        kw = dict(
+            height=height,
+            width=width,
+            num_frames=frames,
+            num_inference_steps=self.options.steps or v.steps,
+            guidance_scale=v.guidance,
+            negative_prompt_embeds=self.embed(negative),
+            generator=torch.Generator("cpu").manual_seed(int(seed) % (2**63)),
+            max_sequence_length=v.max_seq_len,
+        )
         if v.guidance_2 is not None:
             kw["guidance_scale_2"] = v.guidance_2
         if image is not None:
@@ -289,8 +352,17 @@ class WanBackend:
                 kw["last_image"] = Image.fromarray(last)
         return pipe, kw
 
-    def render(self, prompt: str, negative: str, width: int, height: int, frames: int, seed: int,
-               image=None, last=None) -> tuple[np.ndarray, dict]:
+    def render(
+        self,
+        prompt: str,
+        negative: str,
+        width: int,
+        height: int,
+        frames: int,
+        seed: int,
+        image=None,
+        last=None,
+    ) -> tuple[np.ndarray, dict]:
         """Denoise and decode one clip; returns uint8 frames and per-stage seconds."""
         import torch
 
@@ -316,8 +388,12 @@ class WanBackend:
         sync()
         t_end = time.perf_counter()
         steps = np.diff([t_embed] + step_ends).tolist()
-        timing = {"embed": round(t_embed - t0, 4), "denoise": round(t_denoise - t_embed, 4),
-                  "decode": round(t_end - t_denoise, 4), "steps": [round(s, 4) for s in steps]}
+        timing = {
+            "embed": round(t_embed - t0, 4),
+            "denoise": round(t_denoise - t_embed, 4),
+            "decode": round(t_end - t_denoise, 4),
+            "steps": [round(s, 4) for s in steps],
+        }
         return to_uint8(video[0]), timing
 
     def decode(self, pipe, latents) -> np.ndarray:
@@ -371,22 +447,34 @@ def image_backend(options: WanSettings | None, model_path: str | None = None, **
     if model_path:
         options = options.model_copy(update={"model_dir": model_path})
     if not options.model_dir:
-        raise BackendUnavailable("the Wan image backend needs a local Wan2.2 diffusers folder: set "
-                                 "run.image_model_path (or wan.model_dir)")
+        raise BackendUnavailable(
+            "the Wan image backend needs a local Wan2.2 diffusers folder: set "
+            "run.image_model_path (or wan.model_dir)"
+        )
     return shared_backend(options)
 
 
-def _factory(options: WanSettings | None, kind: str, model_path: str | None = None,
-             **_) -> WanBackend:
+def _factory(options: WanSettings | None, kind: str, model_path: str | None = None, **_) -> WanBackend:
     if kind == "image":
         return image_backend(options, model_path)
     return shared_backend(options or WanSettings())
 
 
 register_backend(
-    "wan", _factory, "wan", kinds=("video", "image"), preflight=preflight,
+    "wan",
+    _factory,
+    "wan",
+    kinds=("video", "image"),
+    preflight=preflight,
     # memory placement, kernels and compilation change speed, not the frames beyond the
     # kernels' noise floor (benchmarks/wan_speed.py measures that floor)
-    frame_neutral=("wan.offload", "wan.text_encoder", "wan.attention", "wan.compile",
-                   "wan.compile_mode", "wan.cudnn_benchmark"),
-    description="Wan2.2 through diffusers (CUDA; weights from local folders)")
+    frame_neutral=(
+        "wan.offload",
+        "wan.text_encoder",
+        "wan.attention",
+        "wan.compile",
+        "wan.compile_mode",
+        "wan.cudnn_benchmark",
+    ),
+    description="Wan2.2 through diffusers (CUDA; weights from local folders)",
+)

@@ -10,7 +10,6 @@ Everything is checked before anything loads, and every missing piece is named in
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,28 +25,49 @@ ROOT_VAR = "WAN_MODEL_ROOT"
 
 @dataclass(frozen=True)
 class Piece:
-    name: str          # component name in a diffusers pipeline
-    subfolder: str     # sub-folder of a diffusers-format model folder
-    env: str           # variable that points at it directly
-    what: str          # for the error message
+    name: str  # component name in a diffusers pipeline
+    subfolder: str  # sub-folder of a diffusers-format model folder
+    env: str  # variable that points at it directly
+    what: str  # for the error message
     markers: tuple[str, ...]  # any of these files makes a folder count as present
 
 
 PIECES = {
-    "tokenizer": Piece("tokenizer", "tokenizer", "WAN_TOKENIZER_PATH", "UMT5 tokenizer",
-                       ("tokenizer.json", "tokenizer_config.json", "spiece.model")),
-    "text_encoder": Piece("text_encoder", "text_encoder", "WAN_T5_PATH", "UMT5-XXL text encoder",
-                          ("config.json",)),
+    "tokenizer": Piece(
+        "tokenizer",
+        "tokenizer",
+        "WAN_TOKENIZER_PATH",
+        "UMT5 tokenizer",
+        ("tokenizer.json", "tokenizer_config.json", "spiece.model"),
+    ),
+    "text_encoder": Piece(
+        "text_encoder", "text_encoder", "WAN_T5_PATH", "UMT5-XXL text encoder", ("config.json",)
+    ),
     "vae": Piece("vae", "vae", "WAN_VAE_PATH", "Wan VAE", ("config.json",)),
-    "transformer": Piece("transformer", "transformer", "WAN_DIFFUSION_MODEL",
-                         "diffusion transformer (high-noise expert for A14B)", ("config.json",)),
-    "transformer_2": Piece("transformer_2", "transformer_2", "WAN_DIFFUSION_MODEL_2",
-                           "low-noise expert transformer", ("config.json",)),
-    "scheduler": Piece("scheduler", "scheduler", "WAN_SCHEDULER_PATH", "scheduler config",
-                       ("scheduler_config.json",)),
-    "image_encoder": Piece("image_encoder", "image_encoder", "WAN_CLIP_PATH",
-                           "CLIP image encoder (Wan2.1 I2V only; Wan2.2 does not use it)",
-                           ("config.json",)),
+    "transformer": Piece(
+        "transformer",
+        "transformer",
+        "WAN_DIFFUSION_MODEL",
+        "diffusion transformer (high-noise expert for A14B)",
+        ("config.json",),
+    ),
+    "transformer_2": Piece(
+        "transformer_2",
+        "transformer_2",
+        "WAN_DIFFUSION_MODEL_2",
+        "low-noise expert transformer",
+        ("config.json",),
+    ),
+    "scheduler": Piece(
+        "scheduler", "scheduler", "WAN_SCHEDULER_PATH", "scheduler config", ("scheduler_config.json",)
+    ),
+    "image_encoder": Piece(
+        "image_encoder",
+        "image_encoder",
+        "WAN_CLIP_PATH",
+        "CLIP image encoder (Wan2.1 I2V only; Wan2.2 does not use it)",
+        ("config.json",),
+    ),
 }
 OPTIONAL = ("scheduler", "image_encoder")
 
@@ -77,8 +97,9 @@ def required_pieces(variant: WanVariant) -> list[str]:
     return names
 
 
-def resolve_sources(variant: WanVariant, model_dir: str | Path | None,
-                    env: Mapping[str, str] | None = None) -> WanSources:
+def resolve_sources(
+    variant: WanVariant, model_dir: str | Path | None, env: Mapping[str, str] | None = None
+) -> WanSources:
     """Find every component, or raise one UserError naming each missing one and its variable."""
     if env is None:  # the WAN_* variables, read through Settings
         w = env_settings().wan
@@ -89,8 +110,9 @@ def resolve_sources(variant: WanVariant, model_dir: str | Path | None,
     root = Path(root_text).expanduser() if root_text else None
     problems: list[str] = []
     if root is not None and not root.is_dir():
-        problems.append(f"model folder {root} does not exist (set by "
-                        f"{'--model-dir' if model_dir else ROOT_VAR})")
+        problems.append(
+            f"model folder {root} does not exist (set by {'--model-dir' if model_dir else ROOT_VAR})"
+        )
         root = None
     src = WanSources(variant)
     for name in required_pieces(variant) + list(OPTIONAL):
@@ -101,8 +123,7 @@ def resolve_sources(variant: WanVariant, model_dir: str | Path | None,
             if _present(p, piece):
                 src.paths[name] = p
                 continue
-            problems.append(f"{piece.what}: {p} (from {piece.env}) has no "
-                            f"{' or '.join(piece.markers)}")
+            problems.append(f"{piece.what}: {p} (from {piece.env}) has no {' or '.join(piece.markers)}")
             src.missing.append(name)
             continue
         if root is not None and _present(root / piece.subfolder, piece):
@@ -110,13 +131,17 @@ def resolve_sources(variant: WanVariant, model_dir: str | Path | None,
             continue
         if name in OPTIONAL:
             continue
-        where = (f"no {piece.subfolder}/ in {root}" if root is not None else "not set")
-        problems.append(f"{piece.what}: {where}; set --model-dir/{ROOT_VAR} to a diffusers "
-                        f"folder or {piece.env} to this component")
+        where = f"no {piece.subfolder}/ in {root}" if root is not None else "not set"
+        problems.append(
+            f"{piece.what}: {where}; set --model-dir/{ROOT_VAR} to a diffusers "
+            f"folder or {piece.env} to this component"
+        )
         src.missing.append(name)
     if problems:
-        raise UserError(f"Wan2.2 {variant.name} weights are missing (nothing is downloaded):\n  - "
-                        + "\n  - ".join(problems))
+        raise UserError(
+            f"Wan2.2 {variant.name} weights are missing (nothing is downloaded):\n  - "
+            + "\n  - ".join(problems)
+        )
     return src
 
 
@@ -138,11 +163,14 @@ def _check_shapes(variant: WanVariant, transformer, vae) -> None:
     """Catch a folder of another variant before it fails deep inside a forward pass."""
     guess = {48: "ti2v-5b", 16: "t2v-a14b", 36: "i2v-a14b"}.get(transformer.config.in_channels, "?")
     if transformer.config.in_channels != variant.transformer_in_channels:
-        raise UserError(f"the transformer has {transformer.config.in_channels} input channels, which "
-                        f"is {guess}, not {variant.name}; pass --variant {guess}")
+        raise UserError(
+            f"the transformer has {transformer.config.in_channels} input channels, which "
+            f"is {guess}, not {variant.name}; pass --variant {guess}"
+        )
     if vae.config.z_dim != variant.latent_channels:
-        raise UserError(f"the VAE has {vae.config.z_dim} latent channels; {variant.name} needs "
-                        f"{variant.latent_channels}")
+        raise UserError(
+            f"the VAE has {vae.config.z_dim} latent channels; {variant.name} needs {variant.latent_channels}"
+        )
 
 
 @dataclass
@@ -158,7 +186,7 @@ class WanComponents:
 
 def load_components(src: WanSources, dtype, vae_dtype, text_dtype) -> WanComponents:
     """Load every component once, on the CPU; placement is the memory planner's job."""
-    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import AutoTokenizer, UMT5EncoderModel
 
     v = src.variant
@@ -167,19 +195,32 @@ def load_components(src: WanSources, dtype, vae_dtype, text_dtype) -> WanCompone
         tokenizer = AutoTokenizer.from_pretrained(str(p["tokenizer"]), local_files_only=True)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load the tokenizer from {p['tokenizer']}: {e}") from None
-    text_encoder = _load_model(UMT5EncoderModel, p["text_encoder"], text_dtype, "text encoder",
-                               PIECES["text_encoder"].env)
+    text_encoder = _load_model(
+        UMT5EncoderModel, p["text_encoder"], text_dtype, "text encoder", PIECES["text_encoder"].env
+    )
     vae = _load_model(AutoencoderKLWan, p["vae"], vae_dtype, "VAE", PIECES["vae"].env)
-    transformer = _load_model(WanTransformer3DModel, p["transformer"], dtype, "transformer",
-                              PIECES["transformer"].env)
+    transformer = _load_model(
+        WanTransformer3DModel, p["transformer"], dtype, "transformer", PIECES["transformer"].env
+    )
     transformer_2 = None
     if v.experts == 2:
-        transformer_2 = _load_model(WanTransformer3DModel, p["transformer_2"], dtype,
-                                    "low-noise transformer", PIECES["transformer_2"].env)
+        transformer_2 = _load_model(
+            WanTransformer3DModel,
+            p["transformer_2"],
+            dtype,
+            "low-noise transformer",
+            PIECES["transformer_2"].env,
+        )
     _check_shapes(v, transformer, vae)
     scheduler = make_scheduler(v, p.get("scheduler"))
-    return WanComponents(tokenizer, text_encoder.eval(), vae.eval(), transformer.eval(),
-                         transformer_2.eval() if transformer_2 is not None else None, scheduler)
+    return WanComponents(
+        tokenizer,
+        text_encoder.eval(),
+        vae.eval(),
+        transformer.eval(),
+        transformer_2.eval() if transformer_2 is not None else None,
+        scheduler,
+    )
 
 
 def make_scheduler(variant: WanVariant, path: Path | None = None):
@@ -189,8 +230,12 @@ def make_scheduler(variant: WanVariant, path: Path | None = None):
     if path is not None:
         cfg = UniPCMultistepScheduler.load_config(str(path))
         return UniPCMultistepScheduler.from_config(cfg, flow_shift=variant.flow_shift)
-    return UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-                                   num_train_timesteps=1000, flow_shift=variant.flow_shift)
+    return UniPCMultistepScheduler(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        num_train_timesteps=1000,
+        flow_shift=variant.flow_shift,
+    )
 
 
 def build_pipelines(comp: WanComponents, variant: WanVariant, scalar_timestep: bool = True):
@@ -203,17 +248,27 @@ def build_pipelines(comp: WanComponents, variant: WanVariant, scalar_timestep: b
     is_5b = variant.boundary_ratio is None
     t2v = i2v = None
     if variant.text_to_video:
-        t2v = WanPipeline(tokenizer=comp.tokenizer, text_encoder=comp.text_encoder, vae=comp.vae,
-                          scheduler=comp.scheduler, transformer=comp.transformer,
-                          transformer_2=comp.transformer_2, boundary_ratio=variant.boundary_ratio,
-                          expand_timesteps=is_5b and not scalar_timestep)
+        t2v = WanPipeline(
+            tokenizer=comp.tokenizer,
+            text_encoder=comp.text_encoder,
+            vae=comp.vae,
+            scheduler=comp.scheduler,
+            transformer=comp.transformer,
+            transformer_2=comp.transformer_2,
+            boundary_ratio=variant.boundary_ratio,
+            expand_timesteps=is_5b and not scalar_timestep,
+        )
     if variant.image_to_video:
-        i2v = WanImageToVideoPipeline(tokenizer=comp.tokenizer, text_encoder=comp.text_encoder,
-                                      vae=comp.vae, scheduler=comp.scheduler,
-                                      transformer=comp.transformer,
-                                      transformer_2=comp.transformer_2,
-                                      boundary_ratio=variant.boundary_ratio,
-                                      expand_timesteps=is_5b)
+        i2v = WanImageToVideoPipeline(
+            tokenizer=comp.tokenizer,
+            text_encoder=comp.text_encoder,
+            vae=comp.vae,
+            scheduler=comp.scheduler,
+            transformer=comp.transformer,
+            transformer_2=comp.transformer_2,
+            boundary_ratio=variant.boundary_ratio,
+            expand_timesteps=is_5b,
+        )
     for pipe in (t2v, i2v):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from cinerl.generation.wan.variants import WanVariant, round_frames
 
 log = logging.getLogger(__name__)
-GiB = 1024 ** 3
+GiB = 1024**3
 OFFLOAD_CHOICES = ("auto", "none", "model", "group")
 TILING_CHOICES = ("auto", "on", "off")
 TEXT_ENCODER_CHOICES = ("auto", "gpu", "cpu")
@@ -31,11 +31,11 @@ LADDER = ("vae_tiling", "model_offload", "group_offload", "fewer_frames", "lower
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    offload: str = "none"             # none | model | group
+    offload: str = "none"  # none | model | group
     vae_tiling: bool = False
     text_encoder_cpu: bool = False
-    frame_scale: float = 1.0          # set by the ladder: share of the requested frames
-    size_scale: float = 1.0           # set by the ladder: share of the requested side lengths
+    frame_scale: float = 1.0  # set by the ladder: share of the requested frames
+    size_scale: float = 1.0  # set by the ladder: share of the requested side lengths
     reason: str = ""
 
     def as_dict(self) -> dict:
@@ -66,18 +66,27 @@ def estimate_bytes(variant: WanVariant, comp, width: int, height: int, num_frame
         "vae": module_bytes(comp.vae),
         "activations": act,
         "vae_decode": int(VAE_BYTES_PER_PIXEL_UNTILED * width * height * dec_dim),
-        "vae_decode_tiled": int(VAE_BYTES_PER_PIXEL_TILED * min(width * height, 256 * 256 * 4)
-                                * dec_dim),
+        "vae_decode_tiled": int(VAE_BYTES_PER_PIXEL_TILED * min(width * height, 256 * 256 * 4) * dec_dim),
     }
 
 
-def plan_memory(free_bytes: int | None, need: dict, offload: str = "auto", vae_tiling: str = "auto",
-                text_encoder: str = "auto", headroom: float = 0.9) -> MemoryPlan:
+def plan_memory(
+    free_bytes: int | None,
+    need: dict,
+    offload: str = "auto",
+    vae_tiling: str = "auto",
+    text_encoder: str = "auto",
+    headroom: float = 0.9,
+) -> MemoryPlan:
     """The fastest placement that fits `free_bytes` (None: no GPU, nothing to plan), with the
     forced choices kept as given."""
     if free_bytes is None:
-        return MemoryPlan(offload="none", vae_tiling=vae_tiling == "on",
-                          text_encoder_cpu=True, reason="no CUDA device: everything on the CPU")
+        return MemoryPlan(
+            offload="none",
+            vae_tiling=vae_tiling == "on",
+            text_encoder_cpu=True,
+            reason="no CUDA device: everything on the CPU",
+        )
     budget = free_bytes * headroom
     te_gpu = need["text_encoder"]
     resident = need["transformers"] + need["vae"] + need["activations"]
@@ -89,30 +98,40 @@ def plan_memory(free_bytes: int | None, need: dict, offload: str = "auto", vae_t
                 if off == "none":
                     peak = resident + (0 if te_cpu else te_gpu) + decode
                 elif off == "model":
-                    peak = max(need["largest_expert"] + need["activations"],
-                               need["vae"] + decode, 0 if te_cpu else te_gpu)
+                    peak = max(
+                        need["largest_expert"] + need["activations"],
+                        need["vae"] + decode,
+                        0 if te_cpu else te_gpu,
+                    )
                 else:
-                    peak = max(4 * need["largest_block"] + need["activations"],
-                               need["vae"] + decode, 0 if te_cpu else te_gpu)
+                    peak = max(
+                        4 * need["largest_block"] + need["activations"],
+                        need["vae"] + decode,
+                        0 if te_cpu else te_gpu,
+                    )
                 candidates.append((off, tiling, te_cpu, peak))
 
     def allowed(c) -> bool:
         off, tiling, te_cpu, _ = c
-        return ((offload == "auto" or off == offload)
-                and (vae_tiling == "auto" or tiling == (vae_tiling == "on"))
-                and (text_encoder == "auto" or te_cpu == (text_encoder == "cpu")))
+        return (
+            (offload == "auto" or off == offload)
+            and (vae_tiling == "auto" or tiling == (vae_tiling == "on"))
+            and (text_encoder == "auto" or te_cpu == (text_encoder == "cpu"))
+        )
 
     # candidates are ordered fastest first: offload none < model < group, then tiling, then TE
     options = [c for c in candidates if allowed(c)]
     fitting = [c for c in options if c[3] <= budget]
     off, tiling, te_cpu, peak = (fitting or options[-1:])[0]
-    why = (f"estimated peak {peak / GiB:.1f} GiB of {free_bytes / GiB:.1f} GiB free"
-           + ("" if fitting else " (nothing fits; lowest-memory choice, the OOM ladder may follow)"))
+    why = f"estimated peak {peak / GiB:.1f} GiB of {free_bytes / GiB:.1f} GiB free" + (
+        "" if fitting else " (nothing fits; lowest-memory choice, the OOM ladder may follow)"
+    )
     return MemoryPlan(offload=off, vae_tiling=tiling, text_encoder_cpu=te_cpu, reason=why)
 
 
-def next_rung(plan: MemoryPlan, variant: WanVariant, width: int, height: int,
-              num_frames: int) -> tuple[str, MemoryPlan] | None:
+def next_rung(
+    plan: MemoryPlan, variant: WanVariant, width: int, height: int, num_frames: int
+) -> tuple[str, MemoryPlan] | None:
     """The next step down the out-of-memory ladder, skipping steps already in effect or that
     cannot shrink further; None when the ladder is exhausted."""
     for rung in LADDER:
@@ -168,7 +187,7 @@ class Placement:
         self.comp = comp
         self.device = device
         self.current: MemoryPlan | None = None
-        self.offload_owner = None   # the pipeline whose model-offload hooks are installed
+        self.offload_owner = None  # the pipeline whose model-offload hooks are installed
         self.notes: list[str] = []
 
     @property
@@ -191,15 +210,22 @@ class Placement:
             if plan.offload == "group":
                 for m in (c.transformer, c.transformer_2):
                     if m is not None:
-                        m.enable_group_offload(onload_device=self.device, offload_type="block_level",
-                                               num_blocks_per_group=1, use_stream=True)
+                        m.enable_group_offload(
+                            onload_device=self.device,
+                            offload_type="block_level",
+                            num_blocks_per_group=1,
+                            use_stream=True,
+                        )
                 c.vae.to(self.device)
             elif plan.offload == "none":
                 for m in (c.transformer, c.transformer_2, c.vae):
                     if m is not None:
                         m.to(self.device)
-        if (plan.offload in ("none", "group") and c.text_encoder is not None
-                and (not same_te or not same_offload)):
+        if (
+            plan.offload in ("none", "group")
+            and c.text_encoder is not None
+            and (not same_te or not same_offload)
+        ):
             c.text_encoder.to("cpu" if plan.text_encoder_cpu else self.device)
         self.current = plan
         release_memory()
@@ -224,11 +250,13 @@ class Placement:
             if m is None:
                 continue
             registry = HookRegistry.check_if_exists_or_initialize(m)
-            for name in ("group_offloading", "layer_execution_tracker",
-                         "lazy_prefetch_group_offloading"):  # diffusers.hooks.group_offloading
+            for name in (
+                "group_offloading",
+                "layer_execution_tracker",
+                "lazy_prefetch_group_offloading",
+            ):  # diffusers.hooks.group_offloading
                 registry.remove_hook(name, recurse=True)
-        for m in (self.comp.transformer, self.comp.transformer_2, self.comp.vae,
-                  self.comp.text_encoder):
+        for m in (self.comp.transformer, self.comp.transformer_2, self.comp.vae, self.comp.text_encoder):
             if m is not None:
                 m.to("cpu")
         release_memory()

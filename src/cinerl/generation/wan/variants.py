@@ -18,23 +18,23 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class WanVariant:
     name: str
-    width: int                     # default frame size (landscape)
+    width: int  # default frame size (landscape)
     height: int
-    num_frames: int                # default clip length, 4n+1
+    num_frames: int  # default clip length, 4n+1
     fps: int
     steps: int
-    guidance: float                # high-noise expert (or the only one)
-    guidance_2: float | None       # low-noise expert; None for the single-expert 5B
+    guidance: float  # high-noise expert (or the only one)
+    guidance_2: float | None  # low-noise expert; None for the single-expert 5B
     flow_shift: float
-    boundary_ratio: float | None   # None: one expert
-    vae_spatial: int               # VAE spatial stride
-    patch: int = 2                 # transformer spatial patch
+    boundary_ratio: float | None  # None: one expert
+    vae_spatial: int  # VAE spatial stride
+    patch: int = 2  # transformer spatial patch
     latent_channels: int = 16
     transformer_in_channels: int = 16
-    text_to_video: bool = True     # can render without an input image
-    image_to_video: bool = True    # can start from an image
+    text_to_video: bool = True  # can render without an input image
+    image_to_video: bool = True  # can start from an image
     first_last_frame: bool = False  # can also end on a given image (last_image)
-    max_seq_len: int = 512         # Wan's text_len
+    max_seq_len: int = 512  # Wan's text_len
 
     @property
     def size_multiple(self) -> int:
@@ -48,16 +48,43 @@ class WanVariant:
 VARIANTS: dict[str, WanVariant] = {
     # TI2V-5B: one dense expert, Wan2.2 VAE (4x16x16, 48 channels), image conditioning by
     # replacing the first latent frame (diffusers: expand_timesteps=True).
-    "ti2v-5b": WanVariant("ti2v-5b", 1280, 704, 121, 24, 50, 5.0, None, 5.0, None,
-                          vae_spatial=16, latent_channels=48, transformer_in_channels=48),
+    "ti2v-5b": WanVariant(
+        "ti2v-5b",
+        1280,
+        704,
+        121,
+        24,
+        50,
+        5.0,
+        None,
+        5.0,
+        None,
+        vae_spatial=16,
+        latent_channels=48,
+        transformer_in_channels=48,
+    ),
     # T2V-A14B: two experts switched at t = 0.875 * 1000; guide (3.0 low, 4.0 high), shift 12.
-    "t2v-a14b": WanVariant("t2v-a14b", 1280, 720, 81, 16, 40, 4.0, 3.0, 12.0, 0.875,
-                           vae_spatial=8, image_to_video=False),
+    "t2v-a14b": WanVariant(
+        "t2v-a14b", 1280, 720, 81, 16, 40, 4.0, 3.0, 12.0, 0.875, vae_spatial=8, image_to_video=False
+    ),
     # I2V-A14B: two experts switched at 0.900; guide (3.5, 3.5), shift 5; image channels
     # concatenated (16 noise + 4 mask + 16 condition = 36), first-last-frame capable.
-    "i2v-a14b": WanVariant("i2v-a14b", 1280, 720, 81, 16, 40, 3.5, 3.5, 5.0, 0.900,
-                           vae_spatial=8, transformer_in_channels=36, text_to_video=False,
-                           first_last_frame=True),
+    "i2v-a14b": WanVariant(
+        "i2v-a14b",
+        1280,
+        720,
+        81,
+        16,
+        40,
+        3.5,
+        3.5,
+        5.0,
+        0.900,
+        vae_spatial=8,
+        transformer_in_channels=36,
+        text_to_video=False,
+        first_last_frame=True,
+    ),
 }
 DEFAULT_VARIANT = "ti2v-5b"
 
@@ -84,13 +111,14 @@ def round_frames(n: int) -> int:
     return max(1, 4 * round((max(1, n) - 1) / 4) + 1)
 
 
-def fit_request(variant: WanVariant, width: int, height: int, num_frames: int,
-                max_frames: int | None = None) -> FittedSize:
+def fit_request(
+    variant: WanVariant, width: int, height: int, num_frames: int, max_frames: int | None = None
+) -> FittedSize:
     """Round a size to the variant's multiple and a frame count to 4n+1 no longer than the
     variant's trained length; every change is logged and returned as a warning."""
     m = variant.size_multiple
     notes: list[str] = []
-    w = max(m, int(width / m + 0.5) * m)   # nearest multiple, halves up
+    w = max(m, int(width / m + 0.5) * m)  # nearest multiple, halves up
     h = max(m, int(height / m + 0.5) * m)
     if (w, h) != (width, height):
         notes.append(f"size {width}x{height} rounded to {w}x{h} (multiples of {m} for {variant.name})")

@@ -8,8 +8,9 @@ from cinerl.core.settings import env_settings
 from cinerl.llm.types import PROVIDERS, LLMProvider
 
 
-def get_provider(name: str = "auto", model: str | None = None, base_url: str | None = None,
-                 **kw) -> LLMProvider:
+def get_provider(
+    name: str = "auto", model: str | None = None, base_url: str | None = None, **kw
+) -> LLMProvider:
     """The provider for a name. `auto` is `openai` when OPENAI_API_KEY or a base URL is set,
     else `offline`. Unknown names and missing model paths are the user's to fix (UserError)."""
     name = (name or "auto").strip().lower()

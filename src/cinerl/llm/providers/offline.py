@@ -13,8 +13,16 @@ class OfflineProvider:
     model = "offline-planner"
     base_url = None
 
-    def complete(self, messages: list[dict], *, schema: type[BaseModel] | None = None,
-                 temperature: float = 0.0, max_tokens: int = 1024) -> LLMResult:
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+    ) -> LLMResult:
         # There is no model to write free text; pretending otherwise would be a fake answer.
-        raise LLMUnavailable("the offline provider has no language model; structured_call "
-                             "answers each step with the offline planner")
+        raise LLMUnavailable(
+            "the offline provider has no language model; structured_call "
+            "answers each step with the offline planner"
+        )

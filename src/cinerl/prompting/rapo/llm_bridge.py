@@ -58,8 +58,14 @@ def describe(provider: Any | None) -> str:
     return f"llm:{provider.name}" + (f" ({str(model).rsplit('/', 1)[-1]})" if model else "")
 
 
-def call(provider: Any | None, system: str, user: str, schema: type[BaseModel],
-         fallback: BaseModel, cache: Any = None) -> tuple[BaseModel, str]:
+def call(
+    provider: Any | None,
+    system: str,
+    user: str,
+    schema: type[BaseModel],
+    fallback: BaseModel,
+    cache: Any = None,
+) -> tuple[BaseModel, str]:
     """Ask the LLM for a `schema` answer; (answer, method). Falls back to `fallback` on any
     failure of the layer, so a rewrite never stops a run."""
     if provider is None:
@@ -68,12 +74,18 @@ def call(provider: Any | None, system: str, user: str, schema: type[BaseModel],
 
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     try:
-        result, meta = structured_call(provider, messages, schema, repairs=2,
-                                       fallback=lambda: fallback, cache=cache,
-                                       max_tokens=MAX_TOKENS)
+        result, meta = structured_call(
+            provider,
+            messages,
+            schema,
+            repairs=2,
+            fallback=lambda: fallback,
+            cache=cache,
+            max_tokens=MAX_TOKENS,
+        )
     except UserError:
         raise  # a bad key or model path is the user's to fix, not something to hide
-    except Exception as e:  # noqa: BLE001 - the rule-based answer is always good enough
+    except Exception as e:  # the rule-based answer is always good enough
         log.warning("LLM call failed (%s); using the rule-based answer", e)
         return fallback, f"rule (llm failed: {_one_line(f'{type(e).__name__}: {e}')})"
     fell_back = isinstance(meta, dict) and bool(meta.get("fell_back"))
@@ -86,4 +98,4 @@ def call(provider: Any | None, system: str, user: str, schema: type[BaseModel],
 def _one_line(text: str, limit: int = 160) -> str:
     """A reason short enough for a method column (the full one is in the warning log)."""
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -33,9 +33,41 @@ SCENE_NUM = 5
 THRESHOLD = 0.25
 MAX_WORDS = 120  # RAPO++'s rewrite limit (phyaware_wan2.1.py: "Keep it under 120 words")
 
-_STOP = {"a", "an", "the", "and", "of", "in", "on", "at", "to", "with", "into", "through", "by",
-         "for", "from", "over", "under", "is", "are", "its", "his", "her", "their", "as", "up",
-         "down", "out", "off", "across", "along", "between", "beneath", "around"}
+_STOP = {
+    "a",
+    "an",
+    "the",
+    "and",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "with",
+    "into",
+    "through",
+    "by",
+    "for",
+    "from",
+    "over",
+    "under",
+    "is",
+    "are",
+    "its",
+    "his",
+    "her",
+    "their",
+    "as",
+    "up",
+    "down",
+    "out",
+    "off",
+    "across",
+    "along",
+    "between",
+    "beneath",
+    "around",
+}
 _WORD_RE = re.compile(r"[a-z][a-z'-]*")
 
 
@@ -52,8 +84,7 @@ class Retrieval(BaseModel):
     prompt: str
     places: list[Modifier]
     kept: list[Modifier]
-    dropped: list[Modifier] = Field(default_factory=list,
-                                    description="under the threshold or redundant")
+    dropped: list[Modifier] = Field(default_factory=list, description="under the threshold or redundant")
     threshold: float
     seconds: float = 0.0
 
@@ -74,9 +105,15 @@ def is_redundant(modifier: str, prompt_words: set[str]) -> bool:
 class Retriever:
     """Holds the graph and answers prompts; the embedder loads once per process."""
 
-    def __init__(self, graph: RelationGraph, embedder_path: str | None = None,
-                 place_num: int = PLACE_NUM, verb_num: int = VERB_NUM, scene_num: int = SCENE_NUM,
-                 threshold: float = THRESHOLD):
+    def __init__(
+        self,
+        graph: RelationGraph,
+        embedder_path: str | None = None,
+        place_num: int = PLACE_NUM,
+        verb_num: int = VERB_NUM,
+        scene_num: int = SCENE_NUM,
+        threshold: float = THRESHOLD,
+    ):
         if place_num < 1 or verb_num < 0 or scene_num < 0:
             raise ValueError("place_num must be >= 1 and verb_num, scene_num >= 0")
         self.graph = graph
@@ -110,17 +147,19 @@ class Retriever:
         g = self.graph
         psims = g.place_emb @ q
         vsims, ssims = g.verb_emb @ q, g.scene_emb @ q
-        top = np.argsort(-psims, kind="stable")[:self.place_num]
-        places = [Modifier(text=g.places[i], kind="place", similarity=float(psims[i]),
-                           place=g.places[i]) for i in top]
+        top = np.argsort(-psims, kind="stable")[: self.place_num]
+        places = [
+            Modifier(text=g.places[i], kind="place", similarity=float(psims[i]), place=g.places[i])
+            for i in top
+        ]
         found: dict[tuple[str, str], Modifier] = {}
         for i in top:
             hub = g.places[i]
             cands = [("place", g.places[i], float(psims[i]))]
-            cands += [("verb", g.verbs[j], s) for j, s in
-                      self._top(vsims, g.place_verbs[i], self.verb_num)]
-            cands += [("scene", g.scenes[j], s) for j, s in
-                      self._top(ssims, g.place_scenes[i], self.scene_num)]
+            cands += [("verb", g.verbs[j], s) for j, s in self._top(vsims, g.place_verbs[i], self.verb_num)]
+            cands += [
+                ("scene", g.scenes[j], s) for j, s in self._top(ssims, g.place_scenes[i], self.scene_num)
+            ]
             for kind, text, sim in cands:
                 key = (kind, text)
                 if key not in found or found[key].similarity < sim:
@@ -130,8 +169,14 @@ class Retriever:
         for m in sorted(found.values(), key=lambda m: -m.similarity):
             ok = m.similarity >= self.threshold and not is_redundant(m.text, prompt_words)
             (kept if ok else dropped).append(m)
-        return Retrieval(prompt=prompt, places=places, kept=kept, dropped=dropped,
-                         threshold=self.threshold, seconds=time.perf_counter() - t0)
+        return Retrieval(
+            prompt=prompt,
+            places=places,
+            kept=kept,
+            dropped=dropped,
+            threshold=self.threshold,
+            seconds=time.perf_counter() - t0,
+        )
 
     def retrieve(self, prompt: str) -> Retrieval:
         t0 = time.perf_counter()
@@ -166,8 +211,9 @@ def limit_words(text: str, limit: int = MAX_WORDS) -> str:
     return cut if cut.endswith(".") else cut + "."
 
 
-def rule_merge(prompt: str, retrieval: Retrieval, max_verbs: int = 2, max_scenes: int = 2,
-               limit: int = MAX_WORDS) -> tuple[str, list[Modifier]]:
+def rule_merge(
+    prompt: str, retrieval: Retrieval, max_verbs: int = 2, max_scenes: int = 2, limit: int = MAX_WORDS
+) -> tuple[str, list[Modifier]]:
     """Enrich the prompt with the kept modifiers while keeping the prompt itself intact (the aim
     of RAPO's merge step). A place is added only when the prompt names no setting. Returns the
     merged prompt and the modifiers it used."""
@@ -175,8 +221,11 @@ def rule_merge(prompt: str, retrieval: Retrieval, max_verbs: int = 2, max_scenes
     used: list[Modifier] = []
     places = retrieval.kept_of("place")
     if places and find_scenery_type(body) is None:
-        body += f", {places[0].text}" if places[0].text.startswith(("in ", "on ", "at ")) \
+        body += (
+            f", {places[0].text}"
+            if places[0].text.startswith(("in ", "on ", "at "))
             else f" in {places[0].text}"
+        )
         used.append(places[0])
     verbs = retrieval.kept_of("verb")[:max_verbs]
     if verbs:

@@ -13,7 +13,7 @@ from cinerl.rewards.backbones.preprocess import CLIP_MEAN, CLIP_STD, preprocesso
 class ClipBundle:
     model: object
     tokenizer: object
-    model_type: str   # "clip" or "siglip"
+    model_type: str  # "clip" or "siglip"
     size: int
     mean: tuple
     std: tuple
@@ -32,7 +32,9 @@ def _load(path, device: str) -> ClipBundle:
     dm, ds = (CLIP_MEAN, CLIP_STD) if cfg.model_type == "clip" else ((0.5,) * 3, (0.5,) * 3)
     size, mean, std = preprocessor_config(path, dm, ds, int(cfg.vision_config.image_size))
     max_text = int(getattr(cfg.text_config, "max_position_embeddings", 77))
-    return ClipBundle(model, tok, "clip" if cfg.model_type == "clip" else "siglip", size, mean, std, device, max_text)
+    return ClipBundle(
+        model, tok, "clip" if cfg.model_type == "clip" else "siglip", size, mean, std, device, max_text
+    )
 
 
 def clip_bundle(config) -> ClipBundle:

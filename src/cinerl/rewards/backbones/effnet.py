@@ -20,8 +20,15 @@ from torch import nn
 
 from cinerl.models.cache import package_dir
 
-STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
-          (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+STAGES = [
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+]
 BN_EPS = 1e-3
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 
@@ -107,8 +114,14 @@ def weights_path() -> Path | None:
 def _fuse(conv: SameConv, bn: nn.BatchNorm2d) -> SameConv:
     """Fold an inference-mode batch norm into the preceding convolution (same output, fewer ops)."""
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    fused = SameConv(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                     groups=conv.groups, bias=True)
+    fused = SameConv(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        groups=conv.groups,
+        bias=True,
+    )
     with torch.no_grad():
         fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
         fused.bias.copy_(bn.bias - bn.running_mean * scale)

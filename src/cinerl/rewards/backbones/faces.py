@@ -27,8 +27,8 @@ class FacesUnavailable(RuntimeError):
 
 @dataclass
 class Face:
-    box: tuple[int, int, int, int]     # left, top, right, bottom in the frame it was found in
-    embedding: np.ndarray              # (128,) float32
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the frame it was found in
+    embedding: np.ndarray  # (128,) float32
 
 
 class FaceModels:
@@ -40,8 +40,10 @@ class FaceModels:
         d = package_dir("face_recognition_models")
         if d is None:
             raise FacesUnavailable(f"face_recognition_models is not installed ({EXTRA_HINT})")
-        sp, rec = d / "models" / "shape_predictor_5_face_landmarks.dat", \
-            d / "models" / "dlib_face_recognition_resnet_model_v1.dat"
+        sp, rec = (
+            d / "models" / "shape_predictor_5_face_landmarks.dat",
+            d / "models" / "dlib_face_recognition_resnet_model_v1.dat",
+        )
         for f in (sp, rec):
             if not f.is_file():
                 raise FacesUnavailable(f"dlib model file missing: {f}")
@@ -64,7 +66,9 @@ class FaceModels:
         finally:
             self._idle.put(det)
 
-    def faces(self, rgb: np.ndarray, upsample: int = 0, max_faces: int = 4, dets: list | None = None) -> list[Face]:
+    def faces(
+        self, rgb: np.ndarray, upsample: int = 0, max_faces: int = 4, dets: list | None = None
+    ) -> list[Face]:
         """Faces in one uint8 RGB image, largest first, with their embeddings (``dets``: the
         detections when they were already made). Not thread-safe: the encoder is one network."""
         img = np.ascontiguousarray(rgb)
@@ -88,10 +92,11 @@ N_KEYFRAMES = 6
 
 def clip_faces(analysis) -> tuple[np.ndarray, list[list[Face]], tuple[int, int]]:
     """(keyframe indices, faces per keyframe, (h, w) of the keyframes), once per analysis."""
+
     def compute():
         models = face_models()
         idx, frames = analysis.detail_frames(N_KEYFRAMES)
-        dets = parallel_map(models.detect, frames)   # detection dominates; it runs on threads
+        dets = parallel_map(models.detect, frames)  # detection dominates; it runs on threads
         return idx, [models.faces(f, dets=d) for f, d in zip(frames, dets)], frames[0].shape[:2]
 
     return analysis.shared("faces", compute)

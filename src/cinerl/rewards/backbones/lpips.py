@@ -47,9 +47,20 @@ class _AlexTaps(nn.Module):
 
     def __init__(self):
         super().__init__()
-        feats = [nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2),
-                 nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
-                 nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.Conv2d(256, 256, 3, padding=1), nn.ReLU()]
+        feats = [
+            nn.Conv2d(3, 64, 11, 4, 2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+        ]
         bounds = [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)]
         for s, (a, b) in enumerate(bounds, start=1):
             sl = nn.Sequential()
@@ -90,7 +101,9 @@ def _state_from_path(path: Path) -> dict:
     if path.is_dir():
         alex, lin = path / "alexnet.pth", path / "alex.pth"
         if not (alex.is_file() and lin.is_file()):
-            raise LpipsUnavailable(f"{path} needs alexnet.pth (torchvision AlexNet) and alex.pth (lpips lin layers)")
+            raise LpipsUnavailable(
+                f"{path} needs alexnet.pth (torchvision AlexNet) and alex.pth (lpips lin layers)"
+            )
         back = torch.load(alex, map_location="cpu", weights_only=True)
         state = {}
         for ci, s in zip(CONV_INDEX, SLICE_OF_CONV):
@@ -106,12 +119,17 @@ def _state_from_path(path: Path) -> dict:
 def load_lpips(path: Path, device: str) -> Lpips:
     net = Lpips()
     state = _state_from_path(path)
-    state = {k: v for k, v in state.items() if k not in ("shift", "scale", "scaling_layer.shift", "scaling_layer.scale")}
+    state = {
+        k: v
+        for k, v in state.items()
+        if k not in ("shift", "scale", "scaling_layer.shift", "scaling_layer.scale")
+    }
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in ("shift", "scale")]
     if missing or unexpected:
-        raise LpipsUnavailable(f"{path} is not an LPIPS AlexNet state dict (missing {missing[:4]}, "
-                               f"unexpected {unexpected[:4]})")
+        raise LpipsUnavailable(
+            f"{path} is not an LPIPS AlexNet state dict (missing {missing[:4]}, unexpected {unexpected[:4]})"
+        )
     return net.eval().to(device)
 
 
@@ -137,15 +155,28 @@ def t_lpips(analysis, warped_gray: np.ndarray | None = None, batch: int = 16) ->
     a_list, b_list = [], []
     for k, i in enumerate(pairs):
         fl = analysis.flow[k]
-        b_list.append(cv2.remap(analysis.frames[i + 1], gx + fl[..., 0], gy + fl[..., 1], cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE))
+        b_list.append(
+            cv2.remap(
+                analysis.frames[i + 1],
+                gx + fl[..., 0],
+                gy + fl[..., 1],
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+        )
         a_list.append(analysis.frames[i])
     dev = next(net.parameters()).device
     out = []
     with torch.inference_mode():
         for s in range(0, len(a_list), batch):
-            ta = torch.from_numpy(np.stack(a_list[s:s + batch])).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
-            tb = torch.from_numpy(np.stack(b_list[s:s + batch])).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
+            ta = (
+                torch.from_numpy(np.stack(a_list[s : s + batch])).to(dev).permute(0, 3, 1, 2).float() / 127.5
+                - 1
+            )
+            tb = (
+                torch.from_numpy(np.stack(b_list[s : s + batch])).to(dev).permute(0, 3, 1, 2).float() / 127.5
+                - 1
+            )
             out.append(net(ta, tb).float().cpu().numpy())
     return np.concatenate(out)
 

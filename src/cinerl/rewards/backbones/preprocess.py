@@ -41,6 +41,6 @@ def square_batch(frames: list[np.ndarray] | np.ndarray, size: int, mean, std):
         nh, nw = max(size, round(h * s)), max(size, round(w * s))
         r = cv2.resize(f, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
         y0, x0 = (nh - size) // 2, (nw - size) // 2
-        out[k] = r[y0:y0 + size, x0:x0 + size]
+        out[k] = r[y0 : y0 + size, x0 : x0 + size]
     out = (out / 255.0 - np.float32(mean)) / np.float32(std)
     return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))

@@ -18,7 +18,6 @@ from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import ok, register, unavailable
 from cinerl.models.cache import cached_model, resolve_device
-from cinerl.rewards.config import missing
 
 N_FRAMES = 4
 
@@ -37,12 +36,14 @@ class AestheticHead:
             for k, v in state.items():
                 m = re.fullmatch(r"(?:.*\.)?(\d+)\.weight", k)
                 if m and v.ndim == 2:
-                    b = state.get(k[:-len("weight")] + "bias")
+                    b = state.get(k[: -len("weight")] + "bias")
                     layers.append((int(m.group(1)), v, b))
         if not layers:
             raise ValueError(f"{path} has no linear layers (expected keys weight/bias or layers.N.weight)")
         layers.sort(key=lambda x: x[0])
-        self.layers = [(w.float().to(device), None if b is None else b.float().to(device)) for _, w, b in layers]
+        self.layers = [
+            (w.float().to(device), None if b is None else b.float().to(device)) for _, w, b in layers
+        ]
         self.in_dim = int(self.layers[0][0].shape[1])
 
     def __call__(self, x):
@@ -51,8 +52,7 @@ class AestheticHead:
         return x.squeeze(-1)
 
 
-@register(name="aesthetic", group="visual_quality",
-          requires=("aesthetic_head_path", "clip_model_path"))
+@register(name="aesthetic", group="visual_quality", requires=("aesthetic_head_path", "clip_model_path"))
 def aesthetic(analysis: ClipAnalysis, ctx: ScoreContext):
     """LAION aesthetic head on CLIP embeddings of 4 keyframes; value = clip((rating - 1) / 9)."""
     cfg = analysis.config
@@ -68,13 +68,18 @@ def aesthetic(analysis: ClipAnalysis, ctx: ScoreContext):
     idx = analysis.sample_indices(N_FRAMES)
     emb = image_embeddings(bundle, [analysis.frames[i] for i in idx])
     if emb.shape[1] != head.in_dim:
-        return unavailable(f"aesthetic head expects {head.in_dim}-D CLIP embeddings, the CLIP model gives "
-                           f"{emb.shape[1]}-D")
+        return unavailable(
+            f"aesthetic head expects {head.in_dim}-D CLIP embeddings, the CLIP model gives {emb.shape[1]}-D"
+        )
     import torch
 
     with torch.inference_mode():
         ratings = head(emb.float()).float().cpu().numpy()
     mean = float(np.mean(ratings))
-    return ok(min(1.0, max(0.0, (mean - 1.0) / 9.0)), rating_mean=mean,
-              ratings=[round(float(r), 3) for r in ratings], frames=[int(i) for i in idx],
-              formula="clip((mean LAION rating - 1) / 9, 0, 1)")
+    return ok(
+        min(1.0, max(0.0, (mean - 1.0) / 9.0)),
+        rating_mean=mean,
+        ratings=[round(float(r), 3) for r in ratings],
+        frames=[int(i) for i in idx],
+        formula="clip((mean LAION rating - 1) / 9, 0, 1)",
+    )

@@ -31,9 +31,9 @@ from cinerl.rewards.colour import array_digest, as_rgb_uint8, delta_e76, kmeans_
 from cinerl.rewards.core.registry import not_applicable, ok, register, unavailable
 
 METHOD = "wardrobe colour match, Lab"
-FOREGROUND_DE = 12.0       # reference pixel is "figure" if this far from the backdrop (deltaE76)
-MATCH_DE = 15.0            # clip pixel "has" a reference colour if closer than this (deltaE76)
-MIN_FIGURE_SHARE = 0.03    # F: smallest expected screen share of a figure in a clip
+FOREGROUND_DE = 12.0  # reference pixel is "figure" if this far from the backdrop (deltaE76)
+MATCH_DE = 15.0  # clip pixel "has" a reference colour if closer than this (deltaE76)
+MIN_FIGURE_SHARE = 0.03  # F: smallest expected screen share of a figure in a clip
 N_COLORS = 4
 MIN_COLOR_SHARE = 0.05
 REF_MAX_SIDE = 256
@@ -59,8 +59,14 @@ def reference_look(ref: np.ndarray) -> dict:
         ref = cv2.resize(ref, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     lab = rgb_to_lab(ref)
     bw = max(1, min(lab.shape[0], lab.shape[1]) // 32)
-    border = np.concatenate([lab[:bw].reshape(-1, 3), lab[-bw:].reshape(-1, 3),
-                             lab[:, :bw].reshape(-1, 3), lab[:, -bw:].reshape(-1, 3)])
+    border = np.concatenate(
+        [
+            lab[:bw].reshape(-1, 3),
+            lab[-bw:].reshape(-1, 3),
+            lab[:, :bw].reshape(-1, 3),
+            lab[:, -bw:].reshape(-1, 3),
+        ]
+    )
     backdrop = np.median(border, axis=0).astype(np.float32)
     dist = np.linalg.norm(lab - backdrop[None, None, :], axis=-1)
     mask = (dist > FOREGROUND_DE).astype(np.uint8)
@@ -71,8 +77,12 @@ def reference_look(ref: np.ndarray) -> dict:
     centers, shares = kmeans_colors(fg, N_COLORS, seed=0, attempts=3)
     keep = shares >= MIN_COLOR_SHARE
     centers, shares = centers[keep], shares[keep] / shares[keep].sum()
-    look = {"lab": centers, "shares": shares, "backdrop_lab": backdrop,
-            "foreground_share": float(mask.mean())}
+    look = {
+        "lab": centers,
+        "shares": shares,
+        "backdrop_lab": backdrop,
+        "foreground_share": float(mask.mean()),
+    }
     _REF_CACHE[key] = look
     while len(_REF_CACHE) > _REF_CACHE_SIZE:
         _REF_CACHE.popitem(last=False)
@@ -81,15 +91,17 @@ def reference_look(ref: np.ndarray) -> dict:
 
 def match_look(look: dict, clip_pixels: np.ndarray) -> dict:
     """Score one reference look against (N, 3) Lab clip pixels; see module docstring."""
-    d = delta_e76(clip_pixels, look["lab"])           # (N, k)
-    frac = (d < MATCH_DE).mean(axis=0)                # share of clip pixels near each colour
+    d = delta_e76(clip_pixels, look["lab"])  # (N, k)
+    frac = (d < MATCH_DE).mean(axis=0)  # share of clip pixels near each colour
     w = look["shares"]
     presence = np.minimum(1.0, frac / (MIN_FIGURE_SHARE * w))
-    return {"score": float((w * presence).sum()),
-            "colors_rgb": [list(map(int, c)) for c in lab_to_rgb(look["lab"])],
-            "shares": [round(float(x), 4) for x in w],
-            "clip_fraction": [round(float(x), 5) for x in frac],
-            "presence": [round(float(x), 4) for x in presence]}
+    return {
+        "score": float((w * presence).sum()),
+        "colors_rgb": [list(map(int, c)) for c in lab_to_rgb(look["lab"])],
+        "shares": [round(float(x), 4) for x in w],
+        "clip_fraction": [round(float(x), 5) for x in frac],
+        "presence": [round(float(x), 4) for x in presence],
+    }
 
 
 @register(name="character_consistency", group="character_consistency")
@@ -110,11 +122,17 @@ def character_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
             continue
         per[cid] = match_look(look, pixels)
     if not per:
-        return unavailable("no usable character reference: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
-                           raw={"method": METHOD})
+        return unavailable(
+            "no usable character reference: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+            raw={"method": METHOD},
+        )
     value = float(np.mean([r["score"] for r in per.values()]))
-    raw = {"method": METHOD, "characters": per, "match_delta_e": MATCH_DE,
-           "min_figure_share": MIN_FIGURE_SHARE}
+    raw = {
+        "method": METHOD,
+        "characters": per,
+        "match_delta_e": MATCH_DE,
+        "min_figure_share": MIN_FIGURE_SHARE,
+    }
     if errors:
         raw["skipped"] = errors
     missing = [cid for cid in ctx.scene.character_ids if cid not in ids]

@@ -69,8 +69,13 @@ def warped_change(analysis: ClipAnalysis, i: int) -> float:
     flow = analysis.flow_at(i)
     h, w = analysis.height, analysis.width
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    warped = cv2.remap(analysis.gray[i + 1], gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.remap(
+        analysis.gray[i + 1],
+        gx + flow[..., 0],
+        gy + flow[..., 1],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return 1.0 - ssim(analysis.gray[i], warped)
 
 
@@ -82,12 +87,20 @@ def window_seams(analysis: ClipAnalysis) -> list[dict]:
         if b < 1 or b >= t:
             continue
         d_b = warped_change(analysis, b - 1)
-        near = [i for i in range(b - 1 - _NEIGHBOURS, b - 1 + _NEIGHBOURS + 1)
-                if i != b - 1 and 0 <= i < t - 1]
+        near = [
+            i for i in range(b - 1 - _NEIGHBOURS, b - 1 + _NEIGHBOURS + 1) if i != b - 1 and 0 <= i < t - 1
+        ]
         base = float(np.median([warped_change(analysis, i) for i in near])) if near else d_b
         r = d_b / max(base, 0.01)
-        out.append({"start": b, "change": d_b, "neighbour_change": base, "jump_ratio": r,
-                    "score": math.exp(-max(0.0, r - 1.0) / WINDOW_JUMP_SCALE)})
+        out.append(
+            {
+                "start": b,
+                "change": d_b,
+                "neighbour_change": base,
+                "jump_ratio": r,
+                "score": math.exp(-max(0.0, r - 1.0) / WINDOW_JUMP_SCALE),
+            }
+        )
     return out
 
 
@@ -99,8 +112,12 @@ def seam_continuity(analysis: ClipAnalysis, ctx: ScoreContext):
     if ctx.previous_last_frame is None:
         if not windows:
             return not_applicable("no previous clip (first scene) and no generation-window seams")
-        return ok(float(np.mean([w["score"] for w in windows])), windows=windows, boundary=None,
-                  formula="mean window score exp(-max(0, jump ratio - 1) / 4)")
+        return ok(
+            float(np.mean([w["score"] for w in windows])),
+            windows=windows,
+            boundary=None,
+            formula="mean window score exp(-max(0, jump ratio - 1) / 4)",
+        )
     prev = as_rgb_uint8(ctx.previous_last_frame, "previous_last_frame")
     prev = resize_to(prev, analysis.width, analysis.height)
     first = analysis.frames[0]
@@ -112,7 +129,14 @@ def seam_continuity(analysis: ClipAnalysis, ctx: ScoreContext):
     colour = math.exp(-de / COLOR_SCALE_DE)
     boundary = 0.5 * structure + 0.5 * colour
     parts = [boundary] + [w["score"] for w in windows]
-    return ok(float(np.mean(parts)), ssim=s, mean_delta_e=de, structure=structure, colour=colour,
-              boundary=boundary, windows=windows,
-              formula="mean of boundary = 0.5*clip(SSIM_luma,0,1) + 0.5*exp(-mean blurred deltaE76 / 25) "
-                      "and window scores exp(-max(0, jump ratio - 1) / 4)")
+    return ok(
+        float(np.mean(parts)),
+        ssim=s,
+        mean_delta_e=de,
+        structure=structure,
+        colour=colour,
+        boundary=boundary,
+        windows=windows,
+        formula="mean of boundary = 0.5*clip(SSIM_luma,0,1) + 0.5*exp(-mean blurred deltaE76 / 25) "
+        "and window scores exp(-max(0, jump ratio - 1) / 4)",
+    )

@@ -64,15 +64,16 @@ def saliency_subject(gray: np.ndarray) -> tuple[tuple[float, float], tuple[float
 
 def thirds_score(cx: float, cy: float) -> float:
     d = min(math.hypot(cx - px, cy - py) for px in (1 / 3, 2 / 3) for py in (1 / 3, 2 / 3))
-    return math.exp(-d * d / (2 * THIRDS_SIGMA ** 2))
+    return math.exp(-d * d / (2 * THIRDS_SIGMA**2))
 
 
 def horizon_tilt(gray: np.ndarray) -> float | None:
     """Length-weighted median angle (degrees) of near-horizontal Hough segments, or None."""
     h, w = gray.shape
     edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 50, 150)
-    segs = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=max(20, w // 8), minLineLength=w // 4,
-                           maxLineGap=max(2, w // 64))
+    segs = cv2.HoughLinesP(
+        edges, 1, np.pi / 360, threshold=max(20, w // 8), minLineLength=w // 4, maxLineGap=max(2, w // 64)
+    )
     if segs is None:
         return None
     angles, lengths = [], []
@@ -126,11 +127,20 @@ def framing(analysis: ClipAnalysis, ctx: ScoreContext):
         parts = {"thirds": thirds_score(c[0] / w, c[1] / h), "safe_zone": safe_share(box, w, h)}
         tilt = horizon_tilt(gray)
         if tilt is not None:
-            parts["horizon"] = math.exp(-(tilt / TILT_SCALE_DEG) ** 2)
+            parts["horizon"] = math.exp(-((tilt / TILT_SCALE_DEG) ** 2))
         per.append(float(np.mean(list(parts.values()))))
-        details.append({"frame": int(idx[k]), "subject": src, "centre": [round(c[0] / w, 3), round(c[1] / h, 3)],
-                        "tilt_deg": None if tilt is None else round(tilt, 2),
-                        **{p: round(v, 4) for p, v in parts.items()}})
-    return ok(float(np.mean(per)), keyframes=details,
-              formula="mean over keyframes of mean(thirds exp(-D^2/(2*0.17^2)), horizon exp(-(tilt/5deg)^2), "
-                      "safe-zone share)")
+        details.append(
+            {
+                "frame": int(idx[k]),
+                "subject": src,
+                "centre": [round(c[0] / w, 3), round(c[1] / h, 3)],
+                "tilt_deg": None if tilt is None else round(tilt, 2),
+                **{p: round(v, 4) for p, v in parts.items()},
+            }
+        )
+    return ok(
+        float(np.mean(per)),
+        keyframes=details,
+        formula="mean over keyframes of mean(thirds exp(-D^2/(2*0.17^2)), horizon exp(-(tilt/5deg)^2), "
+        "safe-zone share)",
+    )

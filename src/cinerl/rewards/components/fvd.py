@@ -28,7 +28,6 @@ from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import not_applicable, ok, register, unavailable
 from cinerl.rewards.backbones.preprocess import square_batch
 from cinerl.models.cache import cached_model, resolve_device
-from cinerl.rewards.config import missing
 
 WINDOW = 16
 MAX_WINDOWS = 8
@@ -83,7 +82,9 @@ def fvd_lite(analysis: ClipAnalysis, ctx: ScoreContext):
     device = resolve_device(cfg.device)
     try:
         p = cfg.path("i3d_path")
-        model = cached_model("i3d", str(p), device, lambda: torch.jit.load(str(p), map_location=device).eval())
+        model = cached_model(
+            "i3d", str(p), device, lambda: torch.jit.load(str(p), map_location=device).eval()
+        )
         rp = cfg.path("fvd_reference_path")
         mu_r, s_r = cached_model("fvd-reference", str(rp), "cpu", lambda: load_reference(rp))
     except Exception as exc:
@@ -91,7 +92,7 @@ def fvd_lite(analysis: ClipAnalysis, ctx: ScoreContext):
     n_win = min(MAX_WINDOWS, analysis.num_frames - WINDOW + 1)
     starts = np.unique(np.rint(np.linspace(0, analysis.num_frames - WINDOW, n_win)).astype(int))
     frames = square_batch(list(analysis.frames), SIZE, (0.5,) * 3, (0.5,) * 3)  # [-1, 1], (T, 3, S, S)
-    vids = torch.stack([frames[s:s + WINDOW] for s in starts]).permute(0, 2, 1, 3, 4).contiguous()
+    vids = torch.stack([frames[s : s + WINDOW] for s in starts]).permute(0, 2, 1, 3, 4).contiguous()
     feats = i3d_features(model, vids, device)
     if feats.shape[1] != mu_r.shape[0]:
         return unavailable(f"I3D gives {feats.shape[1]}-D features, the reference set is {mu_r.shape[0]}-D")
@@ -101,5 +102,11 @@ def fvd_lite(analysis: ClipAnalysis, ctx: ScoreContext):
     spread = float(np.trace(s_r))
     if spread <= 0:
         return unavailable("reference feature set has zero spread (all features identical)")
-    return ok(math.exp(-max(0.0, fd) / spread), fd=fd, reference_spread=spread, windows=[int(s) for s in starts],
-              feature_dim=int(feats.shape[1]), formula="exp(-FD(clip windows, reference) / Tr(S_ref))")
+    return ok(
+        math.exp(-max(0.0, fd) / spread),
+        fd=fd,
+        reference_spread=spread,
+        windows=[int(s) for s in starts],
+        feature_dim=int(feats.shape[1]),
+        formula="exp(-FD(clip windows, reference) / Tr(S_ref))",
+    )

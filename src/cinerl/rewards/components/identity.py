@@ -35,7 +35,10 @@ PROMINENT_AREA = 0.5  # faces smaller than half the largest one in the frame are
 
 def prominent(faces: list) -> list:
     """The faces at least half as large (in area) as the largest one: the subjects of the shot."""
-    area = lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])  # noqa: E731
+
+    def area(f) -> int:
+        return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])
+
     top = area(faces[0])
     return [f for f in faces if area(f) >= PROMINENT_AREA * top]
 
@@ -104,9 +107,14 @@ def identity_lock(analysis: ClipAnalysis, ctx: ScoreContext):
         parts["reference"] = float(np.mean([distance_score(d) for d in to_ref]))
     if not parts:
         return not_applicable("no face seen twice in place, and no reference face to compare with")
-    return ok(float(np.mean(list(parts.values()))), parts=parts, keyframes=[int(i) for i in idx],
-              faces_per_keyframe=[len(f) for f in faces],
-              consecutive_distances=[round(d, 4) for d in consecutive],
-              reference_distances=[round(d, 4) for d in to_ref], reference_characters=sorted(set(ref_ids)),
-              same_person_distance=SAME_PERSON_DISTANCE,
-              formula="mean of parts; part = mean exp(-ln2 (d/0.6)^2) over dlib embedding distances")
+    return ok(
+        float(np.mean(list(parts.values()))),
+        parts=parts,
+        keyframes=[int(i) for i in idx],
+        faces_per_keyframe=[len(f) for f in faces],
+        consecutive_distances=[round(d, 4) for d in consecutive],
+        reference_distances=[round(d, 4) for d in to_ref],
+        reference_characters=sorted(set(ref_ids)),
+        same_person_distance=SAME_PERSON_DISTANCE,
+        formula="mean of parts; part = mean exp(-ln2 (d/0.6)^2) over dlib embedding distances",
+    )

@@ -46,7 +46,7 @@ class BrisqueUnavailable(RuntimeError):
 
 def _gaussian_window(n: int = 7, sigma: float = 7 / 6) -> np.ndarray:
     y, x = np.indices((n, n)) - n // 2
-    k = np.exp(-(x ** 2 + y ** 2) / (2 * sigma ** 2))
+    k = np.exp(-(x**2 + y**2) / (2 * sigma**2))
     return k / k.sum()
 
 
@@ -69,7 +69,7 @@ def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
     sr = math.sqrt(float(np.mean(right * right))) if right.size else 0.0
     g = sl / sr if sr > 0 else 1.0
     r_hat = float(np.mean(np.abs(x))) ** 2 / max(float(np.mean(x * x)), 1e-12)
-    big_r = r_hat * (g ** 3 + 1) * (g + 1) / (g ** 2 + 1) ** 2
+    big_r = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
     alpha = float(np.interp(big_r, _PHI, _ALPHAS))
     const = math.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
     mean = (sr - sl) * const * (gamma_fn(2 / alpha) / gamma_fn(1 / alpha))
@@ -80,7 +80,12 @@ def scale_features(gray: np.ndarray) -> list[float]:
     m = mscn(gray)
     a, _, sl, sr = aggd_fit(m)
     feats = [a, (sl * sl + sr * sr) / 2]
-    for prod in (m[:, :-1] * m[:, 1:], m[:-1, :] * m[1:, :], m[:-1, :-1] * m[1:, 1:], m[1:, :-1] * m[:-1, 1:]):
+    for prod in (
+        m[:, :-1] * m[:, 1:],
+        m[:-1, :] * m[1:, :],
+        m[:-1, :-1] * m[1:, 1:],
+        m[1:, :-1] * m[:-1, 1:],
+    ):
         a, mean, sl, sr = aggd_fit(prod)
         feats += [a, mean, sl * sl, sr * sr]
     return feats
@@ -134,12 +139,12 @@ class BrisqueModel:
         self.rho = float(header["rho"].split()[0])
         self.coef = np.asarray(coefs)
         self.sv = np.stack(svs)
-        self.sv_sq = (self.sv ** 2).sum(1)
+        self.sv_sq = (self.sv**2).sum(1)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """BRISQUE scores for (N, 36) raw features: sum_i coef_i exp(-gamma |x - sv_i|^2) - rho."""
         x = -1.0 + 2.0 * (np.atleast_2d(features) - self.lo) / (self.hi - self.lo)
-        d2 = (x ** 2).sum(1)[:, None] + self.sv_sq[None, :] - 2.0 * x @ self.sv.T
+        d2 = (x**2).sum(1)[:, None] + self.sv_sq[None, :] - 2.0 * x @ self.sv.T
         return np.exp(-self.gamma * np.maximum(d2, 0.0)) @ self.coef - self.rho
 
     def score(self, rgb: np.ndarray) -> float:
@@ -175,8 +180,12 @@ def imaging_quality(analysis: ClipAnalysis, ctx: ScoreContext):
     feats = np.stack(parallel_map(brisque_features, frames))
     scores = model.predict(feats)
     mean = float(scores.mean())
-    return ok(min(1.0, max(0.0, 1.0 - mean / 100.0)), brisque_mean=mean,
-              brisque=[round(float(s), 2) for s in scores], keyframes=[int(i) for i in idx],
-              resolution=list(frames[0].shape[1::-1]),
-              model="LIVE-trained epsilon-SVR from the brisque package (svm.txt, normalize.pickle)",
-              formula="1 - mean BRISQUE / 100 (BRISQUE: 0 pristine .. 100 distorted)")
+    return ok(
+        min(1.0, max(0.0, 1.0 - mean / 100.0)),
+        brisque_mean=mean,
+        brisque=[round(float(s), 2) for s in scores],
+        keyframes=[int(i) for i in idx],
+        resolution=list(frames[0].shape[1::-1]),
+        model="LIVE-trained epsilon-SVR from the brisque package (svm.txt, normalize.pickle)",
+        formula="1 - mean BRISQUE / 100 (BRISQUE: 0 pristine .. 100 distorted)",
+    )

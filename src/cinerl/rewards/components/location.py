@@ -27,7 +27,14 @@ import numpy as np
 
 from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
-from cinerl.rewards.colour import as_rgb_uint8, delta_e76, kmeans_colors, lab_to_rgb, rgb_colors_to_lab, rgb_to_lab
+from cinerl.rewards.colour import (
+    as_rgb_uint8,
+    delta_e76,
+    kmeans_colors,
+    lab_to_rgb,
+    rgb_colors_to_lab,
+    rgb_to_lab,
+)
 from cinerl.rewards.core.registry import not_applicable, ok, register
 
 K_CLIP = 8
@@ -53,17 +60,19 @@ def palette_score(palette_lab: np.ndarray, pixels: np.ndarray) -> tuple[float, d
     centers, shares = kmeans_colors(pixels, K_CLIP, seed=0, attempts=2)
     keep = shares >= MIN_CLUSTER_SHARE
     centers = centers[keep]
-    d_cent = delta_e76(palette_lab, centers)                      # (P, K)
+    d_cent = delta_e76(palette_lab, centers)  # (P, K)
     min_de = d_cent.min(axis=1)
     per_color = np.exp(-min_de / MATCH_SCALE_DE)
-    d_px = delta_e76(pixels, palette_lab)                          # (N, P)
+    d_px = delta_e76(pixels, palette_lab)  # (N, P)
     coverage = float((d_px.min(axis=1) < COVER_DE).mean())
     p = 0.5 * float(per_color.mean()) + 0.5 * min(1.0, coverage / FULL_COVERAGE)
-    raw = {"per_color_match": [round(float(x), 4) for x in per_color],
-           "min_delta_e": [round(float(x), 2) for x in min_de],
-           "coverage": coverage,
-           "clip_colors_rgb": [list(map(int, c)) for c in lab_to_rgb(centers)],
-           "clip_color_shares": [round(float(x), 4) for x in shares[keep]]}
+    raw = {
+        "per_color_match": [round(float(x), 4) for x in per_color],
+        "min_delta_e": [round(float(x), 2) for x in min_de],
+        "coverage": coverage,
+        "clip_colors_rgb": [list(map(int, c)) for c in lab_to_rgb(centers)],
+        "clip_color_shares": [round(float(x), 4) for x in shares[keep]],
+    }
     return p, raw
 
 
@@ -101,8 +110,10 @@ def location_palette(analysis: ClipAnalysis, ctx: ScoreContext):
         raw.update(reference_hist_correlation=float(corr), reference_score=hsim)
         parts.append((W_REF, hsim))
     value = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
-    raw["formula"] = ("P = 0.5*mean_p exp(-minDE76(p, clip k-means)/20) + 0.5*min(1, coverage@DE20 / 0.5); "
-                      "value = P, or 0.6*P + 0.4*clip(corr(ab-hist clip, ab-hist ref), 0, 1) with a reference")
+    raw["formula"] = (
+        "P = 0.5*mean_p exp(-minDE76(p, clip k-means)/20) + 0.5*min(1, coverage@DE20 / 0.5); "
+        "value = P, or 0.6*P + 0.4*clip(corr(ab-hist clip, ab-hist ref), 0, 1) with a reference"
+    )
     return ok(value, raw)
 
 
@@ -127,7 +138,12 @@ def location_features(analysis: ClipAnalysis, ctx: ScoreContext):
     """
     from cinerl.rewards.colour import array_digest, resize_to
     from cinerl.rewards.core.registry import unavailable
-    from cinerl.rewards.backbones.image_features import FeaturesUnavailable, border_pool, clip_features, embed_frames
+    from cinerl.rewards.backbones.image_features import (
+        FeaturesUnavailable,
+        border_pool,
+        clip_features,
+        embed_frames,
+    )
 
     if ctx.location_ref is None:
         return not_applicable("no location reference image")
@@ -149,5 +165,10 @@ def location_features(analysis: ClipAnalysis, ctx: ScoreContext):
     bg /= max(float(np.linalg.norm(bg)), 1e-8)
     cos = float(bg @ ref_v)
     value = (cos - LOCATION_FEATURE_FLOOR) / (1.0 - LOCATION_FEATURE_FLOOR)
-    return ok(min(1.0, max(0.0, value)), cosine=cos, backbone=feats.backbone, floor=LOCATION_FEATURE_FLOOR,
-              formula="clip((cos(background descriptor, reference descriptor) - 0.5) / 0.5, 0, 1)")
+    return ok(
+        min(1.0, max(0.0, value)),
+        cosine=cos,
+        backbone=feats.backbone,
+        floor=LOCATION_FEATURE_FLOOR,
+        formula="clip((cos(background descriptor, reference descriptor) - 0.5) / 0.5, 0, 1)",
+    )

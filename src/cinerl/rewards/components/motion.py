@@ -14,23 +14,26 @@ from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import not_applicable, ok, register
 
 # ---- dynamic degree -----------------------------------------------------------------------------
-VBENCH_FPS = 8          # VBench samples frames at ~8 fps (interval round(fps / 8))
-VBENCH_TOP = 0.05       # mean of the top 5 % flow magnitudes per pair
+VBENCH_FPS = 8  # VBench samples frames at ~8 fps (interval round(fps / 8))
+VBENCH_TOP = 0.05  # mean of the top 5 % flow magnitudes per pair
 VBENCH_THRESHOLD = 6.0  # pixels at a 256-px short side, scaled by min(H, W) / 256
 
 # ---- loop-break -----------------------------------------------------------------------------------
-LOOP_GRID = 4                 # 4 x 4 patches
+LOOP_GRID = 4  # 4 x 4 patches
 LOOP_MIN_SAMPLES = 8
-LOOP_MIN_CYCLES = 2           # a loop repeats: only frequencies with >= 2 cycles in the clip count
-LOOP_MIN_AC_STD = 0.05        # px/frame at 256 px: series flatter than this carry no periodicity
-LOOP_MIN_PERIOD_S = 0.5       # faster "cycles" are shake or flicker, not a loop
-LOOP_WORDS = re.compile(r"\b(loop(s|ed|ing)?|repeat(s|ed|ing)?|cycl(e|es|ic|ing)|back and forth|"
-                        r"over and over|seamless loop)\b", re.I)
+LOOP_MIN_CYCLES = 2  # a loop repeats: only frequencies with >= 2 cycles in the clip count
+LOOP_MIN_AC_STD = 0.05  # px/frame at 256 px: series flatter than this carry no periodicity
+LOOP_MIN_PERIOD_S = 0.5  # faster "cycles" are shake or flicker, not a loop
+LOOP_WORDS = re.compile(
+    r"\b(loop(s|ed|ing)?|repeat(s|ed|ing)?|cycl(e|es|ic|ing)|back and forth|"
+    r"over and over|seamless loop)\b",
+    re.I,
+)
 
 # ---- physics plausibility -------------------------------------------------------------------------
 PHYS_INTERVAL_S = 0.5
 PHYS_GRID = 3
-PHYS_MIN_SPEED = 0.25         # px/frame at 256 px: slower patches have no reliable direction
+PHYS_MIN_SPEED = 0.25  # px/frame at 256 px: slower patches have no reliable direction
 PHYS_SPEED_EPS = 0.25
 PHYS_CHANGE_SCALE = 0.5
 
@@ -78,15 +81,21 @@ def dynamic_degree(analysis: ClipAnalysis, ctx: ScoreContext):
     # each row stands for len(starts) / len(rows) of VBench's pairs
     per_row = len(starts) / len(rows)
     thres = VBENCH_THRESHOLD * min(analysis.height, analysis.width) / 256.0
-    counted = top[:max(1, len(top) - max(0, round(2 / per_row)))]
+    counted = top[: max(1, len(top) - max(0, round(2 / per_row)))]
     count = float((counted > thres).sum() * per_row)
     needed = max(1, round(4 * n_sampled / 16))
     dynamic = count >= needed
-    return ok(1.0 if dynamic else count / needed, vbench_dynamic=bool(dynamic), moving_pairs=count,
-              needed_pairs=needed, threshold_px=thres, top5_mean_px=[round(float(x), 3) for x in top],
-              interval=interval, proxy="OpenCV DIS flow at analysis resolution instead of RAFT",
-              formula="1 if >= round(4*n/16) pairs have mean top-5% |flow| > 6*min(H,W)/256, "
-                      "else count/needed")
+    return ok(
+        1.0 if dynamic else count / needed,
+        vbench_dynamic=bool(dynamic),
+        moving_pairs=count,
+        needed_pairs=needed,
+        threshold_px=thres,
+        top5_mean_px=[round(float(x), 3) for x in top],
+        interval=interval,
+        proxy="OpenCV DIS flow at analysis resolution instead of RAFT",
+        formula="1 if >= round(4*n/16) pairs have mean top-5% |flow| > 6*min(H,W)/256, else count/needed",
+    )
 
 
 def periodicity(series: np.ndarray, k_max: int | None = None) -> tuple[float, float, int]:
@@ -106,7 +115,7 @@ def periodicity(series: np.ndarray, k_max: int | None = None) -> tuple[float, fl
     hi = len(p) if k_max is None else min(len(p), int(k_max))
     if p.sum() <= 0 or hi < LOOP_MIN_CYCLES:
         return 0.0, std, 0
-    k = int(np.argmax(p[LOOP_MIN_CYCLES - 1:hi])) + LOOP_MIN_CYCLES - 1
+    k = int(np.argmax(p[LOOP_MIN_CYCLES - 1 : hi])) + LOOP_MIN_CYCLES - 1
     share = float(p[k] / p.sum())
     m = len(p)
     e_noise = float(np.sum(1.0 / np.arange(1, m + 1))) / m
@@ -128,10 +137,13 @@ def loop_break(analysis: ClipAnalysis, ctx: ScoreContext):
     if len(rows) < LOOP_MIN_SAMPLES:
         return not_applicable(f"need at least {LOOP_MIN_SAMPLES} evenly spaced flow pairs, have {len(rows)}")
     flows = analysis.flow[rows] * analysis.flow_unit_scale
-    pm = _patch_means(flows, LOOP_GRID)                              # (M, G, 2)
+    pm = _patch_means(flows, LOOP_GRID)  # (M, G, 2)
     mag = _patch_means(np.linalg.norm(flows, axis=-1, keepdims=True), LOOP_GRID)[..., 0]  # (M, G)
-    series = [pm[:, g, 0] for g in range(pm.shape[1])] + [pm[:, g, 1] for g in range(pm.shape[1])] + \
-             [mag[:, g] for g in range(mag.shape[1])]
+    series = (
+        [pm[:, g, 0] for g in range(pm.shape[1])]
+        + [pm[:, g, 1] for g in range(pm.shape[1])]
+        + [mag[:, g] for g in range(mag.shape[1])]
+    )
     step_s = float(np.median(np.diff(analysis.flow_pairs[rows]))) / analysis.fps
     k_max = int(len(rows) * step_s / LOOP_MIN_PERIOD_S)
     num = den = 0.0
@@ -147,19 +159,25 @@ def loop_break(analysis: ClipAnalysis, ctx: ScoreContext):
     wants_loop = bool(LOOP_WORDS.search(ctx.prompt or ""))
     dominant = max(peaks, key=peaks.get) if peaks else 0
     seconds = len(rows) and (analysis.flow_pairs[rows[-1]] - analysis.flow_pairs[rows[0]]) / analysis.fps
-    return ok(loopiness if wants_loop else 1.0 - loopiness, loopiness=loopiness, prompt_asks_loop=wants_loop,
-              dominant_cycles=dominant, dominant_period_s=(seconds / dominant if dominant else None),
-              samples=len(rows), moving_series=int(sum(1 for _ in peaks.values())),
-              formula="loopiness = std-weighted mean over patch series (u, v, |F|) of normalised FFT peak "
-                      "share at >= 2 cycles; value = 1 - loopiness (loopiness if the prompt asks to loop)")
+    return ok(
+        loopiness if wants_loop else 1.0 - loopiness,
+        loopiness=loopiness,
+        prompt_asks_loop=wants_loop,
+        dominant_cycles=dominant,
+        dominant_period_s=(seconds / dominant if dominant else None),
+        samples=len(rows),
+        moving_series=int(sum(1 for _ in peaks.values())),
+        formula="loopiness = std-weighted mean over patch series (u, v, |F|) of normalised FFT peak "
+        "share at >= 2 cycles; value = 1 - loopiness (loopiness if the prompt asks to loop)",
+    )
 
 
 @dataclass(frozen=True)
 class MotionSteadiness:
     """What inertia says about a sequence of motion samples 0.5 s apart (see motion_steadiness)."""
 
-    reversals: int          # consecutive reliable samples of a cell whose directions oppose
-    reliable_steps: int     # consecutive samples of a cell where both speeds are reliable
+    reversals: int  # consecutive reliable samples of a cell whose directions oppose
+    reliable_steps: int  # consecutive samples of a cell where both speeds are reliable
     mean_speed_change: float
     mean_speed: float
 
@@ -185,7 +203,7 @@ def motion_steadiness(samples: np.ndarray) -> MotionSteadiness:
     the reward component below and SSPO (cinerl.training.sspo.physics) both read it."""
     m = np.asarray(samples)
     m = (m if np.issubdtype(m.dtype, np.floating) else m.astype(np.float64)).reshape(len(m), -1, 2)
-    speed = np.linalg.norm(m, axis=-1)                                            # (S, G)
+    speed = np.linalg.norm(m, axis=-1)  # (S, G)
     if len(m) < 2:
         return MotionSteadiness(0, 0, 0.0, float(speed.mean()) if speed.size else 0.0)
     a, b = m[:-1], m[1:]
@@ -213,10 +231,16 @@ def physics_plausibility(analysis: ClipAnalysis, ctx: ScoreContext):
     rows = _nearest_rows(analysis, starts)
     if len(rows) < 3:
         return not_applicable("fewer than 3 distinct flow samples")
-    m = _patch_means(analysis.flow[rows], PHYS_GRID) * analysis.flow_unit_scale   # (S, G, 2)
+    m = _patch_means(analysis.flow[rows], PHYS_GRID) * analysis.flow_unit_scale  # (S, G, 2)
     st = motion_steadiness(m)
-    return ok(st.value, reversal_rate=st.reversal_rate, reversals=st.reversals,
-              reliable_steps=st.reliable_steps, mean_speed_change=st.mean_speed_change,
-              samples=len(rows), interval_s=PHYS_INTERVAL_S, mean_speed=st.mean_speed,
-              formula="(1 - reversal rate) * exp(-mean |s1-s0|/(max(s0,s1)+0.25) / 0.5), "
-                      "3x3 cells, 0.5 s steps")
+    return ok(
+        st.value,
+        reversal_rate=st.reversal_rate,
+        reversals=st.reversals,
+        reliable_steps=st.reliable_steps,
+        mean_speed_change=st.mean_speed_change,
+        samples=len(rows),
+        interval_s=PHYS_INTERVAL_S,
+        mean_speed=st.mean_speed,
+        formula="(1 - reversal rate) * exp(-mean |s1-s0|/(max(s0,s1)+0.25) / 0.5), 3x3 cells, 0.5 s steps",
+    )

@@ -11,9 +11,9 @@ from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import not_applicable, ok, register
 from cinerl.rewards.components.continuity import ssim_map
 
-EDGE_BLUR_SIGMA = 1.5   # edges are one pixel thin: blur so a sub-pixel warp error is not a break
+EDGE_BLUR_SIGMA = 1.5  # edges are one pixel thin: blur so a sub-pixel warp error is not a break
 _BORDER = 8
-EDGE_NEAR = 8.0          # blurred edge value (0-255) that marks "near an edge"
+EDGE_NEAR = 8.0  # blurred edge value (0-255) that marks "near an edge"
 MIN_EDGE_PIXELS = 50
 
 
@@ -49,10 +49,15 @@ def structure_constancy(analysis: ClipAnalysis, ctx: ScoreContext):
     def pair_ssim(k: int) -> float | None:
         i = int(pairs[k])
         e0 = cv2.GaussianBlur(edges[i], (0, 0), EDGE_BLUR_SIGMA)
-        e1 = cv2.remap(edges[i + 1], gx + flow[k, ..., 0], gy + flow[k, ..., 1],
-                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        e1 = cv2.remap(
+            edges[i + 1],
+            gx + flow[k, ..., 0],
+            gy + flow[k, ..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         e1 = cv2.GaussianBlur(e1, (0, 0), EDGE_BLUR_SIGMA)
-        near = (e0 > EDGE_NEAR) | (e1 > EDGE_NEAR)    # only where there is structure to keep
+        near = (e0 > EDGE_NEAR) | (e1 > EDGE_NEAR)  # only where there is structure to keep
         m, v = ssim_map(e0, e1), valid[k] & near
         if b:
             m, v = m[b:-b, b:-b], v[b:-b, b:-b]
@@ -64,6 +69,11 @@ def structure_constancy(analysis: ClipAnalysis, ctx: ScoreContext):
     if not vals:
         return not_applicable("no edges to follow (flat frames) or flow carries every pixel out of frame")
     mean, worst = float(np.mean(vals)), float(np.min(vals))
-    return ok(0.5 * max(0.0, mean) + 0.5 * max(0.0, worst), mean_edge_ssim=mean, min_edge_ssim=worst,
-              worst_pair_start=starts[int(np.argmin(vals))],
-              pairs=len(vals), formula="0.5*mean + 0.5*min over pairs of SSIM(blur(Canny_t), blur(warp(Canny_t+1)))")
+    return ok(
+        0.5 * max(0.0, mean) + 0.5 * max(0.0, worst),
+        mean_edge_ssim=mean,
+        min_edge_ssim=worst,
+        worst_pair_start=starts[int(np.argmin(vals))],
+        pairs=len(vals),
+        formula="0.5*mean + 0.5*min over pairs of SSIM(blur(Canny_t), blur(warp(Canny_t+1)))",
+    )

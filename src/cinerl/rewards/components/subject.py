@@ -44,10 +44,15 @@ def subject_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
     prev = np.maximum(0.0, (f[1:] * f[:-1]).sum(1))
     first = np.maximum(0.0, f[1:] @ f[0])
     per = (prev + first) / 2.0
-    return ok(float(per.mean()), backbone=feats.backbone, frames=[int(i) for i in feats.indices],
-              min_frame_score=float(per.min()), mean_cos_previous=float(prev.mean()),
-              mean_cos_first=float(first.mean()),
-              formula="VBench: mean_t (max(0,cos(f_t,f_t-1)) + max(0,cos(f_t,f_0))) / 2")
+    return ok(
+        float(per.mean()),
+        backbone=feats.backbone,
+        frames=[int(i) for i in feats.indices],
+        min_frame_score=float(per.min()),
+        mean_cos_previous=float(prev.mean()),
+        mean_cos_first=float(first.mean()),
+        formula="VBench: mean_t (max(0,cos(f_t,f_t-1)) + max(0,cos(f_t,f_0))) / 2",
+    )
 
 
 @register(name="novelty_after_k", group="visual_quality")
@@ -75,6 +80,13 @@ def novelty_after_k(analysis: ClipAnalysis, ctx: ScoreContext):
     novelty = float(np.mean(1.0 - (late @ early.T).max(axis=1)))
     jump = float(np.max(1.0 - (late[1:] * late[:-1]).sum(1)))
     coherence = math.exp(-max(0.0, jump - JUMP_TOLERANCE) / JUMP_TOLERANCE)
-    return ok(min(1.0, max(0.0, novelty) / NOVELTY_TARGET) * coherence, novelty=novelty, max_jump=jump,
-              coherence=coherence, k=k, backbone=feats.backbone,
-              formula="min(1, mean_late min_early cosdist / 0.015) * exp(-max(0, max consecutive late cosdist - 0.1) / 0.1)")
+    return ok(
+        min(1.0, max(0.0, novelty) / NOVELTY_TARGET) * coherence,
+        novelty=novelty,
+        max_jump=jump,
+        coherence=coherence,
+        k=k,
+        backbone=feats.backbone,
+        formula="min(1, mean_late min_early cosdist / 0.015)"
+        " * exp(-max(0, max consecutive late cosdist - 0.1) / 0.1)",
+    )

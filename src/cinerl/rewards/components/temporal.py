@@ -52,9 +52,14 @@ def temporal_flicker(analysis: ClipAnalysis, ctx: ScoreContext):
     for i in range(t - 1):
         maes[i] = float(np.mean(cv2.absdiff(f[i], f[i + 1])))
     mad = float(maes.mean())
-    return ok((255.0 - mad) / 255.0, mean_abs_diff=mad, max_pair_abs_diff=float(maes.max()),
-              pairs=int(t - 1), resolution=[analysis.width, analysis.height],
-              formula="VBench temporal flickering: (255 - mean_t MAE(frame_t, frame_t+1)) / 255")
+    return ok(
+        (255.0 - mad) / 255.0,
+        mean_abs_diff=mad,
+        max_pair_abs_diff=float(maes.max()),
+        pairs=int(t - 1),
+        resolution=[analysis.width, analysis.height],
+        formula="VBench temporal flickering: (255 - mean_t MAE(frame_t, frame_t+1)) / 255",
+    )
 
 
 @register(name="flow_smoothness", group="temporal_stability")
@@ -65,18 +70,18 @@ def flow_smoothness(analysis: ClipAnalysis, ctx: ScoreContext):
     pixels/frame^2 in units of a 256-px-long-side frame; a border of 8 px is ignored);
     irregularity = mean |curl - median curl| + mean |div - median div| of each flow field (Sobel
     derivatives), so rigid camera moves (constant curl/div) are free and non-rigid "boiling"
-    motion is not; score = exp(-accel / 1.5 - irregularity / 0.1). Second differences of the motion field are the standard
-    jitter/shake measure used in video-stabilisation work (e.g. Liu et al., "Bundled camera paths",
-    2013, which penalises second-order path differences). raw.reversals is the share of
-    consecutive flows whose mean direction flips (dot product < 0) among those with a reliable
-    direction — reported, not scored.
+    motion is not; score = exp(-accel / 1.5 - irregularity / 0.1). Second differences of the motion
+    field are the standard jitter/shake measure used in video-stabilisation work (e.g. Liu et
+    al., "Bundled camera paths", 2013, which penalises second-order path differences).
+    raw.reversals is the share of consecutive flows whose mean direction flips (dot product < 0)
+    among those with a reliable direction — reported, not scored.
     """
     pairs = analysis.flow_pairs
     if len(pairs) < 2:
         return not_applicable("need at least 3 frames to measure flow acceleration")
     flow = analysis.flow
     b = _BORDER if min(analysis.height, analysis.width) > 4 * _BORDER else 0
-    core = flow[:, b:analysis.height - b, b:analysis.width - b] if b else flow
+    core = flow[:, b : analysis.height - b, b : analysis.width - b] if b else flow
     scale = analysis.flow_unit_scale
     accels, reversals, dir_pairs = [], 0, 0
     means = core.reshape(core.shape[0], -1, 2).mean(axis=1) * scale  # (P, 2) mean flow vector
@@ -94,12 +99,19 @@ def flow_smoothness(analysis: ClipAnalysis, ctx: ScoreContext):
         return not_applicable("no consecutive flow pairs to measure acceleration")
     accel = float(np.mean(accels))
     curl_dev, div_dev = curl_divergence_deviation(core)
-    return ok(math.exp(-accel / FLOW_ACCEL_SCALE - (curl_dev + div_dev) / CURL_DIV_SCALE),
-              accel=accel, curl_deviation=curl_dev, divergence_deviation=div_dev,
-              mean_magnitude=mags, reversals=(reversals / dir_pairs) if dir_pairs else 0.0,
-              direction_pairs=dir_pairs, accel_pairs=len(accels), scale=FLOW_ACCEL_SCALE,
-              units="accel: pixels/frame^2 at 256 px long side; curl/div: 1/frame",
-              formula="exp(-mean|F_t+1 - F_t| / 1.5 - (mean|curl - med| + mean|div - med|) / 0.1), DIS flow")
+    return ok(
+        math.exp(-accel / FLOW_ACCEL_SCALE - (curl_dev + div_dev) / CURL_DIV_SCALE),
+        accel=accel,
+        curl_deviation=curl_dev,
+        divergence_deviation=div_dev,
+        mean_magnitude=mags,
+        reversals=(reversals / dir_pairs) if dir_pairs else 0.0,
+        direction_pairs=dir_pairs,
+        accel_pairs=len(accels),
+        scale=FLOW_ACCEL_SCALE,
+        units="accel: pixels/frame^2 at 256 px long side; curl/div: 1/frame",
+        formula="exp(-mean|F_t+1 - F_t| / 1.5 - (mean|curl - med| + mean|div - med|) / 0.1), DIS flow",
+    )
 
 
 def curl_divergence_deviation(flows: np.ndarray, max_fields: int = 24) -> tuple[float, float]:
@@ -144,8 +156,14 @@ def warp_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
         except LpipsUnavailable as exc:
             return unavailable(str(exc))
         mean = float(np.mean(d))
-        return ok(math.exp(-mean / T_LPIPS_SCALE), method="t-lpips", mean_lpips=mean, max_lpips=float(np.max(d)),
-                  pairs=len(d), formula="exp(-mean_t LPIPS(frame_t, warp(frame_t+1)) / 0.2)")
+        return ok(
+            math.exp(-mean / T_LPIPS_SCALE),
+            method="t-lpips",
+            mean_lpips=mean,
+            max_lpips=float(np.max(d)),
+            pairs=len(d),
+            formula="exp(-mean_t LPIPS(frame_t, warp(frame_t+1)) / 0.2)",
+        )
     from cinerl.rewards.components.continuity import ssim_map
 
     b = _BORDER if min(analysis.height, analysis.width) > 4 * _BORDER else 0
@@ -161,6 +179,11 @@ def warp_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
     if not vals:
         return not_applicable("flow carries every pixel out of frame: nothing left to compare")
     mean = float(np.mean(vals))
-    return ok(math.exp(-(1.0 - mean) / WARP_SSIM_SCALE), method="warped-ssim", mean_ssim=mean,
-              min_ssim=float(np.min(vals)), pairs=len(vals),
-              formula="exp(-(1 - mean_t SSIM_luma(frame_t, warp(frame_t+1))) / 0.1)")
+    return ok(
+        math.exp(-(1.0 - mean) / WARP_SSIM_SCALE),
+        method="warped-ssim",
+        mean_ssim=mean,
+        min_ssim=float(np.min(vals)),
+        pairs=len(vals),
+        formula="exp(-(1 - mean_t SSIM_luma(frame_t, warp(frame_t+1))) / 0.1)",
+    )

@@ -17,7 +17,6 @@ import numpy as np
 from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import not_applicable, ok, register, unavailable
-from cinerl.rewards.config import missing
 from cinerl.rewards.backbones.clip import ClipBundle, clip_bundle, image_embeddings, text_embeddings
 
 N_FRAMES = 8
@@ -54,6 +53,11 @@ def _clip_alignment(analysis: ClipAnalysis, ctx: ScoreContext, bundle: ClipBundl
         per = torch.clamp(CLIPSCORE_W * torch.clamp(cos, min=0), max=1.0)
         formula = "mean_frames min(1, 2.5 * max(cos, 0)) (CLIPScore)"
     per = per.float().cpu().numpy()
-    return ok(float(np.mean(per)), model_type=bundle.model_type, model=str(analysis.config.clip_model_path),
-              cosine=[round(float(c), 4) for c in cos.float().cpu().numpy()], frames=[int(i) for i in idx],
-              formula=formula)
+    return ok(
+        float(np.mean(per)),
+        model_type=bundle.model_type,
+        model=str(analysis.config.clip_model_path),
+        cosine=[round(float(c), 4) for c in cos.float().cpu().numpy()],
+        frames=[int(i) for i in idx],
+        formula=formula,
+    )

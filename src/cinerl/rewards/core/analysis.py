@@ -23,7 +23,7 @@ from cinerl.core.schema import Clip
 
 DEFAULT_MAX_SIDE = 256
 DEFAULT_MAX_FLOW_PAIRS = 96
-DETAIL_MAX_SIDE = 640      # keyframes for faces, BRISQUE and framing (never upscaled)
+DETAIL_MAX_SIDE = 640  # keyframes for faces, BRISQUE and framing (never upscaled)
 
 
 def in_chunks(n: int, work, workers: int | None = None, min_items: int = 2) -> None:
@@ -64,9 +64,16 @@ class ClipAnalysis:
     flow: float32 (P, h, w, 2) DIS flow for the frame pairs ``flow_pairs`` (i -> i+1).
     """
 
-    def __init__(self, clip: Clip | np.ndarray, fps: int | None = None, max_side: int = DEFAULT_MAX_SIDE,
-                 max_flow_pairs: int = DEFAULT_MAX_FLOW_PAIRS, flow_preset: int = cv2.DISOpticalFlow_PRESET_FAST,
-                 config: RewardSettings | None = None, metadata: dict | None = None):
+    def __init__(
+        self,
+        clip: Clip | np.ndarray,
+        fps: int | None = None,
+        max_side: int = DEFAULT_MAX_SIDE,
+        max_flow_pairs: int = DEFAULT_MAX_FLOW_PAIRS,
+        flow_preset: int = cv2.DISOpticalFlow_PRESET_FAST,
+        config: RewardSettings | None = None,
+        metadata: dict | None = None,
+    ):
         self.config = config or RewardSettings()
         self.device = resolve_device(self.config.device)
         self.metadata = dict(metadata or {})
@@ -98,7 +105,7 @@ class ClipAnalysis:
         # flow magnitudes are reported in pixels of a 256-px-long-side frame whatever the clip size
         self.flow_unit_scale = DEFAULT_MAX_SIDE / float(max(h, w))
         self._source = frames  # a reference (no copy) for the few detail keyframes
-        self._values: dict[object, object] = {}   # lazily computed views and shared results
+        self._values: dict[object, object] = {}  # lazily computed views and shared results
         self._locks: dict[object, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -142,6 +149,7 @@ class ClipAnalysis:
 
     def sampled_lab_pixels(self, n_frames: int = 8, stride: int = 2) -> np.ndarray:
         """(N, 3) float32 Lab pixels of ~n_frames evenly spaced frames, every stride-th px each way."""
+
         def compute() -> np.ndarray:
             sub = np.ascontiguousarray(self.frames[self.sample_indices(n_frames), ::stride, ::stride])
             return rgb_to_lab(sub).reshape(-1, 3)
@@ -199,8 +207,10 @@ class ClipAnalysis:
         k = int(np.searchsorted(pairs, i))
         if k < len(pairs) and pairs[k] == i:
             return self.flow[k]
-        return self._once(("extra_flow", int(i)), lambda: cv2.DISOpticalFlow_create(self.flow_preset).calc(
-            self.gray[i], self.gray[i + 1], None))
+        return self._once(
+            ("extra_flow", int(i)),
+            lambda: cv2.DISOpticalFlow_create(self.flow_preset).calc(self.gray[i], self.gray[i + 1], None),
+        )
 
     @property
     def uniform_flow_rows(self) -> np.ndarray:
@@ -212,8 +222,11 @@ class ClipAnalysis:
         pairs = self.flow_pairs
         if len(pairs) == self.num_frames - 1:
             return np.arange(len(pairs), dtype=np.int64)
-        starts = [k for k, i in enumerate(pairs) if k + 1 < len(pairs) and pairs[k + 1] == i + 1
-                  and (k == 0 or pairs[k - 1] != i - 1)]
+        starts = [
+            k
+            for k, i in enumerate(pairs)
+            if k + 1 < len(pairs) and pairs[k + 1] == i + 1 and (k == 0 or pairs[k - 1] != i - 1)
+        ]
         return np.asarray(starts, dtype=np.int64)
 
     @property
@@ -234,14 +247,19 @@ class ClipAnalysis:
             for k in range(lo, hi):
                 fx = gx + flow[k, ..., 0]
                 fy = gy + flow[k, ..., 1]
-                out[k] = cv2.remap(gray[pairs[k] + 1], fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                out[k] = cv2.remap(
+                    gray[pairs[k] + 1], fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                )
                 valid[k] = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
 
         in_chunks(len(pairs), warp)
         return out, valid
 
-    def detail_frames(self, n: int = 6, max_side: int = DETAIL_MAX_SIDE) -> tuple[np.ndarray, list[np.ndarray]]:
+    def detail_frames(
+        self, n: int = 6, max_side: int = DETAIL_MAX_SIDE
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """n evenly spaced keyframes resized from the source to at most ``max_side`` (cached)."""
+
         def compute() -> tuple[np.ndarray, list[np.ndarray]]:
             idx = self.sample_indices(n)
             th, tw = analysis_size(self._source.shape[1], self._source.shape[2], max_side)
@@ -257,6 +275,7 @@ class ClipAnalysis:
 
     def shared(self, key: str, compute):
         """A per-clip result computed once and shared by every component that asks for it."""
+
         def attempt() -> tuple[bool, object]:
             try:
                 return True, compute()

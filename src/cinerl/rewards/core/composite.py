@@ -25,10 +25,12 @@ from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.registry import registered_components, registered_groups, run_component
 from cinerl.rewards.config import scoring_workers
 from cinerl.core.schema import Clip, ComponentScore, RewardBreakdown
+
 # the default group weights are defined once, with the settings (core/settings.py says why)
 from cinerl.core.settings import DEFAULT_WEIGHTS, RewardSettings, env_settings
 
 log = logging.getLogger(__name__)
+
 
 class Scorer:
     """Scores clips with the registered reward components.
@@ -40,8 +42,13 @@ class Scorer:
     analysis_kwargs: passed to ClipAnalysis (max_side, max_flow_pairs, flow_preset).
     """
 
-    def __init__(self, weights: dict[str, float] | None = None, components: list[str] | None = None,
-                 config: RewardSettings | None = None, **analysis_kwargs):
+    def __init__(
+        self,
+        weights: dict[str, float] | None = None,
+        components: list[str] | None = None,
+        config: RewardSettings | None = None,
+        **analysis_kwargs,
+    ):
         self.config = config if config is not None else env_settings().rewards
         registry = registered_components()
         if components is None:
@@ -69,8 +76,9 @@ class Scorer:
         self.weights: dict[str, float] = w
         self.analysis_kwargs = analysis_kwargs
         # groups reported in every breakdown: those of the components run, then weighted ones
-        self.groups = list(dict.fromkeys([*(s.group for s in self.specs),
-                                          *(g for g, v in w.items() if v > 0)]))
+        self.groups = list(
+            dict.fromkeys([*(s.group for s in self.specs), *(g for g, v in w.items() if v > 0)])
+        )
 
     @property
     def component_names(self) -> list[str]:
@@ -79,8 +87,13 @@ class Scorer:
     def analyse(self, clip: Clip) -> ClipAnalysis:
         return ClipAnalysis(clip, config=self.config, **self.analysis_kwargs)
 
-    def score(self, clip: Clip, ctx: ScoreContext | None = None,
-              analysis: ClipAnalysis | None = None, timings: dict[str, float] | None = None) -> RewardBreakdown:
+    def score(
+        self,
+        clip: Clip,
+        ctx: ScoreContext | None = None,
+        analysis: ClipAnalysis | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> RewardBreakdown:
         """Score one clip. Never raises for a failing component (it is reported unavailable).
 
         Components run on ``scoring_workers(config)`` threads; the breakdown does not depend on
@@ -93,6 +106,7 @@ class Scorer:
             analysis = self.analyse(clip)
         if timings is not None:
             timings["analysis"] = time.perf_counter() - t0
+
         def timed(spec) -> tuple[ComponentScore, float]:
             t1 = time.perf_counter()
             return run_component(spec, analysis, ctx), time.perf_counter() - t1
@@ -109,22 +123,37 @@ class Scorer:
         return combine(comps, self.weights, self.groups, seconds=time.perf_counter() - t0)
 
 
-def combine(components: dict[str, ComponentScore], weights: dict[str, float], groups: list[str] | None = None,
-            seconds: float = 0.0) -> RewardBreakdown:
+def combine(
+    components: dict[str, ComponentScore],
+    weights: dict[str, float],
+    groups: list[str] | None = None,
+    seconds: float = 0.0,
+) -> RewardBreakdown:
     """Group means of ok components, then the renormalised weighted total (see module docstring)."""
     groups = list(dict.fromkeys([*(groups or []), *(c.group for c in components.values())]))
     group_scores: dict[str, float | None] = {}
     for g in groups:
-        vals = [c.value for c in components.values() if c.group == g and c.status == "ok" and c.value is not None]
+        vals = [
+            c.value for c in components.values() if c.group == g and c.status == "ok" and c.value is not None
+        ]
         group_scores[g] = float(sum(vals) / len(vals)) if vals else None
-    used = {g: weights.get(g, 0.0) for g, s in group_scores.items() if s is not None and weights.get(g, 0.0) > 0}
+    used = {
+        g: weights.get(g, 0.0) for g, s in group_scores.items() if s is not None and weights.get(g, 0.0) > 0
+    }
     wsum = sum(used.values())
     if wsum > 0:
         norm = {g: v / wsum for g, v in used.items()}
         total = sum(norm[g] * group_scores[g] for g in norm)  # type: ignore[operator]
     else:
         norm, total = {}, 0.0
-        log.info("no reward group could be scored; total = 0.0 (%s)",
-                 "; ".join(f"{n}: {c.status} ({c.reason})" for n, c in components.items()))
-    return RewardBreakdown(total=float(min(1.0, max(0.0, total))), components=components, groups=group_scores,
-                           weights=norm, seconds=float(seconds))
+        log.info(
+            "no reward group could be scored; total = 0.0 (%s)",
+            "; ".join(f"{n}: {c.status} ({c.reason})" for n, c in components.items()),
+        )
+    return RewardBreakdown(
+        total=float(min(1.0, max(0.0, total))),
+        components=components,
+        groups=group_scores,
+        weights=norm,
+        seconds=float(seconds),
+    )

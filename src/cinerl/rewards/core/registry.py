@@ -10,15 +10,12 @@ turns any exception into an ``unavailable`` verdict so one broken metric never s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-import cv2
-import numpy as np
 
 from cinerl.core.schema import ComponentScore
 from cinerl.core.settings import RewardSettings
@@ -35,22 +32,22 @@ log = logging.getLogger(__name__)
 # verdict helpers
 # --------------------------------------------------------------------------------------------
 
+
 def ok(value: float, raw: dict | None = None, **more_raw: Any) -> ComponentScore:
     """A measured score in [0, 1] with the raw measurement(s) it came from."""
-    return ComponentScore(name="", group="", status="ok", value=float(value),
-                          raw={**(raw or {}), **more_raw})
+    return ComponentScore(name="", group="", status="ok", value=float(value), raw={**(raw or {}), **more_raw})
 
 
 def unavailable(reason: str, raw: dict | None = None) -> ComponentScore:
     """The component applies but cannot run here (missing model, unusable input...)."""
-    return ComponentScore(name="", group="", status="unavailable", value=None, raw=raw or {},
-                          reason=reason)
+    return ComponentScore(name="", group="", status="unavailable", value=None, raw=raw or {}, reason=reason)
 
 
 def not_applicable(reason: str, raw: dict | None = None) -> ComponentScore:
     """The component does not apply to this clip (first scene, no characters...)."""
-    return ComponentScore(name="", group="", status="not_applicable", value=None, raw=raw or {},
-                          reason=reason)
+    return ComponentScore(
+        name="", group="", status="not_applicable", value=None, raw=raw or {}, reason=reason
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,9 +105,14 @@ def register(name: str, group: str, requires: tuple[str, ...] = ()) -> Callable[
         old = _REGISTRY.get(name)
         if old is not None and old.origin != origin:
             raise ValueError(f"reward component {name!r} is already registered by {old.origin}")
-        _REGISTRY[name] = ComponentSpec(name=name, group=group, measure=measure,
-                                        doc=(obj.__doc__ or "").strip(), origin=origin,
-                                        requires=tuple(requires))
+        _REGISTRY[name] = ComponentSpec(
+            name=name,
+            group=group,
+            measure=measure,
+            doc=(obj.__doc__ or "").strip(),
+            origin=origin,
+            requires=tuple(requires),
+        )
         return obj
 
     return deco
@@ -141,8 +143,15 @@ def component_needs(config: RewardSettings) -> list[dict]:
     rows = []
     for spec in _REGISTRY.values():
         unset = unmet_requirements(spec, config)
-        rows.append({"name": spec.name, "group": spec.group, "requires": list(spec.requires),
-                     "configured": not unset, "missing": unset})
+        rows.append(
+            {
+                "name": spec.name,
+                "group": spec.group,
+                "requires": list(spec.requires),
+                "configured": not unset,
+                "missing": unset,
+            }
+        )
     return rows
 
 
@@ -150,28 +159,44 @@ def run_component(spec: ComponentSpec, analysis: "ClipAnalysis", ctx: ScoreConte
     """Run one component safely: never raises; stamps name and group; keeps ok values in [0, 1]."""
     unset = unmet_requirements(spec, analysis.config)
     if unset:
-        return ComponentScore(name=spec.name, group=spec.group, status="unavailable",
-                              reason="; ".join(missing(r) for r in unset))
+        return ComponentScore(
+            name=spec.name,
+            group=spec.group,
+            status="unavailable",
+            reason="; ".join(missing(r) for r in unset),
+        )
     try:
         res = spec.measure(analysis, ctx)
         if not isinstance(res, ComponentScore):
             raise TypeError(f"component returned {type(res).__name__}, not ComponentScore")
     except Exception as exc:  # a broken metric must not stop scoring
-        log.warning("reward component %s failed: %s: %s", spec.name, type(exc).__name__, exc,
-                    exc_info=log.isEnabledFor(logging.DEBUG))
-        return ComponentScore(name=spec.name, group=spec.group, status="unavailable",
-                              reason=f"error: {type(exc).__name__}: {exc}")
+        log.warning(
+            "reward component %s failed: %s: %s",
+            spec.name,
+            type(exc).__name__,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        return ComponentScore(
+            name=spec.name,
+            group=spec.group,
+            status="unavailable",
+            reason=f"error: {type(exc).__name__}: {exc}",
+        )
     upd: dict[str, Any] = {"name": spec.name, "group": spec.group}
     if res.status == "ok":
         v = res.value
         if v is None or not math.isfinite(v):
-            return ComponentScore(name=spec.name, group=spec.group, status="unavailable", raw=res.raw,
-                                  reason=f"component returned a non-finite value ({v!r})")
+            return ComponentScore(
+                name=spec.name,
+                group=spec.group,
+                status="unavailable",
+                raw=res.raw,
+                reason=f"component returned a non-finite value ({v!r})",
+            )
         upd["value"] = float(min(1.0, max(0.0, v)))
     else:
         upd["value"] = None
         if not res.reason:
             upd["reason"] = f"component reported {res.status} without a reason"
     return res.model_copy(update=upd)
-
-

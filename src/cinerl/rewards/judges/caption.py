@@ -60,8 +60,7 @@ def clip_captions(analysis: ClipAnalysis) -> tuple[list[int], list[str], str]:
                 out = model.generate(**inputs, max_new_tokens=30, do_sample=False)
             caps = [c.strip() for c in processor.batch_decode(out, skip_special_tokens=True)]
             return [int(i) for i in idx], caps, f"captioner:{p}"
-        client = ChatClient(cfg.vlm_base_url, cfg.vlm_model, kind="vlm",
-                            timeout=cfg.endpoint_timeout_s)
+        client = ChatClient(cfg.vlm_base_url, cfg.vlm_model, kind="vlm", timeout=cfg.endpoint_timeout_s)
         try:
             caps = [client.chat(CAPTION_QUESTION, [f], max_tokens=60).strip() for f in frames]
         except EndpointError as exc:
@@ -110,6 +109,12 @@ def caption_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
         scores, scorer = agreement(analysis.config, ctx.prompt, caps)
     except CaptionsUnavailable as exc:
         return unavailable(str(exc))
-    return ok(float(np.mean(scores)), captions=caps, caption_scores=[round(float(s), 4) for s in scores],
-              frames=idx, captions_from=source, agreement=scorer,
-              formula="mean over keyframes of agreement(prompt, caption)")
+    return ok(
+        float(np.mean(scores)),
+        captions=caps,
+        caption_scores=[round(float(s), 4) for s in scores],
+        frames=idx,
+        captions_from=source,
+        agreement=scorer,
+        formula="mean over keyframes of agreement(prompt, caption)",
+    )

@@ -24,10 +24,11 @@ N_FRAMES = 4
 MAX_SIDE = 512  # keyframes' long side, px
 MAX_TOKENS = 300
 QUESTION = (
-    "These are {n} frames, in order, from one generated video clip. The prompt was:\n\"{prompt}\"\n"
+    'These are {n} frames, in order, from one generated video clip. The prompt was:\n"{prompt}"\n'
     "Judge how well the video matches the prompt: its objects, their attributes, the actions and the "
     "scene. Answer with one line 'Score: N' where N is 1 (unrelated) to 5 (everything matches), then "
-    "one sentence on what is missing or wrong.")
+    "one sentence on what is missing or wrong."
+)
 
 
 @dataclass
@@ -49,8 +50,9 @@ def judge_alignment(client: ChatClient, keyframes: Sequence[Any], prompt: str) -
     """Ask the vision model behind ``client`` how well the keyframes (in order, RGB) match the
     prompt; the 1-5 rating is parsed from its answer."""
     try:
-        answer = client.chat(QUESTION.format(n=len(keyframes), prompt=prompt), keyframes,
-                             max_tokens=MAX_TOKENS)
+        answer = client.chat(
+            QUESTION.format(n=len(keyframes), prompt=prompt), keyframes, max_tokens=MAX_TOKENS
+        )
     except EndpointError as exc:
         return Alignment(None, "unavailable", f"vision endpoint: {exc}")
     try:
@@ -71,6 +73,11 @@ def vlm_alignment(analysis: ClipAnalysis, ctx: ScoreContext):
     verdict = judge_alignment(client, frames, ctx.prompt)
     if verdict.status != "ok":
         return unavailable(verdict.reason)
-    return ok(verdict.value, rating=int(verdict.score), answer=verdict.explanation,
-              model=cfg.vlm_model, frames=[int(i) for i in idx],
-              formula="(rating - 1) / 4, SSPO-style 1-5 alignment judge")
+    return ok(
+        verdict.value,
+        rating=int(verdict.score),
+        answer=verdict.explanation,
+        model=cfg.vlm_model,
+        frames=[int(i) for i in idx],
+        formula="(rating - 1) / 4, SSPO-style 1-5 alignment judge",
+    )

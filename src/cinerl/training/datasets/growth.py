@@ -67,12 +67,21 @@ def top_quartile_rows(report: FilmReport) -> tuple[list[CaptionRow], int]:
         scene = scenes.get(sc.scene)
         loc = locations.get(scene.location_id) if scene else None
         act = a.action
-        mods = [SHOT_SIZES.get(act.get("shot_size")), CAMERA_MOVES.get(act.get("camera_move")),
-                LIGHTING.get(act.get("lighting")), MOTION.get(act.get("motion"))]
+        mods = [
+            SHOT_SIZES.get(act.get("shot_size")),
+            CAMERA_MOVES.get(act.get("camera_move")),
+            LIGHTING.get(act.get("lighting")),
+            MOTION.get(act.get("motion")),
+        ]
         verb = (scene.action if scene else "").rstrip(".")
-        rows.append(CaptionRow(text=a.prompt, verbs=(verb,) if verb else (),
-                               scenes=tuple(m.lower() for m in mods if m),
-                               places=(_location_phrase(loc),)))
+        rows.append(
+            CaptionRow(
+                text=a.prompt,
+                verbs=(verb,) if verb else (),
+                scenes=tuple(m.lower() for m in mods if m),
+                places=(_location_phrase(loc),),
+            )
+        )
     return rows, len(attempts)
 
 
@@ -96,6 +105,10 @@ def grow_from_runs(paths: list[Path], csv_path: Path | None = None) -> GrowthSum
     if added:
         write_captions(existing + added, csv_path)
     log.info("grew the relation graph by %d captions from %d runs", len(added), len(runs))
-    return GrowthSummary(runs=[str(r) for r in runs], attempts_seen=n_attempts,
-                         rows_added=len(added), rows_total=len(existing) + len(added),
-                         csv=str(csv_path))
+    return GrowthSummary(
+        runs=[str(r) for r in runs],
+        attempts_seen=n_attempts,
+        rows_added=len(added),
+        rows_total=len(existing) + len(added),
+        csv=str(csv_path),
+    )

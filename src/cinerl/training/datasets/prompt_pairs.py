@@ -82,11 +82,17 @@ class ExportSummary(BaseModel):
     min_margin: float
 
 
-def _dpo(prompt: str, hi: tuple[str, float], lo: tuple[str, float], origin: str,
-         source: str) -> DPORecord:
-    return DPORecord(prompt=prompt, chosen=hi[0], rejected=lo[0], chosen_reward=hi[1],
-                     rejected_reward=lo[1], margin=round(hi[1] - lo[1], 6), origin=origin,
-                     source=source)
+def _dpo(prompt: str, hi: tuple[str, float], lo: tuple[str, float], origin: str, source: str) -> DPORecord:
+    return DPORecord(
+        prompt=prompt,
+        chosen=hi[0],
+        rejected=lo[0],
+        chosen_reward=hi[1],
+        rejected_reward=lo[1],
+        margin=round(hi[1] - lo[1], 6),
+        origin=origin,
+        source=source,
+    )
 
 
 def from_chain(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[DPORecord]]:
@@ -101,15 +107,30 @@ def from_chain(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[D
     src = str(folder)
     sft = []
     if best.prompt.strip() != simple.strip():
-        sft.append(SFTRecord(prompt=simple, completion=best.prompt, reward=best.reward,
-                             baseline_reward=base, origin="sspo", source=f"{src}#iter{best.iteration}"))
+        sft.append(
+            SFTRecord(
+                prompt=simple,
+                completion=best.prompt,
+                reward=best.reward,
+                baseline_reward=base,
+                origin="sspo",
+                source=f"{src}#iter{best.iteration}",
+            )
+        )
     dpo = []
     seen = set()
     for r in rows:
         if r.prompt != best.prompt and r.prompt not in seen and best.reward - r.reward >= min_margin:
             seen.add(r.prompt)
-            dpo.append(_dpo(simple, (best.prompt, best.reward), (r.prompt, r.reward), "sspo",
-                            f"{src}#iter{best.iteration}>iter{r.iteration}"))
+            dpo.append(
+                _dpo(
+                    simple,
+                    (best.prompt, best.reward),
+                    (r.prompt, r.reward),
+                    "sspo",
+                    f"{src}#iter{best.iteration}>iter{r.iteration}",
+                )
+            )
     return sft, dpo
 
 
@@ -130,15 +151,21 @@ def from_run(folder: Path, min_margin: float) -> tuple[list[SFTRecord], list[DPO
         simple = scene_brief(bible_scenes[sc.scene])
         src = f"{folder}#scene{sc.scene}"
         hi = (chosen.prompt, chosen.reward.total)
-        sft.append(SFTRecord(prompt=simple, completion=hi[0], reward=hi[1], origin="make",
-                             source=f"{src}/attempt{chosen.attempt}"))
+        sft.append(
+            SFTRecord(
+                prompt=simple,
+                completion=hi[0],
+                reward=hi[1],
+                origin="make",
+                source=f"{src}/attempt{chosen.attempt}",
+            )
+        )
         seen = set()
         for a in sc.attempts:
             lo = (a.prompt, a.reward.total)
             if lo[0] != hi[0] and lo[0] not in seen and hi[1] - lo[1] >= min_margin:
                 seen.add(lo[0])
-                dpo.append(_dpo(simple, hi, lo, "make",
-                                f"{src}/attempt{chosen.attempt}>attempt{a.attempt}"))
+                dpo.append(_dpo(simple, hi, lo, "make", f"{src}/attempt{chosen.attempt}>attempt{a.attempt}"))
     return sft, dpo
 
 
@@ -169,8 +196,10 @@ def export_feedback(paths: list[Path], out_dir: Path, min_margin: float = MIN_MA
         raise UserError(f"--min-margin must be above 0 (got {min_margin})")
     chains, runs = find_sources(paths)
     if not chains and not runs:
-        raise UserError("found no SSPO chain (chain.json + sspo_log.csv) and no make run "
-                        f"(report.json) under {', '.join(map(str, paths))}")
+        raise UserError(
+            "found no SSPO chain (chain.json + sspo_log.csv) and no make run "
+            f"(report.json) under {', '.join(map(str, paths))}"
+        )
     sft: list[SFTRecord] = []
     dpo: list[DPORecord] = []
     for folder in chains:
@@ -186,11 +215,25 @@ def export_feedback(paths: list[Path], out_dir: Path, min_margin: float = MIN_MA
     sft_path, dpo_path = out_dir / "sft.jsonl", out_dir / "dpo.jsonl"
     atomic_write_text(sft_path, _jsonl(sft))
     atomic_write_text(dpo_path, _jsonl(dpo))
-    summary = ExportSummary(sft=str(sft_path), dpo=str(dpo_path), sft_records=len(sft),
-                            dpo_records=len(dpo), chains=[str(c) for c in chains],
-                            runs=[str(r) for r in runs], min_margin=min_margin)
-    atomic_write_text(out_dir / "manifest.json",
-                      json.dumps({"schema_version": SCHEMA_VERSION, **summary.model_dump(),
-                                  "sft_schema": SFTRecord.model_json_schema(),
-                                  "dpo_schema": DPORecord.model_json_schema()}, indent=2))
+    summary = ExportSummary(
+        sft=str(sft_path),
+        dpo=str(dpo_path),
+        sft_records=len(sft),
+        dpo_records=len(dpo),
+        chains=[str(c) for c in chains],
+        runs=[str(r) for r in runs],
+        min_margin=min_margin,
+    )
+    atomic_write_text(
+        out_dir / "manifest.json",
+        json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                **summary.model_dump(),
+                "sft_schema": SFTRecord.model_json_schema(),
+                "dpo_schema": DPORecord.model_json_schema(),
+            },
+            indent=2,
+        ),
+    )
     return summary

@@ -40,8 +40,9 @@ class Transition:
 class PolicyNet(nn.Module):
     def __init__(self, state_dim: int = STATE_DIM, hidden: int = 128):
         super().__init__()
-        self.trunk = nn.Sequential(nn.Linear(state_dim, hidden), nn.Tanh(),
-                                   nn.Linear(hidden, hidden), nn.Tanh())
+        self.trunk = nn.Sequential(
+            nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
+        )
         self.heads = nn.ModuleDict({f: nn.Linear(hidden, len(ACTION_FACTORS[f])) for f in FACTORS})
         self.value = nn.Linear(hidden, 1)
         for head in self.heads.values():  # start uniform: zero logits
@@ -75,9 +76,17 @@ class PromptPolicy:
     """Acts, learns and saves. mode: 'learn' (sample and update), 'frozen' (sample, no update),
     'random' (uniform choices: the baseline to beat)."""
 
-    def __init__(self, algorithm: str = "ppo", mode: str = "learn", lr: float = 1e-2,
-                 epochs: int = 4, clip_eps: float = 0.2, entropy_coef: float = 0.01,
-                 value_coef: float = 0.5, seed: int = 0):
+    def __init__(
+        self,
+        algorithm: str = "ppo",
+        mode: str = "learn",
+        lr: float = 1e-2,
+        epochs: int = 4,
+        clip_eps: float = 0.2,
+        entropy_coef: float = 0.01,
+        value_coef: float = 0.5,
+        seed: int = 0,
+    ):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
         if mode not in ("learn", "frozen", "random"):
@@ -95,8 +104,15 @@ class PromptPolicy:
     @classmethod
     def from_settings(cls, s, seed: int = 0) -> "PromptPolicy":
         """From the `policy` settings group."""
-        return cls(algorithm=s.rl, mode=s.mode, lr=s.learning_rate, epochs=s.ppo_epochs,
-                   clip_eps=s.clip_eps, entropy_coef=s.entropy_coef, seed=seed)
+        return cls(
+            algorithm=s.rl,
+            mode=s.mode,
+            lr=s.learning_rate,
+            epochs=s.ppo_epochs,
+            clip_eps=s.clip_eps,
+            entropy_coef=s.entropy_coef,
+            seed=seed,
+        )
 
     # acting -------------------------------------------------------------------------------
     def act(self, state: np.ndarray, seed: int) -> tuple[dict[str, str], float]:
@@ -127,8 +143,7 @@ class PromptPolicy:
         if self.mode != "learn" or not batch:
             return {}
         states = torch.as_tensor(np.stack([t.state for t in batch]), dtype=torch.float32)
-        actions = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch])
-                   for f in FACTORS}
+        actions = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch]) for f in FACTORS}
         # the policy does not change between a scene's attempts, so the behaviour policy's
         # log-probabilities are the current network's
         with torch.no_grad():
@@ -144,12 +159,20 @@ class PromptPolicy:
         for _ in range(self.epochs):
             logits, values = self.net(states)
             if self.algorithm == "ppo":
-                loss, info = ppo.loss(logits, values, actions, old_log_probs, adv, rewards,
-                                      self.stats.mean, self.clip_eps, self.entropy_coef,
-                                      self.value_coef)
+                loss, info = ppo.loss(
+                    logits,
+                    values,
+                    actions,
+                    old_log_probs,
+                    adv,
+                    rewards,
+                    self.stats.mean,
+                    self.clip_eps,
+                    self.entropy_coef,
+                    self.value_coef,
+                )
             else:
-                loss, info = grpo.loss(logits, actions, old_log_probs, adv, self.clip_eps,
-                                       self.entropy_coef)
+                loss, info = grpo.loss(logits, actions, old_log_probs, adv, self.clip_eps, self.entropy_coef)
             self.optim.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
@@ -160,11 +183,16 @@ class PromptPolicy:
 
     # persistence --------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"net": self.net.state_dict(), "optim": self.optim.state_dict(),
-                "version": self.version, "algorithm": self.algorithm,
-                "stats": [self.stats.count, self.stats.mean, self.stats.m2],
-                "history": self.history, "factors": {f: list(v) for f, v in ACTION_FACTORS.items()},
-                "state_dim": STATE_DIM}
+        return {
+            "net": self.net.state_dict(),
+            "optim": self.optim.state_dict(),
+            "version": self.version,
+            "algorithm": self.algorithm,
+            "stats": [self.stats.count, self.stats.mean, self.stats.m2],
+            "history": self.history,
+            "factors": {f: list(v) for f, v in ACTION_FACTORS.items()},
+            "state_dim": STATE_DIM,
+        }
 
     def save(self, path: Path) -> Path:
         """Atomic save: a kill mid-write never leaves a broken policy behind."""
@@ -187,8 +215,10 @@ class PromptPolicy:
         except Exception as e:  # a corrupt file must not stop a film
             log.warning("policy %s unreadable (%s); starting fresh", path, e)
             return False
-        if data.get("factors") != {f: list(v) for f, v in ACTION_FACTORS.items()} or \
-                data.get("state_dim") != STATE_DIM:
+        if (
+            data.get("factors") != {f: list(v) for f, v in ACTION_FACTORS.items()}
+            or data.get("state_dim") != STATE_DIM
+        ):
             log.warning("policy %s was made for other prompt factors; starting fresh", path)
             return False
         self.net.load_state_dict(data["net"])

@@ -43,21 +43,39 @@ NEGATIVE = "blurry, low quality, flicker, jitter, morphing, colour shift, deform
 # Reward = weighted mean over the parts that could be measured (the reward suite's combine, with
 # these three parts as its groups).
 WEIGHTS = {"physics": 0.4, "clip_quality": 0.4, "alignment": 0.2}
-LOG_COLUMNS = ("iteration", "prompt", "clip", "reward", "physics", "clip_quality", "alignment",
-               "alignment_status", "physics_plausible", "physics_verdict", "physics_method",
-               "flows", "rewrite_method", "next_prompt", "seconds")
+LOG_COLUMNS = (
+    "iteration",
+    "prompt",
+    "clip",
+    "reward",
+    "physics",
+    "clip_quality",
+    "alignment",
+    "alignment_status",
+    "physics_plausible",
+    "physics_verdict",
+    "physics_method",
+    "flows",
+    "rewrite_method",
+    "next_prompt",
+    "seconds",
+)
 
-PHYSICS_SYSTEM = ("You are an expert in physics and motion analysis. Judge whether the motion in a "
-                  "generated video is physically plausible (inertia, conservation of momentum, "
-                  "buoyancy, continuous force application). Answer with JSON "
-                  "{\"plausible\": bool, \"conclusion\": \"one or two sentences\"}.")
-REWRITE_SYSTEM = ("You are a prompt engineering expert for diffusion-based text-to-video "
-                  "generation. Refine the prompt so that the next generated video better matches "
-                  "real-world physics and the intended semantics. Describe the expected video "
-                  "content directly; do not mention rules, analysis, or this instruction. Keep it "
-                  "under 120 words. Preserve the core intent but explicitly constrain motions, "
-                  "forces, object states, timings, and camera if helpful. Answer with JSON "
-                  "{\"prompt\": ...}.")
+PHYSICS_SYSTEM = (
+    "You are an expert in physics and motion analysis. Judge whether the motion in a "
+    "generated video is physically plausible (inertia, conservation of momentum, "
+    "buoyancy, continuous force application). Answer with JSON "
+    '{"plausible": bool, "conclusion": "one or two sentences"}.'
+)
+REWRITE_SYSTEM = (
+    "You are a prompt engineering expert for diffusion-based text-to-video "
+    "generation. Refine the prompt so that the next generated video better matches "
+    "real-world physics and the intended semantics. Describe the expected video "
+    "content directly; do not mention rules, analysis, or this instruction. Keep it "
+    "under 120 words. Preserve the core intent but explicitly constrain motions, "
+    "forces, object states, timings, and camera if helpful. Answer with JSON "
+    '{"prompt": ...}.'
+)
 
 
 class SSPOConfig(BaseModel):
@@ -124,8 +142,13 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
 
 
-def rule_rewrite(prompt: str, stats: FlowStats, physics_law: str = "",
-                 alignment: Alignment | None = None, limit: int = MAX_WORDS) -> str:
+def rule_rewrite(
+    prompt: str,
+    stats: FlowStats,
+    physics_law: str = "",
+    alignment: Alignment | None = None,
+    limit: int = MAX_WORDS,
+) -> str:
     """Rewrite from the evidence: calm shaky or erratic wording when motion reverses or jumps,
     then state the constraints the clip broke and the physical law. Idempotent once fixed."""
     text = " ".join(prompt.split())
@@ -174,19 +197,18 @@ def clip_quality_components(scorer, clip, prompt: str) -> dict[str, ComponentSco
     return scorer.score(clip, ScoreContext(prompt=prompt)).components
 
 
-def sspo_reward(physics: float, quality: dict[str, ComponentScore],
-                alignment: float | None) -> RewardBreakdown:
+def sspo_reward(
+    physics: float, quality: dict[str, ComponentScore], alignment: float | None
+) -> RewardBreakdown:
     """SSPO's reward, combined by the reward suite (cinerl.rewards.combine) over three groups:
     physics, clip_quality (the mean of the measured CLIP_QUALITY components) and alignment
     ((rating - 1) / 4), weighted by WEIGHTS and renormalised over the groups that were measured."""
     from cinerl.rewards import combine
 
-    parts = {"physics": ComponentScore(name="physics", group="physics", status="ok",
-                                       value=physics)}
+    parts = {"physics": ComponentScore(name="physics", group="physics", status="ok", value=physics)}
     parts.update({n: c.model_copy(update={"group": "clip_quality"}) for n, c in quality.items()})
     if alignment is not None:
-        parts["alignment"] = ComponentScore(name="alignment", group="alignment", status="ok",
-                                            value=alignment)
+        parts["alignment"] = ComponentScore(name="alignment", group="alignment", status="ok", value=alignment)
     return combine(parts, WEIGHTS, groups=list(WEIGHTS))
 
 
@@ -217,8 +239,14 @@ def read_log(path: Path) -> list[Iteration]:
 class SSPO:
     """One chain. Models (backend, scorer, vision judge, LLM) are built here, once."""
 
-    def __init__(self, config: SSPOConfig, out_dir: Path, backend: Any = None, llm: Any = None,
-                 judge: VisionJudge | None = None):
+    def __init__(
+        self,
+        config: SSPOConfig,
+        out_dir: Path,
+        backend: Any = None,
+        llm: Any = None,
+        judge: VisionJudge | None = None,
+    ):
         self.config = config
         self.out_dir = Path(out_dir)
         if backend is None or isinstance(backend, str):
@@ -232,18 +260,31 @@ class SSPO:
 
     def request(self, prompt: str) -> ClipRequest:
         c = self.config
-        return ClipRequest(prompt=prompt, negative_prompt=NEGATIVE, width=c.width, height=c.height,
-                           fps=c.fps, num_frames=max(2, round(c.seconds * c.fps)), seed=c.seed)
+        return ClipRequest(
+            prompt=prompt,
+            negative_prompt=NEGATIVE,
+            width=c.width,
+            height=c.height,
+            fps=c.fps,
+            num_frames=max(2, round(c.seconds * c.fps)),
+            seed=c.seed,
+        )
 
     def physics(self, prompt: str, stats: FlowStats) -> tuple[bool, str, str]:
         plausible, conclusion = physics_conclusion(stats)
         if self.llm is None:
             return plausible, conclusion, "rule"
-        user = (f"Prompt for the video: {prompt}\nSequence of average optical flow vectors (x, y) "
-                f"per 0.5 s sample: {stats.flows}")
-        out, method = llm_bridge.call(self.llm, PHYSICS_SYSTEM, user, llm_bridge.PhysicsVerdict,
-                                      llm_bridge.PhysicsVerdict(plausible=plausible,
-                                                                conclusion=conclusion))
+        user = (
+            f"Prompt for the video: {prompt}\nSequence of average optical flow vectors (x, y) "
+            f"per 0.5 s sample: {stats.flows}"
+        )
+        out, method = llm_bridge.call(
+            self.llm,
+            PHYSICS_SYSTEM,
+            user,
+            llm_bridge.PhysicsVerdict,
+            llm_bridge.PhysicsVerdict(plausible=plausible, conclusion=conclusion),
+        )
         return out.plausible, out.conclusion, method
 
     def rewrite(self, prompt: str, stats: FlowStats, verdict: str, align: Alignment) -> tuple[str, str]:
@@ -251,14 +292,24 @@ class SSPO:
         ruled = rule_rewrite(prompt, stats, c.physics_law, align)
         if self.llm is None:
             return ruled, "rule"
-        vlm = (f"score {align.score:.0f}/5. {align.explanation}" if align.status == "ok"
-               else f"unavailable ({align.reason})")
-        user = (f"Related physical rule to obey: {c.physics_law or '(none given)'}\n"
-                f"Original prompt: {c.prompt}\nCurrent prompt: {prompt}\nDetected mismatches:\n"
-                f"- Optical-flow-based physics analysis: {verdict}\n"
-                f"- VLM alignment assessment: {vlm}")
-        out, method = llm_bridge.call(self.llm, REWRITE_SYSTEM, user, llm_bridge.RewrittenPrompt,
-                                      llm_bridge.RewrittenPrompt(prompt=ruled))
+        vlm = (
+            f"score {align.score:.0f}/5. {align.explanation}"
+            if align.status == "ok"
+            else f"unavailable ({align.reason})"
+        )
+        user = (
+            f"Related physical rule to obey: {c.physics_law or '(none given)'}\n"
+            f"Original prompt: {c.prompt}\nCurrent prompt: {prompt}\nDetected mismatches:\n"
+            f"- Optical-flow-based physics analysis: {verdict}\n"
+            f"- VLM alignment assessment: {vlm}"
+        )
+        out, method = llm_bridge.call(
+            self.llm,
+            REWRITE_SYSTEM,
+            user,
+            llm_bridge.RewrittenPrompt,
+            llm_bridge.RewrittenPrompt(prompt=ruled),
+        )
         return limit_words(" ".join(out.prompt.split()), MAX_WORDS), method
 
     def iterate(self, i: int, prompt: str) -> Iteration:
@@ -273,16 +324,25 @@ class SSPO:
         reward, vq = scored.total, scored.groups["clip_quality"]
         plausible, verdict, phys_method = self.physics(prompt, stats)
         next_prompt, method = self.rewrite(prompt, stats, verdict, align)
-        return Iteration(iteration=i, prompt=prompt, clip=clip_path.name, reward=round(reward, 6),
-                         physics=round(phys, 6), clip_quality=None if vq is None else round(vq, 6),
-                         alignment=align.score, alignment_status=align.status
-                         if align.status == "ok" else f"unavailable: {align.reason}",
-                         physics_plausible=plausible, physics_verdict=verdict,
-                         physics_method=phys_method, flows=stats.flows, rewrite_method=method,
-                         next_prompt=next_prompt, seconds=round(time.perf_counter() - t0, 3))
+        return Iteration(
+            iteration=i,
+            prompt=prompt,
+            clip=clip_path.name,
+            reward=round(reward, 6),
+            physics=round(phys, 6),
+            clip_quality=None if vq is None else round(vq, 6),
+            alignment=align.score,
+            alignment_status=align.status if align.status == "ok" else f"unavailable: {align.reason}",
+            physics_plausible=plausible,
+            physics_verdict=verdict,
+            physics_method=phys_method,
+            flows=stats.flows,
+            rewrite_method=method,
+            next_prompt=next_prompt,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
 
-    def run(self, fresh: bool = False,
-            on_iteration: Callable[[Iteration], None] | None = None) -> SSPOResult:
+    def run(self, fresh: bool = False, on_iteration: Callable[[Iteration], None] | None = None) -> SSPOResult:
         c = self.config
         log_path, chain_path = self.out_dir / LOG_NAME, self.out_dir / CHAIN_NAME
         if fresh:
@@ -292,13 +352,16 @@ class SSPO:
         if chain_path.exists():
             chain = json.loads(chain_path.read_text(encoding="utf-8"))
             if chain.get("key") != c.chain_key():
-                raise UserError(f"{self.out_dir} holds an SSPO chain of another prompt or other "
-                                "settings; pass --fresh to replace it or choose another --out")
+                raise UserError(
+                    f"{self.out_dir} holds an SSPO chain of another prompt or other "
+                    "settings; pass --fresh to replace it or choose another --out"
+                )
             if log_path.exists():
-                done = read_log(log_path)[:c.iterations]
+                done = read_log(log_path)[: c.iterations]
         else:
-            atomic_write_text(chain_path, json.dumps({"key": c.chain_key(),
-                                                      "config": c.model_dump()}, indent=2))
+            atomic_write_text(
+                chain_path, json.dumps({"key": c.chain_key(), "config": c.model_dump()}, indent=2)
+            )
         resumed = len(done)
         prompt = done[-1].next_prompt if done else c.prompt
         for i in range(len(done) + 1, c.iterations + 1):
@@ -309,16 +372,29 @@ class SSPO:
                 on_iteration(rec)
             prompt = rec.next_prompt
         best = max(done, key=lambda r: (r.reward, -r.iteration))
-        return SSPOResult(prompt=c.prompt, best_iteration=best.iteration, best_prompt=best.prompt,
-                          best_reward=best.reward, iterations=done, log_csv=str(log_path),
-                          resumed_from=resumed)
+        return SSPOResult(
+            prompt=c.prompt,
+            best_iteration=best.iteration,
+            best_prompt=best.prompt,
+            best_reward=best.reward,
+            iterations=done,
+            log_csv=str(log_path),
+            resumed_from=resumed,
+        )
 
 
-def run_sspo(config: SSPOConfig, out_dir: Path, fresh: bool = False, backend: Any = None,
-             llm: Any = None, judge: VisionJudge | None = None,
-             on_iteration: Callable[[Iteration], None] | None = None) -> SSPOResult:
+def run_sspo(
+    config: SSPOConfig,
+    out_dir: Path,
+    fresh: bool = False,
+    backend: Any = None,
+    llm: Any = None,
+    judge: VisionJudge | None = None,
+    on_iteration: Callable[[Iteration], None] | None = None,
+) -> SSPOResult:
     """Check the input, then run (or resume) one chain in out_dir."""
     config = config.model_copy(update={"prompt": check_prompt(config.prompt)})
     out_dir = check_out_dir(Path(out_dir))
     return SSPO(config, out_dir, backend=backend, llm=llm, judge=judge).run(
-        fresh=fresh, on_iteration=on_iteration)
+        fresh=fresh, on_iteration=on_iteration
+    )

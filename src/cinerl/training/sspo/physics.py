@@ -52,10 +52,14 @@ def sample_flows(frames: np.ndarray, fps: int, interval_s: float = SAMPLE_INTERV
     vec = np.asarray(flows, dtype=np.float64).reshape(-1, 2)
     steady = motion_steadiness(vec[:, None, :] * (DEFAULT_MAX_SIDE / max(height, width) / step))
     mags = np.linalg.norm(vec / width, axis=1)
-    return FlowStats(interval_frames=step, flows=[(round(x, 4), round(y, 4)) for x, y in flows],
-                     mean_magnitude=float(mags.mean()) if len(mags) else 0.0,
-                     reversals=steady.reversals, directed_pairs=steady.reliable_steps,
-                     jump=steady.mean_speed_change)
+    return FlowStats(
+        interval_frames=step,
+        flows=[(round(x, 4), round(y, 4)) for x, y in flows],
+        mean_magnitude=float(mags.mean()) if len(mags) else 0.0,
+        reversals=steady.reversals,
+        directed_pairs=steady.reliable_steps,
+        jump=steady.mean_speed_change,
+    )
 
 
 def physics_score(stats: FlowStats) -> float:
@@ -67,13 +71,19 @@ def physics_conclusion(stats: FlowStats) -> tuple[bool, str]:
     """The rule-based verdict, worded like RAPO++'s examples."""
     problems = []
     if stats.reversal_rate > 0.2:
-        problems.append(f"the overall motion reverses direction in {stats.reversals} of "
-                        f"{stats.directed_pairs} consecutive samples without an external force, "
-                        "which violates inertia")
+        problems.append(
+            f"the overall motion reverses direction in {stats.reversals} of "
+            f"{stats.directed_pairs} consecutive samples without an external force, "
+            "which violates inertia"
+        )
     if stats.jump > 0.5:
-        problems.append(f"motion magnitude jumps by {stats.jump:.0%} between samples on average, "
-                        "an inconsistent force application")
+        problems.append(
+            f"motion magnitude jumps by {stats.jump:.0%} between samples on average, "
+            "an inconsistent force application"
+        )
     if not problems:
-        return True, ("No obvious physical inconsistency: the motion is smooth and directional, "
-                      "with no sudden reversals or unrealistic oscillations.")
+        return True, (
+            "No obvious physical inconsistency: the motion is smooth and directional, "
+            "with no sudden reversals or unrealistic oscillations."
+        )
     return False, "; ".join(problems).capitalize() + "."

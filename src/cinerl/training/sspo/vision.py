@@ -31,8 +31,9 @@ def sample_frames(frames: np.ndarray, n: int = 6, max_side: int = MAX_SIDE) -> l
         f = frames[i]
         scale = max_side / max(f.shape[:2])
         if scale < 1:
-            f = cv2.resize(f, (round(f.shape[1] * scale), round(f.shape[0] * scale)),
-                           interpolation=cv2.INTER_AREA)
+            f = cv2.resize(
+                f, (round(f.shape[1] * scale), round(f.shape[0] * scale)), interpolation=cv2.INTER_AREA
+            )
         out.append(np.ascontiguousarray(f))
     return out
 
@@ -42,11 +43,22 @@ class VisionJudge:
     (rewards.vlm_base_url / vlm_model, CINERL_VLM_*). The key (given, else rewards.vlm_api_key,
     else llm.api_key) is read by the client and never logged."""
 
-    def __init__(self, base_url: str | None = None, model: str | None = None,
-                 api_key: str | None = None, timeout: float = 120.0, frames: int = 6):
+    def __init__(
+        self,
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        frames: int = 6,
+    ):
         env = env_settings().rewards
-        self.client = ChatClient(base_url or env.vlm_base_url or "", model or env.vlm_model or "",
-                                 api_key=api_key, kind="vlm", timeout=timeout)
+        self.client = ChatClient(
+            base_url or env.vlm_base_url or "",
+            model or env.vlm_model or "",
+            api_key=api_key,
+            kind="vlm",
+            timeout=timeout,
+        )
         self.frames = frames
 
     @property
@@ -62,8 +74,10 @@ class VisionJudge:
         return bool(self.base_url and self.model)
 
     def why_unavailable(self) -> str:
-        return ("no vision endpoint configured: set --vlm-base-url and --vlm-model "
-                "(or CINERL_VLM_BASE_URL and CINERL_VLM_MODEL)")
+        return (
+            "no vision endpoint configured: set --vlm-base-url and --vlm-model "
+            "(or CINERL_VLM_BASE_URL and CINERL_VLM_MODEL)"
+        )
 
     def assess(self, frames: np.ndarray, prompt: str) -> Alignment:
         if not self.configured:

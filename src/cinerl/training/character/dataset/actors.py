@@ -56,9 +56,9 @@ class ActorDataset:
     out_dir: Path
     descriptor: str
     target: int
-    images: dict[int, Path] = field(default_factory=dict)       # index -> local image
-    locations: dict[int, str] = field(default_factory=dict)     # index -> where it is stored
-    failures: list[dict] = field(default_factory=list)          # generation failures
+    images: dict[int, Path] = field(default_factory=dict)  # index -> local image
+    locations: dict[int, str] = field(default_factory=dict)  # index -> where it is stored
+    failures: list[dict] = field(default_factory=list)  # generation failures
     upload_failures: list[dict] = field(default_factory=list)
     grid: Path | None = None
     result_path: Path | None = None
@@ -72,40 +72,47 @@ class ActorDataset:
         return [self.locations[i] for i in sorted(self.locations)]
 
     def to_dict(self) -> dict:
-        return {"image_locations": self.image_locations, "generated": self.generated,
-                "target": self.target, "descriptor": self.descriptor,
-                "images": {str(i): str(p) for i, p in sorted(self.images.items())},
-                "failures": self.failures, "upload_failures": self.upload_failures,
-                "grid": str(self.grid) if self.grid else None}
+        return {
+            "image_locations": self.image_locations,
+            "generated": self.generated,
+            "target": self.target,
+            "descriptor": self.descriptor,
+            "images": {str(i): str(p) for i, p in sorted(self.images.items())},
+            "failures": self.failures,
+            "upload_failures": self.upload_failures,
+            "grid": str(self.grid) if self.grid else None,
+        }
 
 
 class PortraitConditioned:
     """Makes any backend render *this* actor: previz-portrait takes the portrait at construction;
     a diffusers pipeline that accepts an image gets it with every call (FLUX Kontext edits)."""
 
-    def __init__(self, name: str, portrait: Portrait, model_path: str | None = None,
-                 steps: int = 28):
+    def __init__(self, name: str, portrait: Portrait, model_path: str | None = None, steps: int = 28):
         self.portrait = portrait
         if name == "previz":
             from cinerl.training.character.dataset.previz_portrait import PortraitPrevizBackend
 
             self.backend = PortraitPrevizBackend(portrait.rgb)
-            self.threads = True            # OpenCV releases the GIL: a batch runs in threads
+            self.threads = True  # OpenCV releases the GIL: a batch runs in threads
             self.info = {"backend": self.backend.name, **self.backend.conditioning()}
         elif name == "diffusers":
             from cinerl.generation.diffusers_image import DiffusersImageBackend
 
             self.backend = DiffusersImageBackend(model_path, steps=steps)
             if not self.backend.accepts_image:
-                raise UserError(f"the pipeline in {model_path} ({self.backend.describe()['pipeline']}) "
-                                "takes no input image, so it cannot be conditioned on the portrait")
-            self.threads = False           # one pipeline call per batch instead
+                raise UserError(
+                    f"the pipeline in {model_path} ({self.backend.describe()['pipeline']}) "
+                    "takes no input image, so it cannot be conditioned on the portrait"
+                )
+            self.threads = False  # one pipeline call per batch instead
             self.info = self.backend.describe()
         else:
             raise UserError(f"unknown --backend {name!r}; choose one of: {', '.join(ACTOR_BACKENDS)}")
 
-    def render_batch(self, prompts: list[ActorPrompt], size: tuple[int, int], seeds: list[int],
-                     workers: int) -> list[tuple[np.ndarray | None, dict, str | None]]:
+    def render_batch(
+        self, prompts: list[ActorPrompt], size: tuple[int, int], seeds: list[int], workers: int
+    ) -> list[tuple[np.ndarray | None, dict, str | None]]:
         """(image or None, render info, error or None) per prompt, in order."""
         w, h = size
 
@@ -118,7 +125,7 @@ class PortraitConditioned:
                     img = self.backend.generate_images([p.text], w, h, [seed], self.portrait.rgb)[0]
                     info = {}
                 return img, {**info, "seconds": round(time.perf_counter() - t0, 3)}, None
-            except Exception as e:  # noqa: BLE001 - one image's failure must not stop the set
+            except Exception as e:  # one image's failure must not stop the set
                 return None, {}, f"{type(e).__name__}: {e}"
 
         if self.threads and workers > 1:
@@ -127,11 +134,10 @@ class PortraitConditioned:
         if not self.threads and len(prompts) > 1:
             t0 = time.perf_counter()
             try:
-                imgs = self.backend.generate_images([p.text for p in prompts], w, h, seeds,
-                                                    self.portrait.rgb)
+                imgs = self.backend.generate_images([p.text for p in prompts], w, h, seeds, self.portrait.rgb)
                 dt = round((time.perf_counter() - t0) / len(prompts), 3)
                 return [(im, {"seconds": dt, "batched": len(prompts)}, None) for im in imgs]
-            except Exception as e:  # noqa: BLE001 - retry one by one so one bad prompt costs one image
+            except Exception as e:  # retry one by one so one bad prompt costs one image
                 log.warning("batch of %d failed (%s); rendering one by one", len(prompts), e)
         return [one(p, s) for p, s in zip(prompts, seeds)]
 
@@ -140,8 +146,12 @@ def image_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def debug_grid(tiles: list[np.ndarray | None], labels: list[str], tile_width: int = GRID_TILE_WIDTH,
-               columns: int = GRID_COLUMNS) -> np.ndarray:
+def debug_grid(
+    tiles: list[np.ndarray | None],
+    labels: list[str],
+    tile_width: int = GRID_TILE_WIDTH,
+    columns: int = GRID_COLUMNS,
+) -> np.ndarray:
     """All images in index order; a failed one is a dark tile with a red cross, so the grid's
     positions always match the prompt numbers."""
     tw, th = tile_width, int(round(tile_width * ASPECT[1] / ASPECT[0]))
@@ -158,18 +168,26 @@ def debug_grid(tiles: list[np.ndarray | None], labels: list[str], tile_width: in
         else:
             cell = cv2.resize(tile, (tw, th), interpolation=cv2.INTER_AREA)
         cv2.rectangle(cell, (0, 0), (tw - 1, 16), (0, 0, 0), -1)
-        cv2.putText(cell, label, (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        grid[y:y + th, x:x + tw] = cell
+        cv2.putText(cell, label, (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        grid[y : y + th, x : x + tw] = cell
     return grid
 
 
-def generate_actor_dataset(portrait_path: str | Path, actor_type: str, out_dir: str | Path,
-                           actor_sex: str | None = None, batch_size: int = 5,
-                           storage: str | Storage | None = None, width: int = 1024, seed: int = 0,
-                           backend: str = "previz", model_path: str | None = None, steps: int = 28,
-                           on_image: Callable[[ActorPrompt, bool], None] | None = None,
-                           renderer: PortraitConditioned | None = None) -> ActorDataset:
+def generate_actor_dataset(
+    portrait_path: str | Path,
+    actor_type: str,
+    out_dir: str | Path,
+    actor_sex: str | None = None,
+    batch_size: int = 5,
+    storage: str | Storage | None = None,
+    width: int = 1024,
+    seed: int = 0,
+    backend: str = "previz",
+    model_path: str | None = None,
+    steps: int = 28,
+    on_image: Callable[[ActorPrompt, bool], None] | None = None,
+    renderer: PortraitConditioned | None = None,
+) -> ActorDataset:
     """Make the actor's training set in out_dir (and upload it to storage). User mistakes raise
     UserError before anything is written."""
     if batch_size < 1 or batch_size > 64:
@@ -178,8 +196,9 @@ def generate_actor_dataset(portrait_path: str | Path, actor_type: str, out_dir: 
     size = frame_size(width)
     portrait = load_portrait(portrait_path)
     out_dir = Path(out_dir).expanduser()
-    store = storage if storage is not None and not isinstance(storage, str) else \
-        parse_storage(storage, out_dir)
+    store = (
+        storage if storage is not None and not isinstance(storage, str) else parse_storage(storage, out_dir)
+    )
     if hasattr(store, "check"):
         store.check()
     try:
@@ -191,27 +210,42 @@ def generate_actor_dataset(portrait_path: str | Path, actor_type: str, out_dir: 
     result = ActorDataset(out_dir, descriptor, target=len(prompts))
     images_dir, payload_dir = out_dir / "images", out_dir / "payloads"
     portrait_path_out = atomic_write_bytes(out_dir / "portrait.jpg", portrait.jpeg)
-    common = {"actor_type": actor_type, "actor_sex": actor_sex, "descriptor": descriptor,
-              "width": size[0], "height": size[1], "aspect_ratio": f"{ASPECT[0]}:{ASPECT[1]}",
-              "portrait": {**portrait.summary(), "normalised": str(portrait_path_out)},
-              "renderer": renderer.info}
+    common = {
+        "actor_type": actor_type,
+        "actor_sex": actor_sex,
+        "descriptor": descriptor,
+        "width": size[0],
+        "height": size[1],
+        "aspect_ratio": f"{ASPECT[0]}:{ASPECT[1]}",
+        "portrait": {**portrait.summary(), "normalised": str(portrait_path_out)},
+        "renderer": renderer.info,
+    }
     tiles: list[np.ndarray | None] = [None] * len(prompts)
     uploads: list[tuple[int | None, Path, str]] = []
 
     for start in range(0, len(prompts), batch_size):
-        batch = prompts[start:start + batch_size]
+        batch = prompts[start : start + batch_size]
         seeds = [image_seed(seed, p.index) for p in batch]
-        for p, s, (img, info, error) in zip(batch, seeds,
-                                            renderer.render_batch(batch, size, seeds, batch_size)):
-            payload = {**common, "index": p.index, "total": len(prompts), "category": p.category,
-                       "style": p.style, "prompt": p.text, "seed": s,
-                       "batch": start // batch_size + 1, "render": info}
+        for p, s, (img, info, error) in zip(
+            batch, seeds, renderer.render_batch(batch, size, seeds, batch_size)
+        ):
+            payload = {
+                **common,
+                "index": p.index,
+                "total": len(prompts),
+                "category": p.category,
+                "style": p.style,
+                "prompt": p.text,
+                "seed": s,
+                "batch": start // batch_size + 1,
+                "render": info,
+            }
             target = images_dir / image_name(p)
             if img is None:
                 log.warning("image %d/%d (%s) failed: %s", p.index, len(prompts), p.style, error)
                 payload.update(status="failed", error=error)
                 result.failures.append({"index": p.index, "style": p.style, "error": error})
-                target.unlink(missing_ok=True)          # never leave an older run's image here
+                target.unlink(missing_ok=True)  # never leave an older run's image here
             else:
                 save_jpeg(img, target, quality=92)
                 tiles[p.index - 1] = img
@@ -236,13 +270,14 @@ def generate_actor_dataset(portrait_path: str | Path, actor_type: str, out_dir: 
         if index is not None:
             result.locations[index] = location
     result.result_path = atomic_write_text(
-        out_dir / "result.json", json.dumps({**result.to_dict(), "storage": store.describe()},
-                                            indent=2))
+        out_dir / "result.json", json.dumps({**result.to_dict(), "storage": store.describe()}, indent=2)
+    )
     if not isinstance(store, LocalStorage):
         try:
             store.put(result.result_path, "result.json")
         except UploadFailed as e:
-            result.upload_failures.append({"file": str(result.result_path), "key": "result.json",
-                                           "error": str(e)})
+            result.upload_failures.append(
+                {"file": str(result.result_path), "key": "result.json", "error": str(e)}
+            )
     log.info("generated %d/%d images (%s)", result.generated, TOTAL, store.describe())
     return result

@@ -25,7 +25,7 @@ class FaceBox:
     y: int
     w: int
     h: int
-    method: str                  # "opencv-haar", "dlib-hog" or "centre-crop"
+    method: str  # "opencv-haar", "dlib-hog" or "centre-crop"
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -53,7 +53,7 @@ def _dlib(rgb: np.ndarray) -> list[tuple[int, int, int, int]] | None:
     except ImportError:
         return None
     detector = dlib.get_frontal_face_detector()
-    upsample = 1 if max(rgb.shape[:2]) < 400 else 0   # HOG needs faces of about 80 px
+    upsample = 1 if max(rgb.shape[:2]) < 400 else 0  # HOG needs faces of about 80 px
     rects = detector(np.ascontiguousarray(rgb), upsample)
     return [(r.left(), r.top(), r.width(), r.height()) for r in rects]
 
@@ -68,11 +68,16 @@ def find_face(rgb: np.ndarray) -> FaceBox:
     """The largest face in the image, in its own pixel coordinates."""
     h, w = rgb.shape[:2]
     scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-    small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
-        if scale < 1.0 else rgb
+    small = (
+        cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        if scale < 1.0
+        else rgb
+    )
     notes: list[str] = []
-    for method, run in (("opencv-haar", lambda: _haar(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))),
-                        ("dlib-hog", lambda: _dlib(small))):
+    for method, run in (
+        ("opencv-haar", lambda: _haar(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))),
+        ("dlib-hog", lambda: _dlib(small)),
+    ):
         found = run()
         if found is None:
             notes.append(f"{method}: not available on this machine")

@@ -19,8 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cinerl.core.errors import UserError
 
-MIN_SIDE = 64             # smaller than this holds no usable face
-MAX_PIXELS = 50_000_000   # refused before decoding (a 20,000 x 20,000 claim is 400 MP)
+MIN_SIDE = 64  # smaller than this holds no usable face
+MAX_PIXELS = 50_000_000  # refused before decoding (a 20,000 x 20,000 claim is 400 MP)
 MAX_FILE_BYTES = 100 * 1024 * 1024
 NORMALISED_MAX_SIDE = 2048
 JPEG_QUALITY = 95
@@ -28,10 +28,10 @@ JPEG_QUALITY = 95
 
 @dataclass
 class Portrait:
-    rgb: np.ndarray            # uint8 (H, W, 3), upright
-    jpeg: bytes                # the normalised JPEG
+    rgb: np.ndarray  # uint8 (H, W, 3), upright
+    jpeg: bytes  # the normalised JPEG
     source: str
-    source_size: tuple[int, int]   # (width, height) as stored in the file, before rotation
+    source_size: tuple[int, int]  # (width, height) as stored in the file, before rotation
     source_format: str
     source_mode: str
     notes: list[str] = field(default_factory=list)
@@ -42,9 +42,15 @@ class Portrait:
 
     def summary(self) -> dict:
         h, w = self.rgb.shape[:2]
-        return {"source": self.source, "source_size": list(self.source_size),
-                "source_format": self.source_format, "source_mode": self.source_mode,
-                "size": [w, h], "sha256": self.sha256, "notes": self.notes}
+        return {
+            "source": self.source,
+            "source_size": list(self.source_size),
+            "source_format": self.source_format,
+            "source_mode": self.source_mode,
+            "size": [w, h],
+            "sha256": self.sha256,
+            "notes": self.notes,
+        }
 
 
 def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
@@ -58,7 +64,7 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
         return white
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        if arr.max() > 255:                  # 16-bit samples: 65535 -> 255
+        if arr.max() > 255:  # 16-bit samples: 65535 -> 255
             arr = arr / 257.0
         notes.append(f"{img.mode} scaled to 8 bits")
         return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8)).convert("RGB")
@@ -77,21 +83,26 @@ def load_portrait(path: str | Path, max_side: int = NORMALISED_MAX_SIDE) -> Port
     if size == 0:
         raise UserError(f"portrait {path} is empty")
     if size > MAX_FILE_BYTES:
-        raise UserError(f"portrait {path} is {size / 2**20:.0f} MiB; the limit is "
-                        f"{MAX_FILE_BYTES // 2**20} MiB")
+        raise UserError(
+            f"portrait {path} is {size / 2**20:.0f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB"
+        )
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:       # reads the header only
+            with Image.open(path) as img:  # reads the header only
                 w, h = img.size
                 fmt, mode = img.format or "unknown", img.mode
                 if w * h > MAX_PIXELS:
-                    raise UserError(f"portrait {path} is {w:,}x{h:,} pixels ({w * h / 1e6:.0f} MP); "
-                                    f"the limit is {MAX_PIXELS / 1e6:.0f} MP, refused before decoding")
+                    raise UserError(
+                        f"portrait {path} is {w:,}x{h:,} pixels ({w * h / 1e6:.0f} MP); "
+                        f"the limit is {MAX_PIXELS / 1e6:.0f} MP, refused before decoding"
+                    )
                 if min(w, h) < MIN_SIDE:
-                    raise UserError(f"portrait {path} is {w}x{h} pixels; both sides must be at "
-                                    f"least {MIN_SIDE} pixels to hold a face")
+                    raise UserError(
+                        f"portrait {path} is {w}x{h} pixels; both sides must be at "
+                        f"least {MIN_SIDE} pixels to hold a face"
+                    )
                 img.load()
                 orientation = _orientation(img)
                 upright = ImageOps.exif_transpose(img)
@@ -101,8 +112,10 @@ def load_portrait(path: str | Path, max_side: int = NORMALISED_MAX_SIDE) -> Port
     except UserError:
         raise
     except Image.DecompressionBombError as e:
-        raise UserError(f"portrait {path} is too large ({e}); the limit is "
-                        f"{MAX_PIXELS / 1e6:.0f} MP, refused before decoding") from None
+        raise UserError(
+            f"portrait {path} is too large ({e}); the limit is "
+            f"{MAX_PIXELS / 1e6:.0f} MP, refused before decoding"
+        ) from None
     except UnidentifiedImageError:
         raise UserError(f"portrait {path} is not an image (Pillow cannot identify it)") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -114,9 +127,15 @@ def load_portrait(path: str | Path, max_side: int = NORMALISED_MAX_SIDE) -> Port
         notes.append(f"downscaled to {new[0]}x{new[1]} (longest side {max_side})")
     buf = io.BytesIO()
     rgb.save(buf, format="JPEG", quality=JPEG_QUALITY)
-    return Portrait(rgb=np.asarray(rgb, dtype=np.uint8).copy(), jpeg=buf.getvalue(),
-                    source=str(path), source_size=(w, h), source_format=fmt, source_mode=mode,
-                    notes=notes)
+    return Portrait(
+        rgb=np.asarray(rgb, dtype=np.uint8).copy(),
+        jpeg=buf.getvalue(),
+        source=str(path),
+        source_size=(w, h),
+        source_format=fmt,
+        source_mode=mode,
+        notes=notes,
+    )
 
 
 def _orientation(img: Image.Image) -> int:

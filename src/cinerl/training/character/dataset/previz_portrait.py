@@ -31,10 +31,16 @@ _SCENE_WORDS: tuple[tuple[str, str], ...] = (
 # face height as a share of the frame height, per framing
 _FRAMING = {"close": 0.46, "medium_close": 0.30, "medium": 0.19, "wide": 0.11}
 # multiplicative light colour on the figure, per scene
-_KEY = {"night_street": (0.55, 0.6, 0.8), "window": (1.2, 0.92, 0.68), "subway": (0.88, 1.02, 0.86),
-        "garage": (1.05, 0.82, 0.55), "rooftop": (1.1, 0.88, 0.78),
-        "rooftop_silhouette": (0.16, 0.15, 0.2), "alley": (1.0, 0.8, 1.0),
-        "studio": (1.0, 1.0, 1.0)}
+_KEY = {
+    "night_street": (0.55, 0.6, 0.8),
+    "window": (1.2, 0.92, 0.68),
+    "subway": (0.88, 1.02, 0.86),
+    "garage": (1.05, 0.82, 0.55),
+    "rooftop": (1.1, 0.88, 0.78),
+    "rooftop_silhouette": (0.16, 0.15, 0.2),
+    "alley": (1.0, 0.8, 1.0),
+    "studio": (1.0, 1.0, 1.0),
+}
 
 
 def scene_for_prompt(prompt: str) -> str:
@@ -77,19 +83,20 @@ class PortraitCutout:
         y0 = max(0, int(face.y - 0.6 * face.h))
         y1 = min(h, int(face.y + face.h + 1.8 * face.h))
         self.rgb = np.ascontiguousarray(portrait[y0:y1, x0:x1])
-        self.face = (face.x - x0, face.y - y0, face.w, face.h)   # face box inside the cut-out
+        self.face = (face.x - x0, face.y - y0, face.w, face.h)  # face box inside the cut-out
         self.mask, self.mask_method = self._mask()
-        self.border_rgb = np.median(np.concatenate([portrait[0], portrait[:, 0], portrait[:, -1]]),
-                                    axis=0)
+        self.border_rgb = np.median(np.concatenate([portrait[0], portrait[:, 0], portrait[:, -1]]), axis=0)
 
     def _mask(self) -> tuple[np.ndarray, str]:
         ch, cw = self.rgb.shape[:2]
         fx, fy, fw, fh = self.face
         mask = np.full((ch, cw), cv2.GC_PR_BGD, np.uint8)
-        cv2.ellipse(mask, (fx + fw // 2, fy + fh // 2), (int(fw * 0.75), int(fh)), 0, 0, 360,
-                    cv2.GC_PR_FGD, -1)
-        cv2.rectangle(mask, (max(0, fx - fw // 2), fy + fh), (min(cw, fx + fw + fw // 2), ch),
-                      cv2.GC_PR_FGD, -1)
+        cv2.ellipse(
+            mask, (fx + fw // 2, fy + fh // 2), (int(fw * 0.75), int(fh)), 0, 0, 360, cv2.GC_PR_FGD, -1
+        )
+        cv2.rectangle(
+            mask, (max(0, fx - fw // 2), fy + fh), (min(cw, fx + fw + fw // 2), ch), cv2.GC_PR_FGD, -1
+        )
         cv2.ellipse(mask, (fx + fw // 2, fy + fh // 2), (fw // 3, fh // 3), 0, 0, 360, cv2.GC_FGD, -1)
         method = "grabcut"
         try:
@@ -100,7 +107,7 @@ class PortraitCutout:
         except cv2.error:
             fg = ((mask == cv2.GC_PR_FGD) | (mask == cv2.GC_FGD)).astype(np.float32)
             method = "ellipse"
-        if fg.mean() < 0.05:               # GrabCut lost the figure: keep the drawn shape
+        if fg.mean() < 0.05:  # GrabCut lost the figure: keep the drawn shape
             fg = ((mask == cv2.GC_PR_FGD) | (mask == cv2.GC_FGD)).astype(np.float32)
             method = "ellipse"
         soft = cv2.GaussianBlur(fg, (0, 0), max(1.0, fw / 25))
@@ -129,37 +136,41 @@ def background(scene: str, w: int, h: int, rng: np.random.Generator, accent) -> 
             x = rng.uniform(0, w)
             _glow(img, x, horizon, h * 0.05, (255, 235, 190), 0.9)
             streak = np.zeros((h, w), np.float32)
-            cv2.line(streak, (int(x), horizon), (int(x + rng.uniform(-w * .05, w * .05)), h), 1.0,
-                     max(2, w // 120))
+            cv2.line(
+                streak,
+                (int(x), horizon),
+                (int(x + rng.uniform(-w * 0.05, w * 0.05)), h),
+                1.0,
+                max(2, w // 120),
+            )
             img += cv2.GaussianBlur(streak, (0, 0), w / 150)[..., None] * np.float32((180, 160, 120))
     elif scene == "window":
         img = _gradient(h, w, (70, 48, 34), (40, 28, 22))
         _glow(img, w * 0.12, h * 0.35, h * 0.45, (255, 170, 90), 1.0)
-        cv2.rectangle(img, (int(w * 0.02), int(h * 0.1)), (int(w * 0.2), int(h * 0.7)),
-                      (255, 215, 160), -1)
+        cv2.rectangle(img, (int(w * 0.02), int(h * 0.1)), (int(w * 0.2), int(h * 0.7)), (255, 215, 160), -1)
         img = cv2.GaussianBlur(img, (0, 0), w / 100)
     elif scene == "subway":
         img = _gradient(h, w, (150, 172, 150), (110, 125, 110))
         step = max(6, w // 40)
-        img[::step // 2] *= 0.8
+        img[:: step // 2] *= 0.8
         img[:, ::step] *= 0.8
         cv2.rectangle(img, (0, int(h * 0.78)), (w, int(h * 0.82)), (230, 200, 40), -1)
-        img[int(h * 0.82):] *= 0.45
+        img[int(h * 0.82) :] *= 0.45
         train = np.zeros((h, w), np.float32)
         cv2.rectangle(train, (0, int(h * 0.2)), (w, int(h * 0.6)), 1.0, -1)
         img += cv2.blur(train, (w // 6 | 1, 1))[..., None] * np.float32((40, 40, 45))
     elif scene == "garage":
         img = _gradient(h, w, (95, 95, 92), (60, 60, 58))
-        for x in np.linspace(0, w, 5)[1:-1] + rng.uniform(-w * .04, w * .04, 3):
-            cv2.rectangle(img, (int(x - w * .03), 0), (int(x + w * .03), h), (70, 70, 68), -1)
-        for x in np.linspace(w * .1, w * .9, 4):
+        for x in np.linspace(0, w, 5)[1:-1] + rng.uniform(-w * 0.04, w * 0.04, 3):
+            cv2.rectangle(img, (int(x - w * 0.03), 0), (int(x + w * 0.03), h), (70, 70, 68), -1)
+        for x in np.linspace(w * 0.1, w * 0.9, 4):
             _glow(img, x, h * 0.06, h * 0.12, (255, 160, 50), 0.9)
     elif scene in ("rooftop", "rooftop_silhouette"):
         img = _gradient(h, w, (55, 48, 105), (250, 150, 80))
         sky = int(h * 0.6)
         x = 0
         while x < w:
-            bw, bh = int(rng.uniform(w * .04, w * .1)), int(rng.uniform(h * .08, h * .3))
+            bw, bh = int(rng.uniform(w * 0.04, w * 0.1)), int(rng.uniform(h * 0.08, h * 0.3))
             cv2.rectangle(img, (x, sky - bh), (x + bw, h), (22, 20, 32), -1)
             x += bw
     elif scene == "alley":
@@ -190,16 +201,14 @@ class PortraitPrevizBackend:
 
     def conditioning(self) -> dict:
         """What of the portrait the images use, for the request payloads."""
-        return {"face": self.face.to_dict(), "cutout_mask": self.cutout.mask_method,
-                "palette": self.palette}
+        return {"face": self.face.to_dict(), "cutout_mask": self.cutout.mask_method, "palette": self.palette}
 
     def generate_image(self, prompt: str, width: int, height: int, seed: int) -> np.ndarray:
         return self.render(prompt, width, height, seed)[0]
 
     def render(self, prompt: str, width: int, height: int, seed: int) -> tuple[np.ndarray, dict]:
         rng = np.random.default_rng(seed)
-        style, scene, framing = style_for_prompt(prompt), scene_for_prompt(prompt), \
-            framing_for_prompt(prompt)
+        style, scene, framing = style_for_prompt(prompt), scene_for_prompt(prompt), framing_for_prompt(prompt)
         canvas = background(scene, width, height, rng, self.cutout.border_rgb)
         box = self._place(canvas, scene, framing, rng)
         if style == PHOTO:
@@ -208,14 +217,13 @@ class PortraitPrevizBackend:
         image = stylise(image, style, int(rng.integers(1 << 31)))
         return image, {"style": style, "scene": scene, "framing": framing, "face_box": box}
 
-    def _place(self, canvas: np.ndarray, scene: str, framing: str,
-               rng: np.random.Generator) -> list[int]:
+    def _place(self, canvas: np.ndarray, scene: str, framing: str, rng: np.random.Generator) -> list[int]:
         """Relight the cut-out, scale it so the face has the framing's height, paste it."""
         h, w = canvas.shape[:2]
         cut, mask = self.cutout.rgb.astype(np.float32), self.cutout.mask
         fx, fy, fw, fh = self.cutout.face
         scale = _FRAMING[framing] * h / fh
-        cx = w * (0.5 if framing == "close" else rng.choice([1 / 3, 2 / 3])) + rng.uniform(-.03, .03) * w
+        cx = w * (0.5 if framing == "close" else rng.choice([1 / 3, 2 / 3])) + rng.uniform(-0.03, 0.03) * w
         cy = h * (0.42 if framing == "close" else 0.36 if framing == "medium_close" else 0.45)
         # continue the clothing down to the frame's bottom edge (replicate the last rows)
         need = int(np.ceil((h - cy) / scale - (cut.shape[0] - fy - fh / 2))) + 2
@@ -229,8 +237,10 @@ class PortraitPrevizBackend:
         ox, oy = round(cx - (fx + fw / 2) * scale), round(cy - (fy + fh / 2) * scale)
         x0, y0, x1, y1 = max(0, ox), max(0, oy), min(w, ox + nw), min(h, oy + nh)
         if x1 > x0 and y1 > y0:
-            a = mask[y0 - oy:y1 - oy, x0 - ox:x1 - ox, None]
-            canvas[y0:y1, x0:x1] = a * cut[y0 - oy:y1 - oy, x0 - ox:x1 - ox] + (1 - a) * canvas[y0:y1, x0:x1]
+            a = mask[y0 - oy : y1 - oy, x0 - ox : x1 - ox, None]
+            canvas[y0:y1, x0:x1] = (
+                a * cut[y0 - oy : y1 - oy, x0 - ox : x1 - ox] + (1 - a) * canvas[y0:y1, x0:x1]
+            )
         return [round(ox + fx * scale), round(oy + fy * scale), round(fw * scale), round(fh * scale)]
 
     @staticmethod
@@ -239,12 +249,12 @@ class PortraitPrevizBackend:
         cw = cut.shape[1]
         side = np.linspace(1.0, 0.0, cw, dtype=np.float32)[None, :, None]
         if scene == "night_street":
-            out += side * np.float32((70, 65, 50))                      # headlights from the left
+            out += side * np.float32((70, 65, 50))  # headlights from the left
         elif scene == "window":
-            out *= 0.55 + 0.6 * side                                   # window on the left
+            out *= 0.55 + 0.6 * side  # window on the left
         elif scene == "alley":
             out *= side * np.float32((1.2, 0.6, 1.1)) + (1 - side) * np.float32((0.6, 1.1, 1.2))
-        elif scene == "rooftop_silhouette":                             # rim light on the outline
+        elif scene == "rooftop_silhouette":  # rim light on the outline
             rim = np.clip(mask - cv2.erode(mask, np.ones((5, 5), np.uint8)), 0, 1)
             out += cv2.GaussianBlur(rim, (0, 0), 1.5)[..., None] * np.float32((255, 170, 90))
         return np.clip(out, 0, 255)
@@ -252,7 +262,7 @@ class PortraitPrevizBackend:
     @staticmethod
     def _photo_finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         h, w = canvas.shape[:2]
-        ys, xs = np.ogrid[-1:1:complex(0, h), -1:1:complex(0, w)]
-        vignette = 1.0 - 0.35 * np.clip((xs ** 2 + ys ** 2) / 2.0, 0, 1)
+        ys, xs = np.ogrid[-1 : 1 : complex(0, h), -1 : 1 : complex(0, w)]
+        vignette = 1.0 - 0.35 * np.clip((xs**2 + ys**2) / 2.0, 0, 1)
         grain = rng.normal(0.0, 3.0, (h, w, 1)).astype(np.float32)
         return canvas * vignette[..., None].astype(np.float32) + grain

@@ -63,8 +63,7 @@ def _ink_edges(gray: np.ndarray, block: int, c: int) -> np.ndarray:
     """Dark line mask (True = ink) from an adaptive threshold on a smoothed image."""
     smooth = cv2.bilateralFilter(gray, 7, 50, 7)
     block = max(3, block | 1)
-    lines = cv2.adaptiveThreshold(smooth, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY,
-                                  block, c)
+    lines = cv2.adaptiveThreshold(smooth, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, c)
     return lines == 0
 
 
@@ -74,7 +73,7 @@ def _hatch(shape: tuple[int, int], spacing: int, angle_deg: float, width: int = 
     ys, xs = np.mgrid[0:h, 0:w]
     a = np.deg2rad(angle_deg)
     d = xs * np.cos(a) + ys * np.sin(a)
-    return (np.mod(d, spacing) < width)
+    return np.mod(d, spacing) < width
 
 
 def _halftone(gray: np.ndarray, cell: int, angle_deg: float = 45.0) -> np.ndarray:
@@ -88,7 +87,7 @@ def _halftone(gray: np.ndarray, cell: int, angle_deg: float = 45.0) -> np.ndarra
     dv = np.mod(v, cell) - cell / 2
     dist = np.sqrt(du * du + dv * dv)
     darkness = 1.0 - cv2.blur(gray, (cell, cell)).astype(np.float32) / 255.0
-    radius = np.sqrt(darkness / np.pi) * cell * 1.05     # dot area proportional to darkness
+    radius = np.sqrt(darkness / np.pi) * cell * 1.05  # dot area proportional to darkness
     return dist < radius
 
 
@@ -192,7 +191,7 @@ def flat_vector(rgb, rng):
 
 def watercolour(rgb, rng):
     wash = cv2.stylization(rgb, sigma_s=60, sigma_r=0.45).astype(np.float32)
-    wash = 255.0 - (255.0 - wash) * 0.75                                # thinned pigment
+    wash = 255.0 - (255.0 - wash) * 0.75  # thinned pigment
     bleed = cv2.GaussianBlur(wash, (0, 0), max(1.5, rgb.shape[1] / 300))
     edges = cv2.Canny(_gray(rgb), 50, 120).astype(np.float32)[..., None] / 255.0
     edges = cv2.GaussianBlur(edges, (0, 0), 1.2)[..., None]
@@ -207,16 +206,23 @@ def gouache(rgb, rng):
     strokes = rng.normal(0, 1, (h, w)).astype(np.float32)
     k = max(5, w // 80) | 1
     kernel = np.zeros((k, k), np.float32)
-    kernel[k // 2, :] = 1.0 / k                                        # horizontal brush drag
+    kernel[k // 2, :] = 1.0 / k  # horizontal brush drag
     strokes = cv2.filter2D(strokes, -1, kernel)
     strokes /= strokes.std() + 1e-6
     return np.clip(base * (1 + 0.05 * strokes[..., None]), 0, 255).astype(np.uint8)
 
 
 STYLES: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "pen_ink": pen_ink, "graphite": graphite, "charcoal": charcoal, "woodcut": woodcut,
-    "mono_vector": mono_vector, "manga": manga, "comic_book": comic_book,
-    "flat_vector": flat_vector, "watercolour": watercolour, "gouache": gouache,
+    "pen_ink": pen_ink,
+    "graphite": graphite,
+    "charcoal": charcoal,
+    "woodcut": woodcut,
+    "mono_vector": mono_vector,
+    "manga": manga,
+    "comic_book": comic_book,
+    "flat_vector": flat_vector,
+    "watercolour": watercolour,
+    "gouache": gouache,
 }
 
 

@@ -25,16 +25,23 @@ def advantages(rewards: torch.Tensor) -> torch.Tensor:
     return (rewards - rewards.mean()) / (rewards.std(unbiased=False) + ADV_EPS)
 
 
-def loss(logits: dict[str, torch.Tensor], actions: dict[str, torch.Tensor],
-         old_log_probs: dict[str, torch.Tensor], adv: torch.Tensor, clip_eps: float,
-         entropy_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+def loss(
+    logits: dict[str, torch.Tensor],
+    actions: dict[str, torch.Tensor],
+    old_log_probs: dict[str, torch.Tensor],
+    adv: torch.Tensor,
+    clip_eps: float,
+    entropy_coef: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss to minimise: -mean(L^CLIP) - entropy_coef * mean(S), L^CLIP summed over the prompt
     factors (see ppo.clipped_surrogate). Returns it with the info of the update: policy_loss,
     entropy, approx_kl and clip_fraction."""
-    surrogate, entropy, diagnostics = clipped_surrogate(logits, actions, old_log_probs, adv,
-                                                        clip_eps)
+    surrogate, entropy, diagnostics = clipped_surrogate(logits, actions, old_log_probs, adv, clip_eps)
     policy_loss = -surrogate.mean()
     total = policy_loss - entropy_coef * entropy.mean()
-    info = {"policy_loss": float(policy_loss.detach()),
-            "entropy": float(entropy.mean().detach()), **diagnostics}
+    info = {
+        "policy_loss": float(policy_loss.detach()),
+        "entropy": float(entropy.mean().detach()),
+        **diagnostics,
+    }
     return total, info

@@ -15,15 +15,18 @@ import torch
 ADV_STD_FLOOR = 0.05  # two nearly equal takes must not get advantages of +-1
 
 
-def chosen_log_probs(logits: dict[str, torch.Tensor],
-                     actions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def chosen_log_probs(
+    logits: dict[str, torch.Tensor], actions: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """log pi(a_f | s) of each factor f's chosen index, per sample."""
-    return {f: torch.log_softmax(lg, -1).gather(1, actions[f][:, None]).squeeze(1)
-            for f, lg in logits.items()}
+    return {
+        f: torch.log_softmax(lg, -1).gather(1, actions[f][:, None]).squeeze(1) for f, lg in logits.items()
+    }
 
 
-def advantages(rewards: torch.Tensor, values: torch.Tensor, reward_mean: float,
-               reward_std: float) -> torch.Tensor:
+def advantages(
+    rewards: torch.Tensor, values: torch.Tensor, reward_mean: float, reward_std: float
+) -> torch.Tensor:
     """A_t = r_t - V(s_t), with V(s_t) = running reward mean + the critic's residual.
 
     Then PPO's advantage normalisation, with the running reward std as the scale: centred over
@@ -36,9 +39,13 @@ def advantages(rewards: torch.Tensor, values: torch.Tensor, reward_mean: float,
     return (adv - adv.mean()) / max(reward_std, ADV_STD_FLOOR)
 
 
-def clipped_surrogate(logits: dict[str, torch.Tensor], actions: dict[str, torch.Tensor],
-                      old_log_probs: dict[str, torch.Tensor], adv: torch.Tensor,
-                      clip_eps: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+def clipped_surrogate(
+    logits: dict[str, torch.Tensor],
+    actions: dict[str, torch.Tensor],
+    old_log_probs: dict[str, torch.Tensor],
+    adv: torch.Tensor,
+    clip_eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Per sample: L^CLIP = sum over factors f of min(r_f A, clip(r_f, 1 - eps, 1 + eps) A),
     r_f = pi(a_f | s) / pi_old(a_f | s) (Schulman et al. 2017, eq. 7), and the entropy of the
     policy, summed over factors. Also the diagnostics, CleanRL's: approx_kl, the estimator
@@ -56,8 +63,7 @@ def clipped_surrogate(logits: dict[str, torch.Tensor], actions: dict[str, torch.
         lp = logp_all.gather(1, actions[f][:, None]).squeeze(1)
         log_ratio = lp - old_log_probs[f]
         ratio = torch.exp(log_ratio)
-        surrogate = surrogate + torch.min(ratio * adv,
-                                          ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
+        surrogate = surrogate + torch.min(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
         entropy = entropy + -(logp_all.exp() * logp_all).sum(-1)
         log_ratios.append(log_ratio.detach())
     with torch.no_grad():
@@ -65,14 +71,21 @@ def clipped_surrogate(logits: dict[str, torch.Tensor], actions: dict[str, torch.
         ratio = torch.exp(log_ratio)
         approx_kl = ((ratio - 1) - log_ratio).sum(0).mean()
         clip_fraction = ((ratio - 1.0).abs() > clip_eps).float().mean()
-    return surrogate, entropy, {"approx_kl": float(approx_kl),
-                                "clip_fraction": float(clip_fraction)}
+    return surrogate, entropy, {"approx_kl": float(approx_kl), "clip_fraction": float(clip_fraction)}
 
 
-def loss(logits: dict[str, torch.Tensor], values: torch.Tensor,
-         actions: dict[str, torch.Tensor], old_log_probs: dict[str, torch.Tensor],
-         adv: torch.Tensor, rewards: torch.Tensor, reward_mean: float, clip_eps: float,
-         entropy_coef: float, value_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+def loss(
+    logits: dict[str, torch.Tensor],
+    values: torch.Tensor,
+    actions: dict[str, torch.Tensor],
+    old_log_probs: dict[str, torch.Tensor],
+    adv: torch.Tensor,
+    rewards: torch.Tensor,
+    reward_mean: float,
+    clip_eps: float,
+    entropy_coef: float,
+    value_coef: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss to minimise, -(L^CLIP - c1 L^VF + c2 S) (Schulman et al. 2017, eq. 9):
 
         loss = -mean(L^CLIP) - entropy_coef * mean(S) + value_coef * L^VF,
@@ -80,13 +93,16 @@ def loss(logits: dict[str, torch.Tensor], values: torch.Tensor,
 
     Returns it with the info of the update: value_loss, policy_loss, entropy, approx_kl and
     clip_fraction."""
-    surrogate, entropy, diagnostics = clipped_surrogate(logits, actions, old_log_probs, adv,
-                                                        clip_eps)
+    surrogate, entropy, diagnostics = clipped_surrogate(logits, actions, old_log_probs, adv, clip_eps)
     policy_loss = -surrogate.mean()
     total = policy_loss - entropy_coef * entropy.mean()
     # the critic predicts the reward's offset from the running mean
     value_loss = ((reward_mean + values - rewards) ** 2).mean()
     total = total + value_coef * value_loss
-    info = {"value_loss": float(value_loss.detach()), "policy_loss": float(policy_loss.detach()),
-            "entropy": float(entropy.mean().detach()), **diagnostics}
+    info = {
+        "value_loss": float(value_loss.detach()),
+        "policy_loss": float(policy_loss.detach()),
+        "entropy": float(entropy.mean().detach()),
+        **diagnostics,
+    }
     return total, info
