@@ -8,7 +8,9 @@ import pytest
 from cinerl.core.store import RunStore
 from cinerl.planning.agents import DirectorAgent, story_block
 from cinerl.planning.drafts import CastDraft, cast_from_bible
-from cinerl.llm.structured import LLMAuthError, get_provider, structured_call
+from cinerl.llm.providers import get_provider
+from cinerl.llm.structured import structured_call
+from cinerl.llm.types import LLMAuthError
 from cinerl.planning.offline import plan_story
 from tests.llm.llm_servers import FaultServer
 

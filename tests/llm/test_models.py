@@ -9,7 +9,8 @@ import pytest
 from cinerl.planning.agents import DirectorAgent
 from cinerl.planning.drafts import CastDraft
 from cinerl.llm.json_decoding import _can_reach
-from cinerl.llm.structured import get_provider, structured_call
+from cinerl.llm.providers import get_provider
+from cinerl.llm.structured import structured_call
 from cinerl.core.schema import StoryBible
 from tests.llm.llm_servers import LlamaServer, smollm2_gguf
 

@@ -11,9 +11,14 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from cinerl.core.errors import UserError
 from cinerl.core.schema import AttemptRecord, FilmReport
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -61,6 +66,46 @@ class RunStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+
+    @classmethod
+    def open_run(cls, out_dir: Path, prompt: str, settings: dict, what: str = "run") -> "RunStore":
+        """The store of `out_dir`, started for this prompt and settings, or a UserError when the
+        folder holds a run of another prompt or other settings (nothing is overwritten)."""
+        fp = fingerprint(prompt, settings)
+        store = cls(Path(out_dir) / "state.db")
+        run = store.run()
+        if run and run["fingerprint"] != fp:
+            store.close()
+            raise UserError(
+                f"{out_dir} holds a {what} of another prompt or other settings; "
+                "pass --fresh to replace it or choose another --out"
+            )
+        if not run:
+            store.start_run(prompt, fp, settings)
+        return store
+
+    @property
+    def root(self) -> Path:
+        """The run folder: artifact paths are stored relative to it."""
+        return self.path.parent
+
+    def cached(
+        self,
+        kind: str,
+        key: str,
+        make: Callable[[], T],
+        write: Callable[[T], Path],
+        read: Callable[[Path], T],
+    ) -> T:
+        """Compute-or-load, the idiom of every resumable stage: the artifact (kind, key) read back
+        from its file when a previous run committed it intact; else made, written (write returns
+        the file's path), committed, and read back, so a fresh run and a resumed one see the same
+        value."""
+        path = self.artifact(kind, key, self.root)
+        if path is None:
+            path = write(make())
+            self.record_artifact(kind, key, path, self.root)
+        return read(path)
 
     def close(self) -> None:
         self.db.close()

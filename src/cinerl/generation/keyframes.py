@@ -64,13 +64,15 @@ def scene_keyframes(
     images: list[np.ndarray] = []
     for b in range(len(bible.scenes) + 1):
         key = f"boundary_{b:02d}"
-        path = store.artifact("keyframe", key, out_dir)
-        if path is None:
-            image = render_keyframe(
-                backend, fallback, boundary_prompt(bible, b), width, height, keyframe_seed(seed, b)
+        images.append(
+            store.cached(
+                "keyframe",
+                key,
+                make=lambda b=b: render_keyframe(
+                    backend, fallback, boundary_prompt(bible, b), width, height, keyframe_seed(seed, b)
+                ),
+                write=lambda image, key=key: save_png(image, out_dir / "keyframes" / f"{key}.png"),
+                read=load_png,
             )
-            path = out_dir / "keyframes" / f"{key}.png"
-            save_png(image, path)
-            store.record_artifact("keyframe", key, path, out_dir)
-        images.append(load_png(path))
+        )
     return {sc.index: (images[i], images[i + 1]) for i, sc in enumerate(bible.scenes)}

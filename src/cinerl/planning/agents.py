@@ -36,7 +36,8 @@ from cinerl.planning.drafts import (
     scenes_from_bible,
     scenes_schema,
 )
-from cinerl.llm.structured import LLMCache, LLMProvider, structured_call
+from cinerl.llm.structured import structured_call
+from cinerl.llm.types import LLMCache, LLMProvider
 from cinerl.planning.offline import plan_story
 from cinerl.planning.prompt_audit import (
     WORDS,

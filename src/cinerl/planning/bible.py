@@ -12,7 +12,8 @@ from cinerl.core.settings import Settings
 from cinerl.core.errors import UserError
 from cinerl.core.media import atomic_write_text
 from cinerl.planning.agents import DirectorAgent
-from cinerl.llm.structured import LLMCache, get_provider
+from cinerl.llm.providers import get_provider
+from cinerl.llm.types import LLMCache
 from cinerl.core.schema import StoryBible
 
 STEPS_FILE = Path("story") / "llm_steps.json"

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cinerl.core.settings import Settings
-from cinerl.core.inputs import UserError, check_out_dir, check_prompt
+from cinerl.core.inputs import check_out_dir, check_prompt
 from cinerl.core.media import atomic_write_text
-from cinerl.core.store import RunStore, fingerprint
+from cinerl.core.store import RunStore
 from cinerl.planning.agents import DirectorAgent
 from cinerl.planning.scene_prompts import write_prompts
 from cinerl.planning.bible import PLAN_BIBLE, PLAN_PROMPTS, provider_for
@@ -76,18 +76,7 @@ class PlanRun:
         self.on_step = on_step
         if fresh:
             clear_plan(self.out_dir)
-        view = plan_settings(settings)
-        self.fingerprint = fingerprint(self.prompt, view)
-        self.store = RunStore(self.out_dir / "state.db")
-        run = self.store.run()
-        if run and run["fingerprint"] != self.fingerprint:
-            self.store.close()
-            raise UserError(
-                f"{self.out_dir} holds a plan of another prompt or other settings; "
-                "pass --fresh to replace it or choose another --out"
-            )
-        if not run:
-            self.store.start_run(self.prompt, self.fingerprint, view)
+        self.store = RunStore.open_run(self.out_dir, self.prompt, plan_settings(settings), "plan")
         self.metas: list[dict] = []
         self.resumed: list[str] = []
 

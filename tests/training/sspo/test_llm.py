@@ -11,7 +11,7 @@ import importlib.util
 import pytest
 
 from cinerl.generation.registry import get_video_backend
-from cinerl.llm.structured import get_provider
+from cinerl.llm.providers import get_provider
 from cinerl.training.sspo.loop import SSPOConfig, run_sspo
 from tests.llm.llm_servers import FaultServer, LlamaServer, smollm2_gguf
 

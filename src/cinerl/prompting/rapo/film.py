@@ -78,21 +78,23 @@ def prompt_scenes(bible: StoryBible, settings, out_dir: Path, store) -> tuple[di
     Empty when `settings.plan.prompt_opt` is not "rapo"."""
     if settings.plan.prompt_opt != "rapo":
         return {}, {}
-    path = store.artifact(*ARTIFACT, out_dir)
-    if path is not None:
-        rows = json.loads(path.read_text(encoding="utf-8"))["scenes"]
-    else:
+
+    def make() -> dict:
         from cinerl.prompting.rapo.graph import load_graph
         from cinerl.prompting.rapo.retrieval import Retriever
 
         rapo_dir = Path(settings.plan.rapo_dir).expanduser() if settings.plan.rapo_dir else None
         graph = load_graph(rapo_dir=rapo_dir)
-        rows = optimise_scenes(bible, Retriever(graph))
-        path = Path(out_dir) / "story" / "rapo.json"
-        atomic_write_text(
-            path, json.dumps({"method": "rapo", "graph": graph.stats(), "scenes": rows}, indent=2)
-        )
-        store.record_artifact(*ARTIFACT, path, out_dir)
+        return {"method": "rapo", "graph": graph.stats(), "scenes": optimise_scenes(bible, Retriever(graph))}
+
+    rows = store.cached(
+        *ARTIFACT,
+        make=make,
+        write=lambda saved: atomic_write_text(
+            Path(out_dir) / "story" / "rapo.json", json.dumps(saved, indent=2)
+        ),
+        read=lambda path: json.loads(path.read_text(encoding="utf-8")),
+    )["scenes"]
     scenes = {s.index: s for s in bible.scenes}
     changed = {
         r["scene"]: scenes[r["scene"]].model_copy(update={"action": r["action_after"]})

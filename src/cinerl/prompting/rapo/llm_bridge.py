@@ -35,7 +35,7 @@ def resolve_llm(llm: Any, model: str | None = None, base_url: str | None = None)
     """A usable provider, or None for the rule-based path.
 
     `llm` is None, a provider object (anything with a `name`), or a provider name for
-    `cinerl.llm.structured.get_provider` ("auto", "openai", "transformers", "offline").
+    `cinerl.llm.providers.get_provider` ("auto", "openai", "transformers", "offline").
     """
     if llm is None:
         return None
@@ -43,7 +43,7 @@ def resolve_llm(llm: Any, model: str | None = None, base_url: str | None = None)
         if llm == "offline":
             return None
         try:
-            from cinerl.llm.structured import get_provider
+            from cinerl.llm.providers import get_provider
         except ImportError:
             log.info("the LLM layer (cinerl.llm.structured) is not installed; using rule-based rewriting")
             return None
