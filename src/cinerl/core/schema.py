@@ -21,9 +21,24 @@ from pydantic import (
 )
 
 from cinerl.core.errors import UserError
+from cinerl.core.inputs import slug
 
 Status = Literal["ok", "unavailable", "not_applicable"]
 Beat = Literal["beginning", "turn", "end"]
+
+
+def safe_id(value: str, what: str = "id") -> str:
+    """An id that becomes a file name (references/<id>.png) must already be a slug: a plan or
+    bible from any source (--from-plan, story/bible.json, an LLM draft) with `x/../../y` would
+    otherwise write outside --out. A UserError, not a ValueError, so it is never "repaired"
+    into something else and the CLI says it in one line (exit 2)."""
+    if not isinstance(value, str) or not value or slug(value, fallback="") != value:
+        suggestion = slug(str(value))
+        raise UserError(
+            f"{what} {str(value)[:80]!r} is not a safe id: use lowercase letters, digits and '_' "
+            f"(at most 40, e.g. {suggestion!r})"
+        )
+    return value
 
 
 class NamedColor(BaseModel):
@@ -44,6 +59,11 @@ class Character(BaseModel):
     hair: NamedColor | None = None
     visual_description: str = ""
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _safe_id(cls, v: str) -> str:
+        return safe_id(v, "character id")
+
 
 class Location(BaseModel):
     id: str
@@ -51,6 +71,11 @@ class Location(BaseModel):
     scenery_type: str = Field(description="one of prompting.vocabulary.SCENERY_TYPES")
     palette: list[NamedColor] = Field(min_length=1)
     visual_description: str = ""
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _safe_id(cls, v: str) -> str:
+        return safe_id(v, "location id")
 
 
 class Scene(BaseModel):
@@ -63,6 +88,16 @@ class Scene(BaseModel):
     action: str
     shot_notes: str = ""
     time_of_day: str = "day"
+
+    @field_validator("character_ids", mode="before")
+    @classmethod
+    def _safe_character_ids(cls, v: list[str]) -> list[str]:
+        return [safe_id(c, "scene character id") for c in v] if isinstance(v, list) else v
+
+    @field_validator("location_id", mode="before")
+    @classmethod
+    def _safe_location_id(cls, v: str) -> str:
+        return safe_id(v, "scene location id")
 
 
 class StoryBible(BaseModel):

@@ -27,9 +27,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cinerl.core.errors import UserError
+from cinerl.core.urls import check_url, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,26 @@ def setting(
     )
 
 
+# what numpy's SeedSequence, torch.manual_seed and every backend's generator all take
+MAX_SEED = 2**32 - 1
+
+
 class Group(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _url(value: str | None, dotted: str) -> str | None:
+    """A server URL checked before anything starts (a typo is one line, not 30 fallbacks)."""
+    try:
+        return check_url(value, dotted) if value else value
+    except UserError as e:
+        raise ValueError(str(e)) from None
 
 
 class RunSettings(Group):
     """What one `cinerl make` shoots: seed, backends, frame size, attempts."""
 
-    seed: int = setting(0, "seed for planning, rendering and policy sampling")
+    seed: int = setting(0, "seed for planning, rendering and policy sampling", ge=0, le=MAX_SEED)
     backend: str = setting("previz", "video backend (cinerl config lists the registered ones)")
     image_backend: str = setting("previz", "reference images: previz, wan or diffusers")
     image_model_path: str | None = setting(None, "local folder of the wan/diffusers image model")
@@ -145,6 +158,17 @@ class LLMSettings(Group):
         env=("CINERL_CACHE_DIR",),
         frames=False,
     )
+    max_failures: int = setting(
+        3, "stop asking the server after this many failed steps in a row", ge=1, le=100, frames=False
+    )
+    deadline: float | None = setting(
+        600.0, "seconds for all of a plan's LLM steps; later steps fall back", gt=0, frames=False
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        return _url(v, "llm.base_url")
 
 
 class WanSettings(Group):
@@ -225,15 +249,16 @@ class RewardSettings(Group):
     cross_encoder_path: str | None = setting(None, "CrossEncoder folder (caption consistency)")
     vlm_base_url: str | None = setting(None, "OpenAI-compatible vision endpoint (VLM judge)")
     vlm_model: str | None = setting(None, "model name at vlm_base_url")
-    vlm_api_key: str | None = setting(
-        None, "key for vlm_base_url (else llm.api_key)", frames=False, secret=True
-    )
+    vlm_api_key: str | None = setting(None, "key sent only to vlm_base_url", frames=False, secret=True)
     judge_base_url: str | None = setting(None, "OpenAI-compatible LLM endpoint (narrative judge)")
     judge_model: str | None = setting(None, "model name at judge_base_url")
-    judge_api_key: str | None = setting(
-        None, "key for judge_base_url (else llm.api_key)", frames=False, secret=True
-    )
+    judge_api_key: str | None = setting(None, "key sent only to judge_base_url", frames=False, secret=True)
     endpoint_timeout_s: float = setting(60.0, "seconds per judge request", gt=0, frames=False)
+
+    @field_validator("vlm_base_url", "judge_base_url")
+    @classmethod
+    def _check_url(cls, v: str | None, info) -> str | None:
+        return _url(v, f"rewards.{info.field_name}")
 
     @model_validator(mode="after")
     def _weights(self) -> "RewardSettings":
@@ -338,9 +363,11 @@ class Settings(BaseModel):
         """Every setting as JSON, secrets left out (for reports and logs)."""
         data = self.model_dump(mode="json")
         for dotted, _ in iter_fields():
+            group, name = dotted.split(".")
             if is_secret(dotted):
-                group, name = dotted.split(".")
                 data[group].pop(name, None)
+            elif name.endswith("base_url"):
+                data[group][name] = redact_url(data[group][name])
         return data
 
     def resolved_policy_path(self) -> Path:
@@ -360,12 +387,12 @@ class Settings(BaseModel):
         legacy_targets = set(LEGACY.values())
         for flat, dotted in LEGACY.items():
             if dotted not in legacy_neutral:
-                view[flat] = _jsonable(self.get(dotted))
+                view[flat] = _recorded(dotted, self.get(dotted))
         for dotted, _ in iter_fields():
             if dotted in neutral or dotted in legacy_targets or dotted == "rewards.weights":
                 continue
             if self.get(dotted) != defaults.get(dotted):
-                view[dotted] = _jsonable(self.get(dotted))
+                view[dotted] = _recorded(dotted, self.get(dotted))
         extra = {g: w for g, w in self.rewards.weights.items() if g not in DEFAULT_WEIGHTS}
         if extra:
             view["rewards.weights"] = extra
@@ -427,6 +454,11 @@ LEGACY_ENV = {
 }
 
 
+def _recorded(dotted: str, value: Any) -> Any:
+    """A setting as the run store records it: URLs without their user name and password."""
+    return redact_url(value) if dotted.endswith("base_url") else _jsonable(value)
+
+
 def iter_fields():
     """(dotted name, field info) for every setting, group by group."""
     for group, cls in GROUPS.items():
@@ -478,7 +510,8 @@ def _jsonable(v: Any) -> Any:
 
 def _problems(e: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in e.errors()
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].removeprefix('Value error, ')}"
+        for err in e.errors()
     )
 
 

@@ -123,6 +123,11 @@ class RunStore:
             (time.time(), prompt, fp, json.dumps(settings, sort_keys=True)),
         )
 
+    def update_settings(self, fp: str, settings: dict) -> None:
+        """A resumed run accepted changed settings: later resumes compare against these."""
+        view = json.dumps(settings, sort_keys=True)
+        self.db.execute("UPDATE runs SET fingerprint = ?, settings = ?", (fp, view))
+
     def set_status(self, status: str) -> None:
         self.db.execute("UPDATE runs SET status = ?", (status,))
 

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cinerl.core.settings import env_settings
+from cinerl.core.urls import host_of, redact_url, same_endpoint
 
 log = logging.getLogger(__name__)
 JPEG_QUALITY = 85
@@ -41,10 +42,24 @@ class EndpointError(RuntimeError):
     """An OpenAI-compatible endpoint gave no usable answer; the message is the short reason."""
 
 
-def api_key(kind: str) -> str | None:
-    """rewards.vlm_api_key / rewards.judge_api_key, else llm.api_key (OPENAI_API_KEY)."""
+OPENAI_HOST = "api.openai.com"
+
+
+def api_key(kind: str, base_url: str | None = None) -> str | None:
+    """The key for a request of `kind` ("vlm" or "judge") to `base_url`: each key goes only to the
+    endpoint it was configured for. rewards.<kind>_api_key goes to rewards.<kind>_base_url (or to
+    any endpoint when that is unset); llm.api_key (OPENAI_API_KEY) only to llm.base_url or to
+    api.openai.com, never to some other judge server that has no key of its own."""
     s = env_settings()
-    return getattr(s.rewards, f"{kind}_api_key", None) or s.llm.api_key or None
+    own = getattr(s.rewards, f"{kind}_api_key", None)
+    configured = getattr(s.rewards, f"{kind}_base_url", None)
+    if own and (base_url is None or not configured or same_endpoint(base_url, configured)):
+        return own
+    llm = s.llm
+    if llm.api_key and base_url is not None:
+        if same_endpoint(base_url, llm.base_url) or host_of(base_url) == OPENAI_HOST:
+            return llm.api_key
+    return None
 
 
 def jpeg_data_url(rgb: Any, quality: int = JPEG_QUALITY) -> str:
@@ -75,7 +90,7 @@ def retry_delay(
 class ChatClient:
     """One model behind an OpenAI-compatible endpoint (vLLM, llama.cpp's server, Ollama, OpenAI).
 
-    api_key: sent as a Bearer token; when None, ``api_key(kind)`` is read at each request
+    api_key: sent as a Bearer token; when None, ``api_key(kind, base_url)`` is read at each request
     (kind "vlm" or "judge"). A server that checks no key gets none.
     """
 
@@ -99,7 +114,7 @@ class ChatClient:
         self._key = api_key
 
     def __repr__(self) -> str:  # never the key
-        return f"ChatClient(base_url={self.base_url!r}, model={self.model!r})"
+        return f"ChatClient(base_url={redact_url(self.base_url)!r}, model={self.model!r})"
 
     @property
     def url(self) -> str:
@@ -107,7 +122,7 @@ class ChatClient:
 
     def _request(self, body: bytes) -> urllib.request.Request:
         headers = {"Content-Type": "application/json"}
-        key = self._key or api_key(self.kind)
+        key = self._key or api_key(self.kind, self.base_url)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return urllib.request.Request(self.url, data=body, headers=headers, method="POST")
@@ -132,7 +147,7 @@ class ChatClient:
                 "messages": [{"role": "user", "content": content}],
             }
         ).encode()
-        url = self.url
+        url = redact_url(self.url)  # as every reason names it: no user name or password
         for attempt in range(self.retries + 1):
             retry_after = None
             try:

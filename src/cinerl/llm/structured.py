@@ -136,7 +136,11 @@ def structured_call(
     def give_up(reason: str) -> tuple[BaseModel, dict]:
         if fallback is None:
             raise LLMUnavailable(reason)
-        log.warning("%s: %s; using the offline planner for this step", step or schema.__name__, reason)
+        warned = getattr(provider, "warned", None)  # a guarded provider says each reason once
+        level = logging.INFO if warned is not None and reason in warned else logging.WARNING
+        log.log(level, "%s: %s; using the offline planner for this step", step or schema.__name__, reason)
+        if warned is not None:
+            warned.add(reason)
         meta.update(fell_back=True, warning=f"{reason}; used the offline planner for this step")
         return fallback(), meta
 

@@ -6,12 +6,14 @@ to story/scene_prompts.json (the scenes' base prompts, planning/scene_prompts.py
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 
 from cinerl.core.settings import Settings
 from cinerl.core.errors import UserError
 from cinerl.core.media import atomic_write_text
 from cinerl.planning.agents import DirectorAgent
+from cinerl.llm.guard import GuardedProvider
 from cinerl.llm.providers import get_provider
 from cinerl.llm.types import LLMCache
 from cinerl.core.schema import StoryBible
@@ -22,7 +24,25 @@ PLAN_BIBLE = "creative_document.json"
 PLAN_PROMPTS = "scene_prompts.json"
 
 
-def provider_for(settings: Settings):
+# one guarded provider per run store, so the breaker and the deadline span the whole plan (the
+# bible, then every scene's prompts), however many times a stage asks for the provider
+_GUARDED: "weakref.WeakKeyDictionary[object, GuardedProvider]" = weakref.WeakKeyDictionary()
+
+
+def provider_for(settings: Settings, run: object | None = None):
+    """The settings' provider behind a circuit breaker and the plan's deadline (llm/guard.py);
+    `run` (the run store) shares one across the stages of a run."""
+    if run is not None and run in _GUARDED:
+        return _GUARDED[run]
+    provider = _provider(settings)
+    if provider.name != "offline":
+        provider = GuardedProvider(provider, settings.llm.max_failures, settings.llm.deadline)
+        if run is not None:
+            _GUARDED[run] = provider
+    return provider
+
+
+def _provider(settings: Settings):
     llm = settings.llm
     return get_provider(
         llm.provider,
@@ -48,6 +68,8 @@ def load_plan(plan_dir: str | Path) -> StoryBible:
         )
     try:
         return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
+    except UserError as e:  # an unsafe id (core/schema.safe_id): name the file it came from
+        raise UserError(f"--from-plan {plan_dir}: {PLAN_BIBLE}: {e}") from None
     except ValueError as e:
         raise UserError(
             f"--from-plan {plan_dir}: {PLAN_BIBLE} is not a valid story bible ({str(e).splitlines()[0]})"
@@ -75,7 +97,7 @@ def plan_bible(prompt: str, settings: Settings, cache: LLMCache | None, out_dir:
         ]
     else:
         p = s.plan
-        agent = DirectorAgent(provider_for(s), cache=cache, repairs=s.llm.repairs)
+        agent = DirectorAgent(provider_for(s, cache), cache=cache, repairs=s.llm.repairs)
         bible, steps = agent.plan(
             prompt,
             seed=s.run.seed,

@@ -18,6 +18,7 @@ from cinerl.core.settings import Settings
 from cinerl.core.inputs import check_out_dir, check_prompt
 from cinerl.core.media import atomic_write_text
 from cinerl.core.store import RunStore
+from cinerl.core.urls import redact_url
 from cinerl.planning.agents import DirectorAgent
 from cinerl.planning.scene_prompts import write_prompts
 from cinerl.planning.bible import PLAN_BIBLE, PLAN_PROMPTS, provider_for
@@ -43,6 +44,7 @@ PLAN_SETTINGS = {
 
 def plan_settings(settings: Settings) -> dict:
     view = {k: settings.get(dotted) for k, dotted in PLAN_SETTINGS.items()}
+    view["llm_base_url"] = redact_url(view["llm_base_url"])  # state.db never holds a password
     if settings.run.shot_mode != "continuous":  # plans before --mode were all continuous
         view["shot_mode"] = settings.run.shot_mode
     return view

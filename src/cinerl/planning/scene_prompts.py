@@ -170,7 +170,7 @@ def scene_prompts(bible: StoryBible, settings: Settings, store: RunStore, out_di
                 "steps": [],
             }
         else:
-            provider = provider_for(s)
+            provider = provider_for(s, store)
             if provider.name == "offline":
                 return {}
             rows, steps = write_prompts(bible, provider, store, s.llm.repairs, s.run.shot_mode)

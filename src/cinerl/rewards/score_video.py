@@ -15,11 +15,16 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+import logging
+
 from cinerl.core.errors import UserError
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.core.composite import Scorer
 from cinerl.core.settings import RewardSettings
 from cinerl.core.schema import Clip, RewardBreakdown, StoryBible
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,11 +66,27 @@ def previous_last_frame(run_dir: Path, scene_index: int) -> np.ndarray | None:
         return None
 
 
+def run_attempt_prompt(run_dir: Path, video: Path) -> str | None:
+    """The prompt `cinerl make` scored this take with, when the video is a take of the run."""
+    report = run_dir / "report.json"
+    if not report.is_file():
+        return None
+    try:
+        rep = json.loads(report.read_text(encoding="utf-8"))
+        for sc in rep["scenes"]:
+            for att in sc["attempts"]:
+                if (run_dir / att["clip_path"]).resolve() == video.resolve():
+                    return att["prompt"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
 def prepare(
     video: Path, prompt: str | None = None, bible_path: Path | None = None, scene: int | None = None
 ) -> ScoreInputs:
     """Decode the video and build the scoring context; UserError for anything the user can fix."""
-    from cinerl.core.media import read_mp4
+    from cinerl.core.media import probe_mp4, read_mp4
 
     video = Path(video)
     if not video.is_file():
@@ -76,6 +97,17 @@ def prepare(
         frames, fps = read_mp4(video)
     except Exception as exc:
         raise UserError(f"cannot read {video} as a video: {type(exc).__name__}: {exc}") from None
+    try:
+        declared = probe_mp4(video)["frames"]
+    except Exception:
+        declared = 0
+    if declared > len(frames):
+        log.warning(
+            "%s decodes to %d frames but its header says %d: it may be truncated",
+            video,
+            len(frames),
+            declared,
+        )
     clip = Clip(frames=frames, fps=max(1, int(fps)))
     ctx = ScoreContext(prompt=prompt or "")
     used = [f"video {frames.shape[2]}x{frames.shape[1]}, {frames.shape[0]} frames at {fps} fps"]
@@ -89,10 +121,14 @@ def prepare(
             raise UserError(f"scene {idx} is not in {bible_path} (scenes 0..{len(bible.scenes) - 1})")
         ctx.bible, ctx.scene = bible, sc
         used.append(f"bible scene {idx} ({sc.title})")
-        if not prompt:
+        run_dir = Path(bible_path).resolve().parent.parent
+        take_prompt = None if prompt else run_attempt_prompt(run_dir, video)
+        if take_prompt:
+            ctx.prompt = take_prompt
+            used.append("prompt = the take's prompt in the run")
+        elif not prompt:
             ctx.prompt = sc.action
             used.append("prompt = the scene's planned action")
-        run_dir = Path(bible_path).resolve().parent.parent
         refs = run_dir / "references"
         for cid in sc.character_ids:
             img = _load_png(refs / f"character_{cid}.png")

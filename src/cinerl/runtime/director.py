@@ -5,7 +5,6 @@ stopped and makes the same film an uninterrupted run makes."""
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -21,13 +20,31 @@ from cinerl.core.settings import RunSettings, Settings
 from cinerl.generation.registry import all_frame_neutral, get_image_backend, get_video_backend
 from cinerl.generation.keyframes import scene_keyframes
 from cinerl.core.inputs import check_out_dir, check_prompt
-from cinerl.core.media import atomic_write_text, load_png, save_jpeg, save_png, thumbnail, write_mp4
-from cinerl.core.store import RunStore
+from cinerl.core.errors import UserError
+from cinerl.core.locks import run_lock
+from cinerl.core.media import (
+    atomic_write_text,
+    load_png,
+    probe_mp4,
+    read_mp4,
+    save_jpeg,
+    save_png,
+    thumbnail,
+    write_mp4,
+)
+from cinerl.core.store import RunStore, fingerprint, sha256_file
+from cinerl.runtime import fingerprint as fpcheck
+from cinerl.runtime.faults import as_user_error
+from cinerl.runtime.heal import heal_snapshots, record_take, take_damage, take_key
+from cinerl.runtime.rescore import rescore
+from cinerl.runtime.run_folder import clear_run, open_store, remove_stale_temps
+from cinerl.runtime.shared_policy import SharedPolicy
 from cinerl.planning.scene_prompts import scene_prompts
 from cinerl.planning.bible import llm_report, plan_bible
 from cinerl.prompting.composer import compose, compose_onto
 from cinerl.references.preproduce import References, preproduce
 from cinerl.rewards import ScoreContext, Scorer
+from cinerl.core.schema import Clip
 from cinerl.training.policy.state import state_vector
 from cinerl.training.policy.net import PromptPolicy, Transition
 from cinerl.core.schema import (
@@ -44,19 +61,6 @@ from cinerl.core.schema import (
 )
 
 log = logging.getLogger(__name__)
-RUN_ENTRIES = (
-    "state.db",
-    "state.db-wal",
-    "state.db-shm",
-    "story",
-    "references",
-    "scenes",
-    "policy",
-    "film.mp4",
-    "film.srt",
-    "report.json",
-    "report.html",
-)
 
 
 @dataclass
@@ -68,19 +72,16 @@ class FilmResult:
     report: FilmReport
 
 
+REDO = {
+    "restitch": "the film is stitched and reported again",
+    "rescore": "stored takes are re-totalled from their components, re-chosen, re-stitched",
+    "attempts": "the new attempt rule applies to the scenes not finished yet",
+}
+
+
 def attempt_seed(seed: int, scene: int, attempt: int) -> int:
     """A seed per attempt derived from the run seed, so any attempt can be redone on its own."""
     return int(np.random.SeedSequence([seed, scene, attempt]).generate_state(1)[0])
-
-
-def clear_run(out_dir: Path) -> None:
-    """Remove what a previous run wrote (and only that) for --fresh."""
-    for name in RUN_ENTRIES:
-        p = out_dir / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
 
 
 def existing_run(out_dir: Path) -> bool:
@@ -120,22 +121,68 @@ class Director:
         fresh: bool = False,
         on_attempt: Callable[[AttemptRecord], None] | None = None,
         on_plan: Callable[[StoryBible], None] | None = None,
+        on_event: Callable[[str], None] | None = None,
+        on_scene: Callable[[Scene, int], None] | None = None,
     ):
         self.prompt = check_prompt(prompt)
+        if not str(out_dir).strip():
+            raise UserError("--out is empty: name the run folder")
         self.out_dir = check_out_dir(Path(out_dir))
         self.settings = settings
         self.on_attempt, self.on_plan = on_attempt, on_plan
-        # the settings that make this run this run (a backend's speed settings do not)
-        film_settings = settings.film_fingerprint_view(all_frame_neutral())
-        if fresh:
-            clear_run(self.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.store = RunStore.open_run(self.out_dir, self.prompt, film_settings)
+        self.on_event = on_event or (lambda line: None)
+        self.on_scene = on_scene or (lambda scene, takes: None)
+        self.lock = run_lock(self.out_dir)  # before anything in the folder is read or removed
+        try:
+            if fresh:
+                clear_run(self.out_dir)
+            removed = remove_stale_temps(self.out_dir)
+            if removed:
+                log.warning("removed %d stale temp file(s) of an earlier run in %s", removed, self.out_dir)
+            self.store = open_store(self.out_dir)
+            self.resume_changes = self.open_run()
+        except BaseException:
+            self.lock.release()
+            raise
         self.timer = Timer(self.store)
         self.keyframes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # --mode keyframes
         self.prompt_scenes: dict[int, Scene] = {}  # --prompt-opt: scenes as the composer sees them
         self.prompt_opt: dict = {}  # --prompt-opt: what it added, for the report
         self.base_prompts: dict[int, str] = {}  # --llm, --from-plan: each scene's base prompt
+
+    def open_run(self) -> fpcheck.Changes:
+        """Start the run, or resume it: settings compared one by one with the stored view
+        (runtime/fingerprint.py); a setting that changes frames is refused by name."""
+        neutral = all_frame_neutral()
+        view = self.settings.film_fingerprint_view(neutral)
+        fp = fingerprint(self.prompt, view)
+        run = self.store.run()
+        if not run:
+            self.store.start_run(self.prompt, fp, view)
+            return fpcheck.Changes()
+        if run["prompt"] != self.prompt:
+            self.store.close()
+            raise UserError(
+                f"{self.out_dir} holds a run of another prompt; "
+                "pass --fresh to replace it or choose another --out"
+            )
+        changes = fpcheck.compare(run["settings"], view, neutral)
+        if changes.refuse:
+            self.store.close()
+            raise UserError(
+                f"{self.out_dir} holds a run made with other settings ({'; '.join(changes.refuse)}); "
+                "use the run's settings to resume, --fresh to replace it, or another --out"
+            )
+        if changes.any:
+            for kind, lines in changes.redo.items():
+                log.warning("resuming with %s: %s", "; ".join(lines), REDO[kind])
+            if changes.accepted:
+                log.info("resuming with %s (changes no frame)", "; ".join(changes.accepted))
+            if "rescore" in changes.redo:
+                for line in rescore(self.store, self.settings.rewards.weights):
+                    log.warning("new reward weights: %s", line)
+            self.store.update_settings(fp, view)
+        return changes
 
     # stages -------------------------------------------------------------------------------
     def plan(self) -> StoryBible:
@@ -150,7 +197,18 @@ class Director:
         def read(path: Path) -> StoryBible:
             return StoryBible.model_validate_json(path.read_text(encoding="utf-8"))
 
+        self.check_bible()
         return self.store.cached("story", "bible", make, write, read)
+
+    def check_bible(self) -> None:
+        """A hand-edited story/bible.json is neither reverted nor used: the run says so."""
+        row = next((a for a in self.store.artifacts() if (a["kind"], a["key"]) == ("story", "bible")), None)
+        path = self.out_dir / "story" / "bible.json"
+        if row and path.is_file() and sha256_file(path) != row["sha256"]:
+            raise UserError(
+                f"{path} was edited after the run planned it; this run will not shoot an edited plan: "
+                "pass --fresh to plan again, or shoot your own plan with `cinerl make --from-plan`"
+            )
 
     def references(self, bible: StoryBible) -> References:
         with self.timer.stage("references"):
@@ -160,10 +218,14 @@ class Director:
                 bible, backend, self.out_dir, self.store, (s.run.width, s.run.height), s.run.seed
             )
 
+    def new_policy(self) -> PromptPolicy:
+        return PromptPolicy.from_settings(self.settings.policy, seed=self.settings.run.seed)
+
     def load_policy(self) -> tuple[PromptPolicy, int]:
-        """The run's own policy snapshot (start, or after the last finished scene)."""
+        """The run's own policy snapshot (start, or after the last finished scene, recomputed
+        when damaged) and the version the run started from (start.pt's, also on a resume)."""
         s = self.settings
-        policy = PromptPolicy.from_settings(s.policy, seed=s.run.seed)
+        policy = self.new_policy()
         if s.policy.mode == "random":
             return policy, 0
         # the shared policy file as this run found it; other runs may change the file later
@@ -174,14 +236,13 @@ class Director:
             write=lambda _: policy.save(self.out_dir / "policy" / "start.pt"),
             read=lambda path: path,
         )
-        latest = start
-        for idx in sorted(self.store.scenes()):
-            snap = self.store.artifact("policy", f"scene_{idx:02d}", self.out_dir)
-            if snap is None:
-                raise RuntimeError(f"run store lists scene {idx} but its policy snapshot is missing")
-            latest = snap
+        policy.load(start)
+        version_start = policy.version
+        latest = heal_snapshots(self.store, self.out_dir, self.new_policy) or start
         policy.load(latest)
-        return policy, policy.version
+        if s.policy.mode == "learn":
+            self.shared = SharedPolicy(s.resolved_policy_path(), self.new_policy)
+        return policy, version_start
 
     def shoot_scene(
         self,
@@ -199,17 +260,12 @@ class Director:
         done = {rec.attempt: (rec, st) for rec, st in self.store.attempts(scene.index)}
         batch: list[Transition] = []
         records: list[AttemptRecord] = []
-        ctx = ScoreContext(
-            scene=scene,
-            bible=bible,
-            character_refs={cid: refs.characters[cid] for cid in scene.character_ids},
-            location_ref=refs.locations[scene.location_id],
-            previous_last_frame=prev_last,
-        )
+        ctx = self.context(scene, bible, refs, prev_last)
         k = 0
         while True:
             if k in done:
                 rec, st = done[k]
+                rec = self.heal_take(rec, scene, bible, backend, scorer, ctx, prev_last)
                 state = np.asarray(st, dtype=np.float32)
             else:
                 state = state_vector(scene, bible, recent)
@@ -222,6 +278,7 @@ class Director:
             k += 1
             if enough_attempts(k, max(r.reward.total for r in records), s.run):
                 break
+        self.on_scene(scene, k)
         chosen = max(records, key=lambda r: (r.reward.total, -r.attempt)).attempt
         learn_t: dict[str, float] = {}
         with self.timer.stage("learn", learn_t):
@@ -232,9 +289,18 @@ class Director:
                 self.store.record_artifact("policy", f"scene_{scene.index:02d}", snap, self.out_dir)
                 snap_path = str(snap.relative_to(self.out_dir))
                 if s.policy.mode == "learn":
-                    policy.save(s.resolved_policy_path())
+                    self.shared.publish(policy, batch)
         self.store.commit_scene(scene.index, chosen, policy.version, snap_path, info)
         return chosen
+
+    def context(self, scene: Scene, bible: StoryBible, refs: References, prev_last) -> ScoreContext:
+        return ScoreContext(
+            scene=scene,
+            bible=bible,
+            character_refs={cid: refs.characters[cid] for cid in scene.character_ids},
+            location_ref=refs.locations[scene.location_id],
+            previous_last_frame=prev_last,
+        )
 
     def attempt(
         self,
@@ -256,32 +322,17 @@ class Director:
             prompt, negative = compose_onto(self.base_prompts[scene.index], composed, bible, action)
         else:
             prompt, negative = compose(composed, bible, action)
-        r = s.run
-        request = ClipRequest(
-            prompt=prompt,
-            negative_prompt=negative,
-            width=r.width,
-            height=r.height,
-            fps=r.fps,
-            num_frames=max(1, round(scene.duration_s * r.fps)),
-            seed=seed,
-            init_image=prev_last,
-            reference_image=ctx.location_ref,
-        )
-        if scene.index in self.keyframes:
-            request.init_image, request.last_image = self.keyframes[scene.index]
+        request = self.request(scene, seed, prompt, negative, prev_last, ctx)
         timings: dict[str, float] = {}
         with self.timer.stage("render", timings):
             clip = backend.generate(request)
-        ctx.prompt = prompt
-        with self.timer.stage("score", timings):
-            reward = scorer.score(clip, ctx)
         folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
         stem = f"attempt_{k:02d}"
         with self.timer.stage("save", timings):
-            write_mp4(clip.frames, clip.fps, folder / f"{stem}.mp4")
-            save_png(clip.frames[-1], folder / f"{stem}_last.png")
-            save_jpeg(thumbnail(clip.frames[len(clip.frames) // 2]), folder / f"{stem}_thumb.jpg")
+            saved = self.save_take(clip, folder, stem, request.num_frames)
+        ctx.prompt = prompt
+        with self.timer.stage("score", timings):
+            reward = scorer.score(saved, ctx)  # what was saved, as `cinerl score` reads it
 
         def rel(name: str) -> str:
             return str((folder / name).relative_to(self.out_dir))
@@ -301,15 +352,75 @@ class Director:
             timings=timings,
             backend_info=clip.metadata.get("report", {}),
         )
+        record_take(self.store, record, self.out_dir)
         self.store.commit_attempt(record, state.tolist())
         return record
+
+    def request(self, scene: Scene, seed: int, prompt: str, negative: str, prev_last, ctx) -> ClipRequest:
+        r = self.settings.run
+        request = ClipRequest(
+            prompt=prompt,
+            negative_prompt=negative,
+            width=r.width,
+            height=r.height,
+            fps=r.fps,
+            num_frames=max(1, round(scene.duration_s * r.fps)),
+            seed=seed,
+            init_image=prev_last,
+            reference_image=ctx.location_ref,
+        )
+        if scene.index in self.keyframes:
+            request.init_image, request.last_image = self.keyframes[scene.index]
+        return request
+
+    def save_take(self, clip, folder: Path, stem: str, expected: int) -> Clip:
+        """Write the take's mp4, lossless last frame and thumbnail; return the mp4 decoded, the
+        frames a viewer (and `cinerl score`) will see."""
+        path = write_mp4(clip.frames, clip.fps, folder / f"{stem}.mp4")
+        save_png(clip.frames[-1], folder / f"{stem}_last.png")
+        save_jpeg(thumbnail(clip.frames[len(clip.frames) // 2]), folder / f"{stem}_thumb.jpg")
+        frames, fps = read_mp4(path)
+        if len(frames) < max(expected, probe_mp4(path)["frames"]):
+            log.warning("%s decodes to %d frames, fewer than the %d written", path, len(frames), expected)
+        return Clip(frames=frames, fps=fps or clip.fps, metadata=clip.metadata)
+
+    def heal_take(
+        self, rec: AttemptRecord, scene: Scene, bible, backend, scorer, ctx, prev_last
+    ) -> AttemptRecord:
+        """Re-render a take whose files are missing or damaged, from its stored seed and prompt."""
+        bad = take_damage(self.store, rec, self.out_dir)
+        if not bad:
+            return rec
+        old = next((a["sha256"] for a in self.store.artifacts() if a["key"] == take_key(rec, "mp4")), None)
+        request = self.request(scene, rec.seed, rec.prompt, rec.negative_prompt, prev_last, ctx)
+        clip = backend.generate(request)
+        folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
+        saved = self.save_take(clip, folder, f"attempt_{rec.attempt:02d}", request.num_frames)
+        how = "re-rendered from its stored seed"
+        if old is None or sha256_file(self.out_dir / rec.clip_path) != old:
+            ctx.prompt = rec.prompt
+            rec.reward = scorer.score(saved, ctx)
+            how += " and re-scored"
+        record_take(self.store, rec, self.out_dir)
+        state = next(st for r, st in self.store.attempts(scene.index) if r.attempt == rec.attempt)
+        self.store.commit_attempt(rec, state)
+        log.warning(
+            "healed scene %d take %d (%s missing or damaged): %s",
+            scene.index + 1,
+            rec.attempt + 1,
+            ", ".join(bad),
+            how,
+        )
+        return rec
 
     # the whole film -----------------------------------------------------------------------
     def run(self) -> FilmResult:
         s = self.settings
+        self.on_event("planning")
         bible = self.plan()
         if self.on_plan:
             self.on_plan(bible)
+        self.on_event("reference stills")
         refs = self.references(bible)
         if s.plan.prompt_opt != "none":
             from cinerl.prompting.rapo.film import prompt_scenes
@@ -340,9 +451,17 @@ class Director:
         prev_last: np.ndarray | None = None
         recent: list[float] = []
         for scene in bible.scenes:
+            self.on_event(f"scene {scene.index + 1}/{len(bible.scenes)}: {scene.title}")
             if scene.index not in committed:
                 self.shoot_scene(scene, bible, refs, policy, backend, scorer, prev_last, recent)
                 committed = self.store.scenes()
+            else:
+                ctx = self.context(scene, bible, refs, prev_last)
+                for rec, _ in self.store.attempts(scene.index):
+                    self.heal_take(rec, scene, bible, backend, scorer, ctx, prev_last)
+                    if self.on_attempt:
+                        self.on_attempt(rec)
+                self.on_scene(scene, len(self.store.attempts(scene.index)))
             chosen = committed[scene.index]["chosen"]
             records = [r for r, _ in self.store.attempts(scene.index)]
             rec = next(r for r in records if r.attempt == chosen)
@@ -362,6 +481,7 @@ class Director:
             for i in sorted(scenes)
         ]
         film_path = self.out_dir / "film.mp4"
+        self.on_event("stitching the film")
         with self.timer.stage("stitch"):
             info = stitch(
                 [self.out_dir / r.clip_path for r in chosen],
@@ -373,6 +493,7 @@ class Director:
                 b - a for a, b in zip(info["scene_offsets"], info["scene_offsets"][1:] + [info["seconds"]])
             ]
             write_srt(scene_subtitles(bible, info["scene_offsets"], durations), self.out_dir / "film.srt")
+        self.on_event("writing the report")
         with self.timer.stage("report"):
             report = self.build_report(bible, refs, attempts, scenes, info, version_start, version_end)
             json_path, html_path = write_report(report, self.out_dir)
@@ -438,6 +559,7 @@ class Director:
 
     def close(self) -> None:
         self.store.close()
+        self.lock.release()
 
 
 def make_film(
@@ -447,9 +569,16 @@ def make_film(
     fresh: bool = False,
     on_attempt: Callable[[AttemptRecord], None] | None = None,
     on_plan: Callable[[StoryBible], None] | None = None,
+    on_event: Callable[[str], None] | None = None,
+    on_scene: Callable[[Scene, int], None] | None = None,
 ) -> FilmResult:
-    director = Director(prompt, out_dir, settings, fresh=fresh, on_attempt=on_attempt, on_plan=on_plan)
-    try:
-        return director.run()
-    finally:
-        director.close()
+    """Make (or resume) the film; a full disk, a damaged store or a truncated file ends in a
+    UserError of one line (runtime/faults.py)."""
+    with as_user_error(Path(out_dir)):
+        director = Director(
+            prompt, out_dir, settings, fresh, on_attempt, on_plan, on_event=on_event, on_scene=on_scene
+        )
+        try:
+            return director.run()
+        finally:
+            director.close()

@@ -20,6 +20,7 @@ from cinerl.apps.cli.rapo import rapo_app, sspo
 from cinerl.apps.cli.score import score
 from cinerl.core.errors import UserError
 from cinerl.core.inputs import check_out_dir
+from cinerl.core.settings import MAX_SEED
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="CineRL: one prompt to a coherent multi-scene film."
@@ -76,13 +77,19 @@ def show_config(
 
 @app.command()
 def smoke(
-    out: Path = typer.Option(Path("smoke_report.json"), "--out", "-o", help="JSON report path"),
+    out: Path = typer.Option(
+        Path("smoke_report.json"), "--out", "-o", help="JSON report path (or a folder to write it in)"
+    ),
     seed: int = typer.Option(0),
 ) -> None:
     """Check planner, policy update and run store quickly; exit 1 if any check fails."""
     from cinerl.runtime.smoke import run_smoke
 
     try:
+        if not 0 <= seed <= MAX_SEED:
+            raise UserError(f"--seed must be between 0 and {MAX_SEED} (got {seed})")
+        if out.is_dir():  # a folder: the report goes inside it
+            out = out / "smoke_report.json"
         check_out_dir(out.parent if out.parent != Path("") else Path("."))
     except UserError as e:
         fail(str(e))

@@ -16,17 +16,27 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from cinerl.core.errors import UserError
 from cinerl.core.settings import Settings, load_settings
+from cinerl.core.urls import RedactingFilter
 
 err = Console(stderr=True)
 
 
 def fail(message: str) -> None:
     """One message on stderr and exit code 2: what a user's mistake ends in."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escaped: a message quoting the user's input ("[/]" in a prompt or an id) is text, not markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -35,6 +45,9 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:  # no password in a URL reaches a log
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def parse_size(size: str | None) -> tuple[int | None, int | None]:
@@ -86,6 +99,7 @@ def progress(description: str, total: int | None = None):
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         disable=not err.is_terminal,
     ) as bar:

@@ -25,12 +25,17 @@ from cinerl.core.errors import Unavailable, UserError
 from cinerl.core.inputs import check_out_dir, check_prompt, check_scene_count
 
 
+def log_line(line: str) -> None:
+    """One line per stage, scene and take when stderr is a file, a pipe or CI (no bar there)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def make(
     ctx: typer.Context,
     prompt: Optional[str] = typer.Argument(
         None, help="the seed prompt: who, where, what happens (optional with --from-plan)"
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="run folder (film, report, state)"),
+    out: str = typer.Option(..., "--out", "-o", help="run folder (film, report, state)"),
     run__seed: Optional[int] = typer.Option(None, "--seed", help="seed for plan, render and policy"),
     plan__scenes: Optional[int] = typer.Option(None, "--scenes", help="force this many scenes"),
     run__attempts: Optional[int] = typer.Option(None, "--attempts", help="attempts per scene"),
@@ -115,34 +120,51 @@ def make(
             raise UserError("give the seed PROMPT (or --from-plan DIR)")
         text = check_prompt(prompt)
         check_scene_count(plan__scenes)
-        out = check_out_dir(out)
+        if not out.strip():  # typer's Path("") would mean the current folder
+            raise UserError("--out is empty: name the run folder")
         width, height = parse_size(size)
         settings, source = settings_from(config, ctx.params, sets, run__width=width, run__height=height)
         from cinerl.generation.registry import preflight
 
         settings = preflight(settings, source)  # the backend's checks, before anything is written
+        out = check_out_dir(Path(out))  # only now: bad settings leave no empty --out behind
         from cinerl.runtime.director import existing_run, make_film  # heavy imports after the checks
 
         if existing_run(out) and not fresh and not resume and sys.stdin.isatty():
             fresh = not typer.confirm(f"{out} has a run in progress. Resume it?", default=True)
+        r = settings.run
+        per_scene = r.max_attempts if r.consistency_threshold is not None else r.attempts
         with progress("planning") as (bar, task):
 
             def on_plan(bible):
-                bar.update(
-                    task,
-                    description=f"shooting '{bible.title}'",
-                    total=len(bible.scenes) * settings.run.attempts,
-                )
+                bar.update(task, description=f"shooting '{bible.title}'", total=len(bible.scenes) * per_scene)
 
             def on_attempt(rec):
                 bar.advance(task)
+                line = (
+                    f"scene {rec.scene + 1} take {rec.attempt + 1}: reward {rec.reward.total:.3f}"
+                    f" ({sum(rec.timings.values()):.1f} s)"
+                )
                 if err.is_terminal:
-                    bar.console.print(
-                        f"scene {rec.scene + 1} attempt {rec.attempt + 1}: reward {rec.reward.total:.3f}",
-                        highlight=False,
-                    )
+                    bar.console.print(line, highlight=False)
+                else:
+                    log_line(line)
 
-            result = make_film(text, out, settings, fresh=fresh, on_attempt=on_attempt, on_plan=on_plan)
+            def on_scene(scene, takes):
+                # a threshold scene that stopped early: the bar's total shrinks to the real takes
+                if takes < per_scene:
+                    bar.update(task, total=bar.tasks[0].total - (per_scene - takes))
+
+            result = make_film(
+                text,
+                out,
+                settings,
+                fresh=fresh,
+                on_attempt=on_attempt,
+                on_plan=on_plan,
+                on_event=None if err.is_terminal else log_line,
+                on_scene=on_scene,
+            )
     except (UserError, Unavailable) as e:
         fail(str(e))
     rep = result.report

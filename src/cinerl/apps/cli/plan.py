@@ -50,8 +50,8 @@ def plan(
     try:
         text = check_prompt(prompt)
         check_scene_count(plan__scenes)
-        out = check_out_dir(out)
         settings, _ = settings_from(config, ctx.params, sets)
+        out = check_out_dir(out)  # only now: bad settings leave no empty --out behind
         from cinerl.planning.plan_run import existing_plan, make_plan
 
         if existing_plan(out) and not fresh and not resume and sys.stdin.isatty():
@@ -71,5 +71,9 @@ def plan(
         f"{report['calls']} calls, {report['cache_hits']} from cache, "
         f"{report['prompt_tokens'] + report['completion_tokens']} tokens)"
     )
-    for w in report["warnings"]:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if report["warnings"]:  # each reason was logged once as it happened; here only the count
+        err.print(
+            f"[yellow]warning:[/] {len(report['warnings'])} LLM steps fell back to the offline "
+            "planner (plan_report.json says why)",
+            highlight=False,
+        )

@@ -183,13 +183,26 @@ def _kv_table(rows: dict) -> Table:
 def _header(report: dict, bible: dict) -> dict:
     meta = [f"{key}: {report[key]}" for key in ("seed", "backend") if report.get(key) is not None]
     if bible.get("planner"):
-        meta.append(f"planner: {bible['planner']}")
+        meta.append(f"planner: {_planner(bible['planner'], report)}")
     return {
         "title": report.get("title") or bible.get("title") or "CineRL film",
         "seed_prompt": report.get("seed_prompt") or bible.get("seed_prompt") or "",
         "logline": bible.get("logline") or "",
         "meta": meta,
     }
+
+
+FALLBACK_TAIL = "; used the offline planner for this step"  # llm/structured.py's warning ends so
+
+
+def _planner(planner: str, report: dict) -> str:
+    """'offline' alone would hide that a model was asked and every step fell back: say why."""
+    asked = _dicts(_d(report.get("llm")).get("steps"))
+    steps = [s for s in asked if s.get("provider") not in ("offline", "plan")]
+    if not steps or not all(s.get("fell_back") for s in steps):
+        return str(planner)
+    reason = str(steps[0].get("warning") or "no answer").removesuffix(FALLBACK_TAIL)
+    return f"offline (every LLM step fell back: {reason})"
 
 
 def _film(report: dict, out_dir: Path, embed_max: int) -> dict:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from cinerl.core.errors import UserError
 from cinerl.core.settings import env_settings
+from cinerl.core.urls import redact_url
 from cinerl.llm.client import retry_delay
 from cinerl.llm.types import LLMAuthError, LLMResult, LLMUnavailable
 
@@ -119,15 +120,19 @@ class OpenAIProvider:
         if json_mode is not None and json_mode not in JSON_MODES:
             raise UserError(f"json mode must be one of {', '.join(JSON_MODES)}")
         self.json_mode = json_mode
+        self.timeout = timeout
+        self.time_left = None  # a callable giving the plan's seconds left (llm/guard.py), or None
+        self._warned: set[str] = set()
         # our own retry loop, so each retry is visible and the backoff is ours to test
         self.client = openai.OpenAI(api_key=self._key, base_url=self.base_url, timeout=timeout, max_retries=0)
 
-    def __repr__(self) -> str:  # never the key
-        return f"OpenAIProvider(model={self.model!r}, base_url={self.base_url!r})"
+    def __repr__(self) -> str:  # never the key, nor a password in the URL
+        return f"OpenAIProvider(model={self.model!r}, base_url={redact_url(self.base_url)!r})"
 
     @property
     def where(self) -> str:
-        return self.base_url or "api.openai.com"
+        """The server as every message names it: without user name and password."""
+        return redact_url(self.base_url) or "api.openai.com"
 
     def _wait(self, attempt: int, error: Exception) -> float:
         response = getattr(error, "response", None)
@@ -135,10 +140,20 @@ class OpenAIProvider:
         retry_after = headers.get("retry-after") if headers is not None else None
         return retry_delay(attempt, self.backoff, self.max_backoff, retry_after)
 
+    def _warn(self, kind: str, message: str, *args) -> None:
+        """The first retry of a kind is a warning, the rest only -v: a dead server is one line."""
+        log.log(logging.INFO if kind in self._warned else logging.WARNING, message, *args)
+        self._warned.add(kind)
+
     def _create(self, **kw):
         oa = self._openai
         last: Exception | None = None
         for attempt in range(self.retries + 1):
+            left = self.time_left() if self.time_left else None
+            if left is not None:
+                if left <= 0:
+                    raise LLMUnavailable(f"{self.where}: the LLM deadline (llm.deadline) has passed")
+                kw["timeout"] = min(self.timeout, left)
             try:
                 return self.client.chat.completions.create(**kw)
             except oa.APIStatusError as e:
@@ -155,7 +170,8 @@ class OpenAIProvider:
                     if attempt == self.retries:
                         break
                     wait = self._wait(attempt, e)
-                    log.warning(
+                    self._warn(
+                        f"http {e.status_code}",
                         "%s: HTTP %s, retry %d/%d in %.1fs",
                         self.where,
                         e.status_code,
@@ -176,7 +192,8 @@ class OpenAIProvider:
                 if attempt == self.retries:
                     break
                 wait = self._wait(attempt, e)
-                log.warning(
+                self._warn(
+                    type(e).__name__,
                     "%s: %s, retry %d/%d in %.1fs",
                     self.where,
                     type(e).__name__,
@@ -213,7 +230,7 @@ class OpenAIProvider:
                 if isinstance(e, oa.NotFoundError) or i == len(modes) - 1 or schema is None:
                     raise LLMUnavailable(
                         f"{self.where} rejected the request (HTTP "
-                        f"{e.status_code}): {redact(str(e), self._key)[:300]}"
+                        f"{e.status_code}): {redact_url(redact(str(e), self._key))[:300]}"
                     ) from None
                 log.info(
                     "%s does not take response_format %s (HTTP %s); trying %s",

@@ -11,10 +11,13 @@ DeepSeekMath, arXiv:2402.03300).
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import math
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,24 +209,54 @@ class PromptPolicy:
         return path
 
     def load(self, path: Path) -> bool:
-        """Load a saved policy; False (and a fresh policy) when none exists or it does not fit."""
+        """Load a saved policy; False (and a fresh policy) when none exists or it does not fit.
+
+        weights_only=True: a policy file is tensors and plain data, and unpickling anything else
+        could run code (a crafted .pt calling os.system did, with weights_only=False). A file
+        that cannot be read or is not a policy of these factors gets one warning and a backup
+        beside it, because the run will save its own policy over that path."""
         path = Path(path)
         if not path.exists():
             return False
         try:
-            data = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a corrupt file must not stop a film
-            log.warning("policy %s unreadable (%s); starting fresh", path, e)
+            data = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(data, dict) or not {"net", "optim", "version", "stats"} <= data.keys():
+                raise ValueError("not a CineRL policy file")
+        except Exception as e:  # a corrupt or hostile file must not stop a film, nor run code
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            self._set_aside(path, f"unreadable ({reason})")
             return False
         if (
             data.get("factors") != {f: list(v) for f, v in ACTION_FACTORS.items()}
             or data.get("state_dim") != STATE_DIM
         ):
-            log.warning("policy %s was made for other prompt factors; starting fresh", path)
+            self._set_aside(path, "made for other prompt factors")
             return False
-        self.net.load_state_dict(data["net"])
-        self.optim.load_state_dict(data["optim"])
-        self.version = int(data["version"])
-        self.stats = RunningStats(*data["stats"])
-        self.history = list(data.get("history", []))
+        before = copy.deepcopy((self.net.state_dict(), self.optim.state_dict()))
+        try:
+            version, stats = int(data["version"]), RunningStats(*data["stats"])
+            history = [float(x) for x in data.get("history", [])]
+            self.net.load_state_dict(data["net"])
+            self.optim.load_state_dict(data["optim"])
+        except Exception as e:
+            self.net.load_state_dict(before[0])  # nothing half-loaded survives
+            self.optim.load_state_dict(before[1])
+            self._set_aside(path, f"does not fit this network ({type(e).__name__})")
+            return False
+        self.version, self.stats, self.history = version, stats, history
         return True
+
+    @staticmethod
+    def _set_aside(path: Path, why: str) -> Path | None:
+        """Copy a policy file we cannot use to <name>.unreadable-<timestamp>.pt before anything
+        can overwrite it, and say so once."""
+        backup = path.with_name(f"{path.stem}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
+        if backup.exists():
+            backup = backup.with_name(f"{backup.stem}-{os.getpid()}{path.suffix}")
+        try:
+            shutil.copy2(path, backup)
+        except OSError as e:
+            log.warning("policy %s %s; starting fresh (no backup: %s)", path, why, e.strerror or e)
+            return None
+        log.warning("policy %s %s; starting fresh, the file is kept as %s", path, why, backup)
+        return backup

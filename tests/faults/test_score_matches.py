@@ -1,0 +1,28 @@
+"""`cinerl score` inside a run folder reproduces the reward `cinerl make` stored: both score the
+decoded mp4. And the non-terminal log has one line per take."""
+
+import json
+
+from tests.e2e.helpers import CINERL, run
+
+
+def test_score_reproduces_make(reference):
+    out, _, stderr = reference
+    rep = json.loads((out / "report.json").read_text())
+    for sc in rep["scenes"]:
+        for att in sc["attempts"]:
+            proc = run(
+                [
+                    CINERL,
+                    "score",
+                    str(out / att["clip_path"]),
+                    "--bible",
+                    str(out / "story" / "bible.json"),
+                    "--scene",
+                    str(sc["scene"]),
+                    "--json",
+                ]
+            )
+            assert proc.returncode == 0, proc.stderr
+            assert json.loads(proc.stdout)["total"] == att["reward"]["total"]
+    assert "scene 1 take 1: reward" in stderr and "stitching the film" in stderr
