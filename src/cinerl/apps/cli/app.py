@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cinerl.apps.cli.actors import actors
-from cinerl.apps.cli.common import config_option, fail, set_option, settings_from
+from cinerl.apps.cli.common import OneLineErrors, config_option, fail, set_option, settings_from
 from cinerl.apps.cli.make import make
 from cinerl.apps.cli.plan import plan
 from cinerl.apps.cli.rapo import rapo_app, sspo
@@ -23,7 +23,10 @@ from cinerl.core.inputs import check_out_dir
 from cinerl.core.settings import MAX_SEED
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="CineRL: one prompt to a coherent multi-scene film."
+    cls=OneLineErrors,
+    add_completion=False,
+    no_args_is_help=True,
+    help="CineRL: one prompt to a coherent multi-scene film.",
 )
 app.command()(make)
 app.command()(plan)

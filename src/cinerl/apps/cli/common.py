@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -38,6 +40,30 @@ def fail(message: str) -> None:
     # escaped: a message quoting the user's input ("[/]" in a prompt or an id) is text, not markup
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+class OneLineErrors(TyperGroup):
+    """The top-level group: click's usage errors (an unknown option, `--seed abc`, a prompt that
+    starts with '-') end like every other user error, one line and exit code 2, instead of a
+    boxed usage panel; Ctrl-C still ends quietly."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            err.print("Aborted!", highlight=False)
+            sys.exit(1)
+        except typer.TyperException as e:  # click's usage errors, vendored by typer
+            name = " ".join((args or sys.argv[1:])[:1]) or "cinerl"
+            err.print(
+                f"[bold red]error:[/] {escape(e.format_message())} (see `cinerl {name} --help`)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            sys.exit(e.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def setup_logging(verbose: bool) -> None:
