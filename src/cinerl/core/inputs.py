@@ -45,9 +45,12 @@ def check_scene_count(n: int | None, limit: int = 24) -> int | None:
     return n
 
 
-def check_out_dir(path: Path) -> Path:
+def check_out_dir(path: str | Path) -> Path:
     """Create the output folder if needed and prove it is writable with a probe file that is
-    removed at once; on failure undo any folder this call made and raise UserError."""
+    removed at once; on failure undo any folder this call made and raise UserError. An empty
+    name is refused: as a Path it would mean the current folder."""
+    if not str(path).strip():
+        raise UserError("--out is empty: name the run folder")
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise UserError(f"--out {path} is a file, not a folder")

@@ -151,6 +151,14 @@ class RunStore:
             return None
         return path
 
+    def recorded_sha256(self, kind: str, key: str) -> str | None:
+        """The sha256 the store recorded for an artifact (None if it has no row), whatever the
+        file on disk now holds."""
+        row = self.db.execute(
+            "SELECT sha256 FROM artifacts WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return row[0] if row else None
+
     def artifacts(self) -> list[dict]:
         rows = self.db.execute("SELECT kind, key, path, sha256 FROM artifacts ORDER BY kind, key")
         return [dict(zip(("kind", "key", "path", "sha256"), r)) for r in rows]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from cinerl.core.settings import env_settings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -33,8 +32,8 @@ DEFAULT_CPU_THREADS = 1
 
 
 @contextmanager
-def cpu_threads(device: str):
-    """Run torch CPU inference on at most rewards.threads threads (default 1), restoring the
+def cpu_threads(device: str, threads: int = DEFAULT_CPU_THREADS):
+    """Run torch CPU inference on at most `threads` threads (rewards.threads, default 1), restoring the
     previous count after. On a small machine scoring runs beside other work; measured on the
     2-core dev box under load, EfficientNet-Lite0 on 16 frames took 2.6 s on one thread and 5.0 s
     on two (intra-op synchronisation stalls when the cores are shared)."""
@@ -43,7 +42,7 @@ def cpu_threads(device: str):
         return
     import torch
 
-    want = env_settings().rewards.threads or DEFAULT_CPU_THREADS
+    want = threads or DEFAULT_CPU_THREADS
     global _THREADS_USERS, _THREADS_BEFORE
     with _THREADS_LOCK:  # components run concurrently: the first in sets, the last out restores
         if _THREADS_USERS == 0:

@@ -125,9 +125,7 @@ class Director:
         on_scene: Callable[[Scene, int], None] | None = None,
     ):
         self.prompt = check_prompt(prompt)
-        if not str(out_dir).strip():
-            raise UserError("--out is empty: name the run folder")
-        self.out_dir = check_out_dir(Path(out_dir))
+        self.out_dir = check_out_dir(out_dir)
         self.settings = settings
         self.on_attempt, self.on_plan = on_attempt, on_plan
         self.on_event = on_event or (lambda line: None)
@@ -202,9 +200,9 @@ class Director:
 
     def check_bible(self) -> None:
         """A hand-edited story/bible.json is neither reverted nor used: the run says so."""
-        row = next((a for a in self.store.artifacts() if (a["kind"], a["key"]) == ("story", "bible")), None)
+        recorded = self.store.recorded_sha256("story", "bible")
         path = self.out_dir / "story" / "bible.json"
-        if row and path.is_file() and sha256_file(path) != row["sha256"]:
+        if recorded and path.is_file() and sha256_file(path) != recorded:
             raise UserError(
                 f"{path} was edited after the run planned it; this run will not shoot an edited plan: "
                 "pass --fresh to plan again, or shoot your own plan with `cinerl make --from-plan`"
@@ -395,7 +393,7 @@ class Director:
         bad = take_damage(self.store, rec, self.out_dir)
         if not bad:
             return rec
-        old = next((a["sha256"] for a in self.store.artifacts() if a["key"] == take_key(rec, "mp4")), None)
+        old = self.store.recorded_sha256("take", take_key(rec, "mp4"))
         request = self.request(scene, rec.seed, rec.prompt, rec.negative_prompt, prev_last, ctx)
         clip = backend.generate(request)
         folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"

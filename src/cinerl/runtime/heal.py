@@ -39,12 +39,14 @@ def record_take(store: RunStore, rec: AttemptRecord, out_dir: Path) -> None:
 
 def take_damage(store: RunStore, rec: AttemptRecord, out_dir: Path) -> list[str]:
     """The take's files that are missing or not what was written (by sha256 where recorded)."""
-    listed = {a["key"] for a in store.artifacts() if a["kind"] == "take"}
     bad = []
     for part, attr in TAKE_FILES.items():
         path = out_dir / getattr(rec, attr)
         key = take_key(rec, part)
-        ok = store.artifact("take", key, out_dir) is not None if key in listed else path.is_file()
+        if store.recorded_sha256("take", key) is not None:
+            ok = store.artifact("take", key, out_dir) is not None
+        else:  # a take committed before takes were listed: it can only be checked for presence
+            ok = path.is_file()
         if not ok:
             bad.append(getattr(rec, attr))
     return bad
@@ -57,7 +59,7 @@ def batch_of(store: RunStore, scene: int) -> list[Transition]:
     ]
 
 
-def heal_snapshots(store: RunStore, out_dir: Path, make_policy) -> Path:
+def heal_snapshots(store: RunStore, out_dir: Path, make_policy) -> Path | None:
     """The path of the latest intact snapshot after recomputing any missing or damaged one."""
     start = store.artifact("policy", "start", out_dir)
     scenes = sorted(store.scenes())

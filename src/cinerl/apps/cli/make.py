@@ -120,14 +120,13 @@ def make(
             raise UserError("give the seed PROMPT (or --from-plan DIR)")
         text = check_prompt(prompt)
         check_scene_count(plan__scenes)
-        if not out.strip():  # typer's Path("") would mean the current folder
-            raise UserError("--out is empty: name the run folder")
         width, height = parse_size(size)
         settings, source = settings_from(config, ctx.params, sets, run__width=width, run__height=height)
         from cinerl.generation.registry import preflight
 
         settings = preflight(settings, source)  # the backend's checks, before anything is written
-        out = check_out_dir(Path(out))  # only now: bad settings leave no empty --out behind
+        # only now: bad settings leave no empty --out behind (a str: typer's Path("") is ".")
+        out = check_out_dir(out)
         from cinerl.runtime.director import existing_run, make_film  # heavy imports after the checks
 
         if existing_run(out) and not fresh and not resume and sys.stdin.isatty():

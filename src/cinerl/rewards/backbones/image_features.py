@@ -133,7 +133,7 @@ def embed_frames(config: RewardSettings, frames) -> tuple[str, np.ndarray, np.nd
     except Exception as exc:
         raise FeaturesUnavailable(f"image backbone failed to load: {type(exc).__name__}: {exc}") from exc
     pooled, maps = [], []
-    with cpu_threads(resolve_device(config.device)):
+    with cpu_threads(resolve_device(config.device), config.threads):
         for k in range(0, len(frames), BATCH):
             p, m = bb.embed(frames[k : k + BATCH])
             pooled.append(p)
