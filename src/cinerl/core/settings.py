@@ -231,12 +231,13 @@ class RewardSettings(Group):
     weights: dict[str, float] = setting(
         dict(DEFAULT_WEIGHTS), "reward group -> weight (a new group is weighted by adding a key)"
     )
-    device: str = setting("auto", "reward models: auto (cuda when torch sees a GPU), cpu, cuda")
+    device: str = setting("auto", "reward models: auto (cuda when torch sees a GPU), cpu, cuda", frames=False)
     workers: int = setting(
         1,
         "components scored on this many threads at once (1, the default, was fastest where measured)",
         ge=1,
         le=64,
+        frames=False,
     )
     threads: int = setting(1, "torch CPU threads inside one component", ge=1, le=256, frames=False)
     clip_model_path: str | None = setting(None, "CLIP or SigLIP folder (text alignment, aesthetic)")
@@ -334,17 +335,10 @@ class Settings(BaseModel):
 
     @classmethod
     def of(cls, **values: Any) -> "Settings":
-        """Settings from dotted (`wan.steps`) or field names, validated; for code and tests."""
-        nested: dict[str, dict] = {}
-        for key, value in values.items():
-            dotted = resolve_key(key.replace("__", "."))
-            if dotted.startswith("rewards.weights."):  # one group's weight: the rest default
-                nested.setdefault("rewards", {}).setdefault("weights", dict(DEFAULT_WEIGHTS))
-            _put(nested, dotted, value)
-        try:
-            return cls(**nested)
-        except ValidationError as e:
-            raise UserError(f"invalid settings: {_problems(e)}") from None
+        """Settings from dotted (`wan__steps`, `wan.steps`) or 0.1 names (warned) and the defaults,
+        no file or environment: for code and tests. The same merge as `load_settings`."""
+        dotted = {resolve_key(k.replace("__", ".")): v for k, v in values.items()}
+        return load_settings(None, dotted, env={})[0]
 
     def get(self, dotted: str) -> Any:
         obj: Any = self

@@ -10,8 +10,9 @@ defaults), so a resume compares view to view, setting by setting, never hash to 
   take from its stored components, re-choose, re-stitch; the attempt rule (attempts,
   max_attempts, threshold) applies to the scenes not finished yet (finished scenes keep their
   takes: re-opening them would change the policy update, and so every later scene's frames);
-- settings that change nothing (`NOTHING`: LLM timeout and retries, reward device, workers and
-  threads, any field marked frames=False, a backend's frame-neutral settings): accepted.
+- settings that change nothing (every field the settings mark frames=False: LLM timeout and
+  retries, reward device, workers and threads, the policy file...; a backend's frame-neutral
+  settings): accepted.
 """
 
 from __future__ import annotations
@@ -20,15 +21,6 @@ from dataclasses import dataclass, field
 
 from cinerl.core.settings import LEGACY, Settings, frame_neutral_fields
 
-# fields that change no frame or score in any run; the settings module marks most as frames=False
-NOTHING = {
-    "llm.timeout",
-    "llm.retries",
-    "rewards.device",
-    "rewards.workers",
-    "rewards.threads",
-    "policy.path",
-}
 LATER = {
     "assembly.transition": "restitch",
     "assembly.crossfade_frames": "restitch",
@@ -75,7 +67,7 @@ def _default(dotted: str):
 
 
 def kind_of(dotted: str, neutral: set[str]) -> str:
-    if dotted in NOTHING or dotted in neutral:
+    if dotted in neutral:
         return "nothing"
     if dotted.startswith("rewards.weights."):
         return "rescore"
