@@ -370,3 +370,21 @@ def test_render_speed_sanity(capsys):
     assert c.frames.shape == (264, 360, 640, 3)
     with capsys.disabled():
         print(f"\npreviz 640x360x264: {wall:.2f} s wall, {cpu:.2f} s CPU")
+
+
+ANIMAL = "Pip, a 3-year-old male dog with a crimson coat, a navy collar and mustard markings, alert ears"
+
+
+def test_an_animal_noun_gives_a_four_legged_figure_in_its_coat_colours():
+    spec = parse_prompt(f"Wide shot, static camera. {FULL_HARBOUR} {ANIMAL}. {STYLE}")
+    assert [(f.noun, f.name, f.wardrobe) for f in spec.figures] == [
+        ("dog", "Pip", ["crimson", "navy", "mustard"])
+    ]
+    frames = clip(f"Wide shot, static camera. {FULL_HARBOUR} {ANIMAL}. {STYLE}", frames=2)
+    assert near_fraction(frames[0], COLORS["crimson"]) > 0.005
+    # wider than tall: a figure on four legs, not a standing person
+    mask = np.abs(frames[0].astype(float) - COLORS["crimson"]).sum(-1) < 60
+    ys, xs = np.nonzero(mask)
+    assert xs.max() - xs.min() > ys.max() - ys.min()
+    # a place named after an animal is still a place, not a figure
+    assert parse_prompt("In the Fox Inn, an interior of walnut and cream.").figures == []

@@ -38,7 +38,8 @@ def test_policy_choices_lead_a_base_prompt_and_replace_its_camera_and_light():
     sc = BIBLE.scenes[0]
     base = offline_prompt(sc, BIBLE, "t2v").text("t2v")
     prompt, negative = compose_onto(base, sc, BIBLE, ACTION)
-    assert prompt.startswith("Wide shot, slow pan, dynamic motion. Morning, warm golden hour light.")
+    lead = f"Wide shot, slow pan, dynamic motion. {sc.time_of_day.capitalize()}, warm golden hour light."
+    assert prompt.startswith(lead)
     assert negative == "blurry, low quality"
     assert "Medium shot, slow dolly in." not in prompt and "soft even daylight" not in prompt
     for sentence in base.split(". "):  # the subject, the locks and the action stay

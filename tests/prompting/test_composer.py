@@ -53,3 +53,17 @@ def test_reference_prompt_is_a_full_lock_on_a_studio_backdrop():
     ch = BIBLE.characters[0]
     text = reference_prompt_character(ch)
     assert "studio backdrop" in text and {c.name for c in ch.wardrobe} <= set(find_colors(text))
+
+
+def test_an_animal_is_written_with_its_species_noun_and_coat_colours():
+    bible = plan_story("A girl and her dog explore a haunted castle at midnight.", seed=0, scenes=2)
+    scene = next(s for s in bible.scenes if any(bible.character(c).species for c in s.character_ids))
+    dog = next(bible.character(c) for c in scene.character_ids if bible.character(c).species)
+    full, _ = compose(scene, bible, action(identity_lock="full"))
+    brief, _ = compose(scene, bible, action(identity_lock="brief"))
+    none, _ = compose(scene, bible, action(identity_lock="none"))
+    coat, collar = (f"{'an' if c.name[0] in 'aeiou' else 'a'} {c.name}" for c in dog.wardrobe[:2])
+    assert f"{dog.age}-year-old {dog.gender} dog with {coat} coat, {collar} collar" in full
+    assert f"{dog.name}, a dog with {coat} coat." in brief
+    assert "A dog is in the scene." in none or "Another dog is in the scene." in none
+    assert "-year-old male," not in full and "-year-old female," not in full  # never a noun-less figure

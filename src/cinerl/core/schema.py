@@ -58,6 +58,7 @@ class Character(BaseModel):
     garments: list[str] = Field(default_factory=list, description="garment nouns matching wardrobe")
     hair: NamedColor | None = None
     visual_description: str = ""
+    species: str | None = Field(default=None, description="an animal's species ('dog'); None for a person")
 
     @field_validator("id", mode="before")
     @classmethod
@@ -71,6 +72,7 @@ class Location(BaseModel):
     scenery_type: str = Field(description="one of prompting.vocabulary.SCENERY_TYPES")
     palette: list[NamedColor] = Field(min_length=1)
     visual_description: str = ""
+    region: str | None = Field(default=None, description="the named place it lies in ('Harlem, New York')")
 
     @field_validator("id", mode="before")
     @classmethod
@@ -88,6 +90,7 @@ class Scene(BaseModel):
     action: str
     shot_notes: str = ""
     time_of_day: str = "day"
+    weather: str | None = None
 
     @field_validator("character_ids", mode="before")
     @classmethod
@@ -109,6 +112,8 @@ class StoryBible(BaseModel):
     scenes: list[Scene] = Field(min_length=1)
     planner: str = "offline"
     seed: int = 0
+    era: str | None = Field(default=None, description="when the story is set ('the 1920s')")
+    weather: str | None = None
 
     def character(self, cid: str) -> Character:
         return next(c for c in self.characters if c.id == cid)

@@ -136,6 +136,44 @@ PERSON_NOUNS: tuple[str, ...] = (
     "scientist",
 )
 
+# The species an animal character can be (Character.species): the composer writes the noun, previz
+# draws a four-legged figure for it (planning/lexicon.py maps every animal word to one of these).
+ANIMAL_NOUNS: tuple[str, ...] = (
+    "dog",
+    "cat",
+    "horse",
+    "fox",
+    "wolf",
+    "bear",
+    "bird",
+    "owl",
+    "eagle",
+    "crow",
+    "deer",
+    "rabbit",
+    "mouse",
+    "lion",
+    "tiger",
+    "elephant",
+    "whale",
+    "fish",
+    "monkey",
+    "cow",
+    "sheep",
+    "goat",
+    "pig",
+    "duck",
+    "chicken",
+    "penguin",
+    "camel",
+    "turtle",
+    "frog",
+    "snake",
+    "dragon",
+    "octopus",
+    "squirrel",
+)
+
 # Factored prompt actions the policy chooses from. Each value maps to the phrase the composer writes.
 SHOT_SIZES = {
     "extreme wide": "Extreme wide shot",

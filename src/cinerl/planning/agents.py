@@ -39,6 +39,7 @@ from cinerl.planning.drafts import (
 from cinerl.llm.structured import structured_call
 from cinerl.llm.types import LLMCache, LLMProvider
 from cinerl.planning.offline import plan_story
+from cinerl.planning.prompt_facts import PersonFact, PromptFacts, read_prompt
 from cinerl.planning.prompt_audit import (
     WORDS,
     action_clear,
@@ -157,6 +158,8 @@ class DirectorAgent:
             max_tokens=900,
             step="plan.cast",
         )
+        if not m1["fell_back"]:
+            cast, animals = keep_cast_facts(cast, read_prompt(prompt))
         schema = scenes_schema(
             tuple(c.name for c in cast.characters),
             tuple(loc.name for loc in cast.locations),
@@ -190,7 +193,65 @@ class DirectorAgent:
             step="plan.scenes",
         )
         planner = f"{self.provider.name}:{self.provider.model}"
-        return expand(check_prompt(prompt), seed, cast, draft, planner), [m1, m2]
+        bible = expand(check_prompt(prompt), seed, cast, draft, planner)
+        bible.characters = [
+            c.model_copy(update=animals[c.name]) if c.name in animals else c for c in bible.characters
+        ]
+        return bible, [m1, m2]
+
+
+# the prompt's facts the cast is held to -----------------------------------------------------
+# a model's gender that agrees with the prompt's: "a boy" for "her grandson" stays a boy
+SAME_SEX = {"woman": {"woman", "girl"}, "man": {"man", "boy"}, "girl": {"girl"}, "boy": {"boy"}}
+
+
+def _match_cast(people: list[PersonFact], cast: CastDraft) -> dict[int, int]:
+    """Which cast member (index) plays each person of the prompt (index): the one with their
+    name, else the one whose role says their noun, else the next one in order."""
+    found: dict[int, int] = {}
+    names = [c.name.strip().lower() for c in cast.characters]
+    roles = [c.role.lower() for c in cast.characters]
+    tests = (
+        lambda p, k: bool(p.name) and names[k] == p.name.lower(),
+        lambda p, k: bool(p.noun) and re.search(r"\b" + re.escape(p.noun), roles[k]) is not None,
+        lambda p, k: True,
+    )
+    for test in tests:
+        for i, p in enumerate(people):
+            if i in found:
+                continue
+            k = next((k for k in range(len(names)) if k not in found.values() and test(p, k)), None)
+            if k is not None:
+                found[i] = k
+    return found
+
+
+def keep_cast_facts(cast: CastDraft, facts: PromptFacts) -> tuple[CastDraft, dict[str, dict]]:
+    """The model's cast held to what the prompt says of its people (planning/prompt_facts.py):
+    the name it gives, the role noun, the gender and the age range ("a retired astronaut teaches
+    her grandson": a woman of 62 or more and a male grandson, whatever the model wrote). The
+    model keeps all it invents (looks, wardrobe). Also returns, per cast name, what the bible's
+    character of an animal gets (species, and a female/male gender: the draft has no such field)."""
+    people = [p for p in facts.characters if not p.group]
+    chars = list(cast.characters)
+    animals: dict[str, dict] = {}
+    for i, k in _match_cast(people, cast).items():
+        p, c = people[i], chars[k]
+        update: dict = {}
+        if p.name and c.name != p.name and len(p.name) <= 24 and p.name not in {x.name for x in chars}:
+            update["name"] = p.name
+        if p.noun and not re.search(r"\b" + re.escape(p.noun), c.role.lower()):
+            update["role"] = (p.role or p.noun)[:32]
+        if not p.species and p.gender in SAME_SEX and c.gender not in SAME_SEX[p.gender]:
+            update["gender"] = p.gender
+        lo, hi = p.age
+        if not lo <= c.age <= hi:
+            update["age"] = max(1, min(99, lo if c.age < lo else hi))
+        chars[k] = c.model_copy(update=update)
+        if p.species:
+            sex = {"woman": "female", "girl": "female", "man": "male", "boy": "male"}.get(c.gender, "male")
+            animals[chars[k].name] = {"species": p.species, "gender": p.gender or sex}
+    return cast.model_copy(update={"characters": chars}), animals
 
 
 # prompts ---------------------------------------------------------------------------------

@@ -7,15 +7,29 @@ turn, end. Everything it invents (names, wardrobe, palettes) comes from one seed
 
 from __future__ import annotations
 
-import re
 import zlib
 
 import cv2
 import numpy as np
 
 from cinerl.core.inputs import check_prompt, slug
-from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
+from cinerl.core.vocabulary import COLORS
 from cinerl.core.schema import Character, Location, NamedColor, Scene, StoryBible
+from cinerl.planning.prompt_facts import (
+    MAX_EVENT_CHARS,
+    MAX_NAME_CHARS,
+    EventFact,
+    PersonFact,
+    PromptFacts,
+    read_prompt,
+    scenery_scores,
+    scenery_type,
+    clip,
+    span_text,
+)
+
+# a scene's action holds two of the prompt's clauses; the enricher adds its motion words after it
+MAX_ACTION_CHARS = 240
 
 # role noun -> gender hint ("" = unknown) and an age range
 ROLES: dict[str, tuple[str, tuple[int, int]]] = {
@@ -258,103 +272,6 @@ def _clean(text: str) -> str:
     return " ".join(words).strip(" ,.;:")
 
 
-def _find_places(prompt: str) -> list[tuple[str, str]]:
-    """(name, scenery type) for each place phrase, in order of appearance.
-
-    Keywords next to each other form one place ("harbour town" is a harbour); a keyword that
-    qualifies a role ("lighthouse keeper") is part of a person, not a place.
-    """
-    low = prompt.lower()
-    hits: list[tuple[int, int, str]] = []
-    for stype, words in SCENERY_TYPES.items():
-        for w in words:
-            for m in re.finditer(r"\b" + re.escape(w) + r"s?\b", low):
-                after = re.match(r"\s*([a-z]+)", low[m.end() :])
-                if after and after.group(1) in ROLES:
-                    continue
-                hits.append((m.start(), m.end(), stype))
-    hits.sort()
-    spans: list[list] = []
-    for start, end, stype in hits:
-        if spans and start <= spans[-1][1] + 1:
-            spans[-1][1] = max(spans[-1][1], end)
-            continue
-        spans.append([start, end, stype])
-    places: list[tuple[str, str]] = []
-    for start, end, stype in spans:
-        mods: list[str] = []
-        for tok in reversed(re.findall(r"[\w'-]+", low[:start])[-2:]):
-            if tok in PLACE_BREAKS or tok in ROLES or tok in COLORS:
-                break
-            mods.insert(0, tok)
-        name = "the " + " ".join(mods + [low[start:end]]).title()
-        if name.lower() not in (p.lower() for p, _ in places):
-            places.append((name, stype))
-    return places[:6]
-
-
-def _find_people(prompt: str) -> list[dict]:
-    """Named people and role nouns, in order, each with optional name, role, gender and age hint."""
-    people: list[dict] = []
-    low = prompt.lower()
-    for m in re.finditer(r"\b([A-Z][a-z]{2,})\b", prompt):
-        word = m.group(1)
-        if word in STOPWORDS or word.lower() in ROLES or word.lower() in COLORS:
-            continue
-        if any(word.lower() in ws for ws in SCENERY_TYPES.values()):
-            continue
-        if any(p.get("name") == word for p in people):
-            continue
-        people.append({"pos": m.start(), "name": word})
-    for role in sorted(ROLES, key=len, reverse=True):
-        for m in re.finditer(r"\b" + role + r"\b", low):
-            if any(
-                p.get("role_pos") is not None and p["role_pos"] <= m.start() < p["role_end"] for p in people
-            ):
-                continue
-            prev = re.findall(r"[\w'-]+", low[: m.start()])[-3:]
-            role_name = f"{prev[-1]} {role}" if prev and prev[-1] in ROLE_COMPOUNDS else role
-            entry = {
-                "pos": m.start(),
-                "role": role_name,
-                "role_key": role,
-                "role_pos": m.start(),
-                "role_end": m.end(),
-                "old": any(t in OLD_WORDS for t in prev),
-                "young": any(t in YOUNG_WORDS for t in prev),
-                "pronoun": next(
-                    (
-                        w
-                        for w in re.findall(r"[a-z]+", low[m.end() : m.end() + 40])
-                        if w in ("her", "his", "she", "he")
-                    ),
-                    "",
-                ),
-            }
-            # "Mara, a retired lighthouse keeper": a name just before the role owns it
-            owner = next(
-                (p for p in people if "name" in p and "role" not in p and 0 <= m.start() - p["pos"] <= 40),
-                None,
-            )
-            if owner:
-                owner.update({k: v for k, v in entry.items() if k != "pos"})
-            else:
-                people.append(entry)
-    # "a thief named Ivo": the name belongs to the role before it
-    for m in re.finditer(r"\b(?:named|called)\s+([A-Z][a-z]{2,})", prompt):
-        named = next((p for p in people if p.get("name") == m.group(1) and "role" not in p), None)
-        role = max(
-            (p for p in people if "name" not in p and p["pos"] < m.start()),
-            key=lambda p: p["pos"],
-            default=None,
-        )
-        if named and role:
-            role["name"] = named["name"]
-            people.remove(named)
-    people.sort(key=lambda p: p["pos"])
-    return people[:6]
-
-
 def _palette(stype: str, rng: np.random.Generator) -> list[NamedColor]:
     options = PALETTES[stype]
     names = options[int(rng.integers(len(options)))]
@@ -376,39 +293,66 @@ def _wardrobe_pool(avoid: list[str], min_delta_e: float = 25.0) -> list[str]:
     return pool if len(pool) >= 3 else WARDROBE_COLORS
 
 
-def _make_character(p: dict, i: int, rng: np.random.Generator, used: set[str], pool: list[str]) -> Character:
-    hint, (lo, hi) = ROLES.get(p.get("role_key", ""), ("", (25, 55)))
-    known = next((g for g, names in NAMES.items() if p.get("name") in names), "")
-    gender = (
-        hint
-        or known
-        or {"her": "woman", "she": "woman", "his": "man", "he": "man"}.get(
-            p.get("pronoun", ""), "woman" if rng.random() < 0.5 else "man"
-        )
-    )
-    if p.get("old"):
-        lo, hi = max(lo, 60), max(hi, 78)
-    if p.get("young"):
-        lo, hi = min(lo, 16), min(hi, 25)
+ANIMAL_NAMES = [
+    "Biscuit",
+    "Pepper",
+    "Juniper",
+    "Scout",
+    "Maple",
+    "Shadow",
+    "Pip",
+    "Clover",
+    "Bramble",
+    "Ember",
+]
+ANIMAL_COATS = ("coat", "collar", "markings")
+
+
+def _make_character(
+    p: PersonFact, i: int, rng: np.random.Generator, used: set[str], pool: list[str]
+) -> Character:
+    """A bible character from what the prompt says of them; the seed invents the rest."""
+    lo, hi = p.age
+    if p.species:
+        gender = p.gender or ("female" if rng.random() < 0.5 else "male")
+        names = ANIMAL_NAMES
+    else:
+        gender = p.gender or ("woman" if rng.random() < 0.5 else "man")
+        names = NAMES["woman" if gender in ("woman", "girl") else "man"]
     age = int(rng.integers(lo, hi + 1))
-    names = NAMES["woman" if gender in ("woman", "girl") else "man"]
-    name = p.get("name") or next(n for n in [names[int(rng.integers(len(names)))], *names] if n not in used)
-    garments = list(GARMENTS[int(rng.integers(len(GARMENTS)))])
+    if p.name:
+        name = p.name
+    elif p.group:
+        name = "The " + " ".join(w.capitalize() for w in p.role.split())
+    else:
+        pick = names[int(rng.integers(len(names)))]
+        name = next((n for n in [pick, *names] if n not in used), None)
+        k = 2
+        while name is None:
+            name = next((f"{n} {chr(64 + k)}." for n in names if f"{n} {chr(64 + k)}." not in used), None)
+            k += 1
+    garments = list(ANIMAL_COATS if p.species else GARMENTS[int(rng.integers(len(GARMENTS)))])
     colors = rng.choice(len(pool), size=3, replace=False)
     wardrobe = [NamedColor(name=pool[c], rgb=COLORS[pool[c]]) for c in colors]
     hair = HAIR_COLORS[int(rng.integers(len(HAIR_COLORS)))] if age < 60 else "ash grey"
-    role = p.get("role", "")
+    role = p.role
+    look = ["steady gaze", "weathered face", "quick, alert eyes", "tired but resolute look"][i % 4]
+    if p.species:
+        look = ["alert ears", "bright eyes", "a steady, watchful stance", "a restless tail"][i % 4]
     return Character(
         id=slug(name, f"character_{i}"),
         name=name,
         role=role,
-        age=age,
-        gender=gender,
+        age=max(1, min(120, age)),
+        gender="group" if p.group else gender,
         wardrobe=wardrobe,
         garments=garments,
-        hair=NamedColor(name=hair, rgb=COLORS[hair]),
-        visual_description=(f"{'an' if role[:1] in 'aeiou' else 'a'} {role}, " if role else "")
-        + ["steady gaze", "weathered face", "quick, alert eyes", "tired but resolute look"][i % 4],
+        hair=None if p.species else NamedColor(name=hair, rgb=COLORS[hair]),
+        visual_description=(
+            f"{'an' if role[:1] in 'aeiou' else 'a'} {role}, " if role and not p.species else ""
+        )
+        + look,
+        species=p.species,
     )
 
 
@@ -419,6 +363,65 @@ def scene_count(
     want = 2 + n_locs + (1 if n_chars > 1 else 0) + (1 if len(prompt.split()) > 40 else 0)
     want += int(rng.integers(0, 2))
     return max(min_scenes, min(max_scenes, want))
+
+
+# the stock place of each scenery type, for a prompt that names none
+STOCK_PLACES = {
+    "forest": "the Forest Path",
+    "city": "the Old Town Square",
+    "harbour": "the Harbour",
+    "sea": "the Open Sea",
+    "desert": "the Dune Sea",
+    "mountain": "the Mountain Pass",
+    "snow": "the Snowfield",
+    "interior": "the House",
+    "castle": "the Old Castle",
+    "meadow": "the Meadow",
+    "space": "the Space Station",
+    "underground": "the Cave",
+}
+
+
+def _locations(facts: PromptFacts, prompt: str, rng: np.random.Generator) -> list[Location]:
+    places = [(pl.name, scenery_type(pl.phrase), pl.region) for pl in facts.places]
+    if not places:  # none named: the stock place that fits the action best
+        scores = scenery_scores(" ".join(e.text for e in facts.events) or prompt)
+        everyday = ("city", "forest", "harbour", "mountain", "meadow", "interior", "sea")
+        stype = max(everyday, key=scores.get)
+        places = [(STOCK_PLACES[stype], stype, None)]
+    locations: list[Location] = []
+    for i, (name, stype, region) in enumerate(places):
+        lid = slug(name.removeprefix("the ").removeprefix("The "), f"location_{i}")
+        if lid in {loc.id for loc in locations}:
+            lid = f"{lid}_{i}"[:40]
+        locations.append(
+            Location(
+                id=lid,
+                name=name,
+                scenery_type=stype,
+                palette=_palette(stype, rng),
+                visual_description=LOOKS[stype],
+                region=region,
+            )
+        )
+    return locations
+
+
+def _event_action(ev: EventFact, facts: PromptFacts, characters: list[Character]) -> str:
+    """The prompt's clause, each person in it said by name (a person noun would add a figure)."""
+    replace = {i: "" for i in facts.drop}
+    # the whole mention, determiner to noun ("a young detective" -> "Theo"): a word left inside it
+    # would stand between two copies of the name
+    replace.update(
+        {
+            i: ch.name
+            for p, ch in zip(facts.characters, characters)
+            if p.tokens
+            for i in range(min(p.tokens), max(p.tokens) + 1)
+        }
+    )
+    text = clip(_clean(span_text(facts.doc, ev.tokens, replace)), MAX_EVENT_CHARS)
+    return text[:1].upper() + text[1:]
 
 
 def plan_story(
@@ -432,54 +435,80 @@ def plan_story(
     """Plan a film from the seed prompt; the same prompt and seed always give the same bible."""
     prompt = check_prompt(prompt)
     rng = _rng(prompt, seed)
-    places = _find_places(prompt) or [DEFAULT_PLACES[int(rng.integers(len(DEFAULT_PLACES)))]]
-    locations: list[Location] = []
-    for i, (name, stype) in enumerate(places):
-        lid = slug(name.removeprefix("the ").removeprefix("The "), f"location_{i}")
-        if lid in {loc.id for loc in locations}:
-            lid = f"{lid}_{i}"
-        locations.append(
-            Location(
-                id=lid,
-                name=name,
-                scenery_type=stype,
-                palette=_palette(stype, rng),
-                visual_description=LOOKS[stype],
-            )
-        )
-    people = _find_people(prompt) or [{"pos": 0, "role": ""}]
+    facts = read_prompt(prompt)
+    locations = _locations(facts, prompt, rng)
+    people = facts.characters or [PersonFact(role="", noun="", pos=0)]
     pool = _wardrobe_pool([c.name for loc in locations for c in loc.palette])
-    used: set[str] = set()
+    used: set[str] = {p.name for p in people if p.name}
     characters: list[Character] = []
     for i, p in enumerate(people):
         ch = _make_character(p, i, rng, used, pool)
         base, k = ch.id, 2
         while ch.id in {c.id for c in characters}:
-            ch = ch.model_copy(update={"id": f"{base}_{k}"})
+            ch = ch.model_copy(update={"id": f"{base[:36]}_{k}"})
             k += 1
         used.add(ch.name)
         characters.append(ch)
-    n = scenes or scene_count(prompt, len(characters), len(locations), min_scenes, max_scenes, rng)
-    goal_m = re.search(r"\bto ((?!the\b)[a-z]+\b[^.;:!?]*)", prompt)
-    goal = _clean(goal_m.group(1)) if goal_m else "see it through"
+    events = facts.events if facts.characters else []
+    n_auto = scene_count(prompt, len(characters), len(locations), min_scenes, max_scenes, rng)
+    n = scenes or max(n_auto, min(len(events), max_scenes))
+    # the prompt's own clauses, in order; too many for the scenes: neighbours share one
+    ev_actions = [_event_action(ev, facts, characters) for ev in events]
+    groups: list[list[int]] = [[k] for k in range(len(events))]
+    while len(groups) > n:
+        j = min(range(len(groups) - 1), key=lambda g: len(groups[g]) + len(groups[g + 1]))
+        groups[j : j + 2] = [groups[j] + groups[j + 1]]
+    slots: dict[int, list[int]] = {}
+    if len(groups) == 1:
+        slots[0] = groups[0]
+    elif groups:
+        for k, g in enumerate(groups):
+            slots[round(k * (n - 1) / (len(groups) - 1))] = g
+    goal = facts.goal or "see it through"
     beats = [
         "beginning" if n == 1 or i < max(1, n // 3) else "end" if i >= n - max(1, n // 3) else "turn"
         for i in range(n)
     ]
+    global_time = facts.time_of_day if (len(events) <= 1 or not any(e.time_of_day for e in events)) else None
     scene_list: list[Scene] = []
+    seen_actions: set[str] = set()
     for i, beat in enumerate(beats):
         # the story travels through the places in order and ends where the last one is
         loc = locations[min(len(locations) - 1, i * len(locations) // n)]
         lead = characters[i % len(characters)] if beat != "end" else characters[0]
         others = [c for c in characters if c.id != lead.id]
         other = others[i % len(others)] if others else None
-        templates = [t for t in ACTIONS[beat] if other or "{other}" not in t]
-        text = templates[int(rng.integers(len(templates)))]
-        action = text.format(lead=lead.name, other=other.name if other else "", loc=loc.name, goal=goal)
-        present = [lead.id] + ([other.id] if other and "{other}" in text else [])
-        if len(characters) > 1 and other and beat != "turn" and other.id not in present:
-            present.append(other.id)
+        tod = None
+        if i in slots:
+            evs = [events[k] for k in slots[i]]
+            action = clip("; then ".join(ev_actions[k].rstrip(".") for k in slots[i]), MAX_ACTION_CHARS)
+            place = next((e.place for e in evs if e.place is not None), None)
+            if place is not None and place < len(locations) and facts.places:
+                loc = locations[place]
+            ids = [characters[k].id for e in evs for k in e.people if k < len(characters)]
+            present = list(dict.fromkeys(ids)) or [lead.id]
+            tod = next((e.time_of_day for e in evs if e.time_of_day), None)
+        else:
+            templates = [t for t in ACTIONS[beat] if other or "{other}" not in t]
+            order = [int(rng.integers(len(templates)))] + list(range(len(templates)))
+            action = ""
+            for t_i in order:
+                text = templates[t_i]
+                action = text.format(
+                    lead=lead.name, other=other.name if other else "", loc=loc.name, goal=goal
+                )
+                if action.lower() not in seen_actions:
+                    break
+            present = [lead.id] + ([other.id] if other and "{other}" in text else [])
+            if len(characters) > 1 and other and beat != "turn" and other.id not in present:
+                present.append(other.id)
+        base_action, k = action, 2
+        while action.lower() in seen_actions:  # never two scenes with the same action line
+            action = f"{base_action.rstrip('.')}, {['once more', 'later', 'at last', 'again'][k % 4]}"
+            k += 1
+        seen_actions.add(action.lower())
         times = TIMES[beat]
+        rand_time = times[int(rng.integers(len(times)))]
         scene_list.append(
             Scene(
                 index=i,
@@ -490,17 +519,22 @@ def plan_story(
                 location_id=loc.id,
                 action=action,
                 shot_notes=SHOTS[beat].format(lead=lead.name),
-                time_of_day=times[int(rng.integers(len(times)))],
+                time_of_day=tod or global_time or rand_time,
+                weather=facts.weather,
             )
         )
     lead = characters[0]
-    title = "The " + (goal.split()[-1].title() if goal_m else locations[0].name.split()[-1].title())
+    last = goal.split()[-1] if facts.goal else locations[0].name.split()[-1]
+    title = "The " + clip(last, MAX_NAME_CHARS).title()
     route = (
         f"from {locations[0].name} to {locations[-1].name}"
         if len(locations) > 1
         else f"in {locations[0].name}"
     )
-    logline = f"{lead.name}{', ' + lead.role + ',' if lead.role else ''} sets out to {goal}, {route}."
+    if facts.goal or not ev_actions:
+        logline = f"{lead.name}{', ' + lead.role + ',' if lead.role else ''} sets out to {goal}, {route}."
+    else:
+        logline = f"{ev_actions[0].rstrip('.')}, {route}."
     return StoryBible(
         seed_prompt=prompt,
         title=title,
@@ -510,4 +544,6 @@ def plan_story(
         scenes=scene_list,
         planner="offline",
         seed=seed,
+        era=facts.era,
+        weather=facts.weather,
     )

@@ -30,8 +30,26 @@ def _garments(ch: Character) -> list[str]:
     return [f"{c.name} {g}" for c, g in zip(ch.wardrobe, ch.garments or ["outfit"] * len(ch.wardrobe))]
 
 
+def _animal_sentence(ch: Character, level: str, first: bool) -> str:
+    """An animal's lock: its species noun (what previz draws it from) with its coat colours."""
+    species = ch.species or "animal"
+    if level == "none":
+        return ("A " if first else "Another ") + f"{species} is in the scene."
+    kind = " ".join(w for w in (ch.gender if ch.gender in ("female", "male") else "", species) if w)
+    if level == "name":
+        return f"{ch.name}, {_article(kind)} {kind}, is in the scene."
+    # "a crimson coat, a navy collar and mustard markings": plural garments take no article
+    wear = [g if g.endswith("s") else f"{_article(g)} {g}" for g in _garments(ch)]
+    if level == "brief":
+        return f"{ch.name}, {_article(species)} {species} with {wear[0]}."
+    look = f", {ch.visual_description}" if ch.visual_description else ""
+    return f"{ch.name}, {_article(str(ch.age))} {ch.age}-year-old {kind} with {_join(wear)}{look}."
+
+
 def character_sentence(ch: Character, level: str, first: bool = True) -> str:
     """One sentence per character: the identity lock at the given level."""
+    if ch.species:
+        return _animal_sentence(ch, level, first)
     if level == "none":
         return ("A person" if first else "Another person") + " is in the scene."
     if level == "name":

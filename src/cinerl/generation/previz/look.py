@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
+from cinerl.core.vocabulary import ANIMAL_NOUNS, COLORS, SCENERY_TYPES
 from cinerl.generation.previz.parse import ShotSpec
 
 __all__ = [
@@ -58,6 +58,9 @@ PALETTE_CHOICES = tuple(sorted(COLORS))
 FEMALE_NOUNS = {"woman", "girl", "witch", "queen", "princess", "heroine"}
 CHILD_NOUNS = {"girl", "boy", "child"}
 ROBOT_NOUNS = {"robot", "android"}
+# an animal's height against a standing adult's; the rest stand about knee-high
+ANIMAL_HEIGHTS = {"horse": 0.9, "elephant": 1.0, "camel": 0.95, "cow": 0.75, "deer": 0.8, "bear": 0.7}
+ANIMAL_HEIGHTS |= {"dragon": 1.0, "lion": 0.6, "tiger": 0.6, "wolf": 0.5, "sheep": 0.5, "goat": 0.5}
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,6 +155,9 @@ def resolve_look(spec: ShotSpec, seed: int) -> dict:
     figures = []
     for i, f in enumerate(spec.figures):
         r = rng(seed, f"figure{i}")
+        if f.noun in ANIMAL_NOUNS:
+            figures.append(_animal_look(f, r))
+            continue
         robot = f.noun in ROBOT_NOUNS
         hair = None if robot else (f.hair or _choose(r, HAIR_CHOICES))
         wardrobe = list(f.wardrobe)
@@ -189,6 +195,27 @@ def resolve_look(spec: ShotSpec, seed: int) -> dict:
         "palette_source": source,
         "layout_seed": layout_seed,
         "figures": figures,
+    }
+
+
+def _animal_look(f, r: np.random.Generator) -> dict:
+    """An animal figure: coat, collar and markings colours (the prompt's, else the seed's)."""
+    coat = list(f.wardrobe)
+    while len(coat) < 2:
+        coat.append(_choose(r, WARDROBE_CHOICES))
+    return {
+        "name": f.name,
+        "noun": f.noun,
+        "hair": None,
+        "hair_rgb": None,
+        "wardrobe": coat[:3],
+        "wardrobe_rgb": [COLORS[c] for c in coat[:3]],
+        "skin_rgb": None,
+        "height": ANIMAL_HEIGHTS.get(f.noun, 0.4),
+        "female": False,
+        "robot": False,
+        "animal": True,
+        "locked": {"hair": True, "wardrobe": len(f.wardrobe) >= 2},
     }
 
 

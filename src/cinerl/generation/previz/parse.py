@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from cinerl.core.vocabulary import COLORS, LIGHTING, MOTION, PERSON_NOUNS, find_scenery_type
+from cinerl.core.vocabulary import ANIMAL_NOUNS, COLORS, LIGHTING, MOTION, PERSON_NOUNS, find_scenery_type
 
 MAX_FIGURES = 6
 
@@ -22,6 +22,7 @@ _COLOR_SPAN_RE = re.compile(
     re.IGNORECASE,
 )
 _PERSON_RE = re.compile(r"\b(" + "|".join(map(re.escape, PERSON_NOUNS)) + r")\b", re.IGNORECASE)
+_ANIMAL_RE = re.compile(r"\b(" + "|".join(map(re.escape, ANIMAL_NOUNS)) + r")\b", re.IGNORECASE)
 _AGE_RE = re.compile(r"\b(\d{1,3})[- ]year[- ]old\b", re.IGNORECASE)
 _NOT_WARDROBE = ("eyes", "eye", "skin", "lips", "beard", "moustache", "mustache", "eyebrows")
 _NO_PEOPLE_RE = re.compile(r"\bno (people|person|one|figures?|characters?)\b|\bnobody\b", re.I)
@@ -108,7 +109,8 @@ _SCENERY_MASK_RE = re.compile(r"depth of field|field of view", re.IGNORECASE)
 
 @dataclass
 class FigureSpec:
-    """One person the prompt puts in frame. Empty fields are filled from the seed at render time."""
+    """One person (or animal: `noun` in ANIMAL_NOUNS) the prompt puts in frame. Empty fields are
+    filled from the seed at render time."""
 
     noun: str
     name: str | None = None
@@ -200,12 +202,16 @@ def parse_prompt(prompt: str, negative_prompt: str = "") -> ShotSpec:
             spec.camera_direction = _first_pattern(s[pos:], _DIRECTION_PATTERNS)[0]
             break
 
-    # Figures: every sentence with a person noun. The action sentence (the one carrying a motion
-    # phrase) only adds a figure when no other sentence introduced anyone.
+    # Figures: every sentence with a person noun, or else an animal noun (an animal character:
+    # "Pip, a 3-year-old male dog with a teal coat"; a place sentence, "In the Fox Inn", is none).
+    # The action sentence (the one carrying a motion phrase) only adds a figure when no other
+    # sentence introduced anyone.
     person_sents: list[tuple[str, str]] = []
     action_sents: list[tuple[str, str]] = []
     for s in sentences:
         m = _PERSON_RE.search(s)
+        if not m and not _LOCATION_START_RE.match(s):
+            m = _ANIMAL_RE.search(s)
         if not m or _NO_PEOPLE_RE.search(s):
             continue
         (action_sents if _is_action(s) else person_sents).append((s, m.group(1)))
