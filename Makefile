@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROMPT ?= A retired lighthouse keeper and her estranged son sail from the stormy coast to the old harbour town to save the drowning lantern festival.
 
-.PHONY: demo test lint venv venv-test bench clean
+.PHONY: demo test test-heavy lint venv venv-test bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,7 +27,12 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: venv lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not heavy"
+
+# the trainers' multi-process (torchrun DDP/FSDP2) and SIGKILL-and-resume tests: minutes each on 2
+# cores, so outside `make test`'s 15 minutes; CI runs them after it
+test-heavy: venv
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m heavy
 
 bench: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/make_cpu.py

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGES = ("plan", "references", "render", "score", "save", "learn", "stitch", "report")
+STAGES = ("plan", "references", "render", "score", "save", "learn", "stitch", "audio", "report")
 PROMPT = (
     "A retired lighthouse keeper and her estranged son sail from the stormy coast to the old "
     "harbour town to save the drowning lantern festival."

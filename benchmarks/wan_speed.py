@@ -8,6 +8,12 @@ between the two runs' final latents; writes JSON.
 
     python benchmarks/wan_speed.py --steps 4 --out benchmarks/results/wan_speed_h100.json
 
+`--kernel-check` times the attention kernels alone (cuDNN, FlashAttention-2, fa3-fwd);
+`--also-attention cudnn` adds a backend run with another kernel; `--extras` instead measures
+the decode levers and the lossy `--fast` mode (PSNR, SSIM, max latent difference against the
+lossless clip); `--variant t2v-a14b` times the two-expert A14B against plain WanPipeline.
+Results on an H200: docs/wan_speed.md.
+
 FLOPs per forward (counted here, matmuls only): per block 8·L·d² (self-attention projections)
 + 4·L²·d (scores and values) + 4·L·d² + 4·S·d² + 4·L·S·d (cross-attention, S text tokens)
 + 4·L·d·f (feed-forward); L tokens, d width, f FFN width. One CFG step is two forwards.
@@ -214,14 +220,25 @@ def profile_step(b: WanBackend, args) -> dict:
 
 def uncompile(comp) -> None:
     """Undo regional compilation, so the next backend compiles the blocks its own way."""
+    from cinerl.generation.wan.attention import restore_processors
+
     torch._dynamo.reset()
     for blk in comp.transformer.blocks:
         blk._compiled_call_impl = None
+    if getattr(comp.transformer, "is_cache_enabled", False):
+        comp.transformer.disable_cache()
+    restore_processors(comp.transformer)
+    comp.transformer.set_attention_backend("native")
 
 
-def make_backend(comp, emb, neg, args, compile_: str, mode: str | None = None) -> WanBackend:
-    """The CineRL backend's default lossless settings (or another compile mode), on the same modules."""
-    opts = WanSettings(variant="ti2v-5b", compile=compile_, compile_mode=mode, attention=args.attention)
+def make_backend(
+    comp, emb, neg, args, compile_: str, mode: str | None = None, attention: str | None = None, **kw
+) -> WanBackend:
+    """The CineRL backend's default lossless settings (or another compile mode, attention
+    kernel, or a lossy setting in kw), on the same modules."""
+    opts = WanSettings(
+        variant="ti2v-5b", compile=compile_, compile_mode=mode, attention=attention or args.attention, **kw
+    )
     b = WanBackend(opts, components=comp)
     b.load()
     b._embeds["p"], b._embeds["n"] = emb, neg  # the embedding cache, filled as a run fills it
@@ -280,6 +297,446 @@ def summary(name: str, r: dict, flops: float, peak: float) -> dict:
     }
 
 
+def kernel_check(tokens: int = 27280, heads: int = 24, dim: int = 128) -> list[dict]:
+    """The attention kernels alone at the 5B's shape (bf16): median ms (triton do_bench), TFLOP/s
+    (4·L²·h·d per call) and relative error against cuDNN and against fp32 on 1,024 queries."""
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from triton.testing import do_bench
+
+    from cinerl.generation.wan.attention import fa3_import
+
+    g = torch.Generator("cuda").manual_seed(3)
+    q, k, v = (
+        torch.randn(1, tokens, heads, dim, device="cuda", dtype=torch.bfloat16, generator=g) for _ in range(3)
+    )
+    flops = 4 * tokens * tokens * heads * dim
+
+    def sdpa(backend, q=q, k=k, v=v):
+        with sdpa_kernel(backend):
+            return F.scaled_dot_product_attention(
+                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+            ).transpose(1, 2)
+
+    kernels = {
+        "torch SDPA, cuDNN": lambda: sdpa(SDPBackend.CUDNN_ATTENTION),
+        "torch SDPA, FlashAttention-2": lambda: sdpa(SDPBackend.FLASH_ATTENTION),
+    }
+    mod, why = fa3_import()
+    if mod is not None:
+        kernels["fa3-fwd flash_attn_func"] = lambda: mod.flash_attn_func(q, k, v)
+    with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
+        ref = F.scaled_dot_product_attention(
+            q[:, :1024].transpose(1, 2).float(), k.transpose(1, 2).float(), v.transpose(1, 2).float()
+        ).transpose(1, 2)
+    base = None
+    rows = []
+    for name, fn in kernels.items():
+        out = fn()
+        out = (out[0] if isinstance(out, tuple) else out).float()
+        base = out if base is None else base
+        ms = do_bench(fn, warmup=100, rep=400, return_mode="median")
+        rows.append(
+            {
+                "kernel": name,
+                "ms": round(ms, 3),
+                "tflops": round(flops / ms / 1e9, 1),
+                "rel_error_vs_cudnn": round(((out - base).norm() / base.norm()).item(), 5),
+                "rel_error_vs_fp32": round(((out[:, :1024] - ref).norm() / ref.norm()).item(), 5),
+            }
+        )
+        print(rows[-1], flush=True)
+    if mod is None:
+        rows.append({"kernel": "fa3-fwd flash_attn_func", "unavailable": why})
+    return rows
+
+
+def frame_difference(a: np.ndarray, b: np.ndarray) -> dict:
+    """PSNR (dB) and SSIM of uint8 frames b against a (SSIM on every 8th frame, scikit-image)."""
+    a8, b8 = to_uint8(a[0] if a.ndim == 5 else a), to_uint8(b[0] if b.ndim == 5 else b)
+    mse = float(np.mean((a8.astype(np.float64) - b8.astype(np.float64)) ** 2))
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    out = {"psnr_db": round(psnr, 2), "pixel_max_abs_diff": int(np.abs(a8.astype(np.int16) - b8).max())}
+    try:
+        from skimage.metrics import structural_similarity
+
+        out["ssim"] = round(
+            float(
+                np.mean(
+                    [
+                        structural_similarity(a8[i], b8[i], channel_axis=-1, data_range=255)
+                        for i in range(0, len(a8), 8)
+                    ]
+                )
+            ),
+            4,
+        )
+    except ImportError:
+        out["ssim"] = "unavailable: scikit-image is not installed"
+    return out
+
+
+def decode_levers(comp, args, save) -> list[dict]:
+    """The VAE decode of one clip's latents (fp32, as the backend does it) and the levers that
+    should not change its output beyond the conv-kernel noise floor: cuDNN autotune (on in the
+    backend), channels-last 3D convolutions, a compiled decoder; a bf16 decode is lossy."""
+    vae = comp.vae
+    g = torch.Generator("cuda").manual_seed(5)
+    lat = torch.randn(
+        1, 48, (args.frames - 1) // 4 + 1, args.height // 16, args.width // 16, device="cuda", generator=g
+    )
+    rows: list[dict] = []
+
+    def decode(dtype=torch.float32):
+        with torch.no_grad():
+            t = sync_time()
+            v = vae.decode(lat.to(dtype), return_dict=False)[0]
+            t1 = sync_time()
+        return t1 - t, v.float().clamp(-1, 1).mul(0.5).add(0.5).permute(0, 2, 3, 4, 1).cpu().numpy()
+
+    torch.backends.cudnn.benchmark = False
+    decode()
+    s_nb, f_nb = decode()
+    torch.backends.cudnn.benchmark = True
+    decode()  # autotune
+    s_base, base = decode()
+    rows.append(
+        {"lever": "fp32, cuDNN autotune on (the backend's decode)", "s": round(s_base, 2), "lossy": False}
+    )
+    rows.append(
+        {
+            "lever": "fp32, cuDNN autotune off",
+            "s": round(s_nb, 2),
+            "lossy": False,
+            **frame_difference(base, f_nb),
+        }
+    )
+    print(rows[-2:], flush=True)
+    save(rows)
+
+    try:
+        for m in vae.modules():  # the 5D conv weights only (vae.to() would try every tensor)
+            if isinstance(m, torch.nn.Conv3d):
+                m.weight.data = m.weight.data.to(memory_format=torch.channels_last_3d)
+        decode()
+        s, f = decode()
+        rows.append(
+            {"lever": "fp32, channels-last 3D", "s": round(s, 2), "lossy": False, **frame_difference(base, f)}
+        )
+    except Exception as e:
+        rows.append({"lever": "fp32, channels-last 3D", "failed": f"{type(e).__name__}: {str(e)[:300]}"})
+    finally:
+        for m in vae.modules():
+            if isinstance(m, torch.nn.Conv3d):
+                m.weight.data = m.weight.data.contiguous()
+    print(rows[-1], flush=True)
+    save(rows)
+
+    vae.to(torch.bfloat16)
+    decode(torch.bfloat16)
+    s, f = decode(torch.bfloat16)
+    vae.to(torch.float32)
+    rows.append(
+        {
+            "lever": "bf16 decode (lossy, --fast only)",
+            "s": round(s, 2),
+            "lossy": True,
+            **frame_difference(base, f),
+        }
+    )
+    print(rows[-1], flush=True)
+    save(rows)
+
+    if not args.compile_decoder:
+        rows.append(
+            {
+                "lever": "fp32, torch.compile(vae.decoder)",
+                "not_run": "off without --compile-decoder: on an H200 (2026-12-01) it was still recompiling "
+                "after 60 s (the causal conv cache's indices change per latent frame, 8+ recompiles of "
+                "one frame) and ran past the call's limit",
+            }
+        )
+        save(rows)
+        return rows
+    dec = vae.decoder
+    try:
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        vae.decoder = torch.compile(dec)
+        t = time.perf_counter()
+        decode()
+        warm = time.perf_counter() - t
+        s, f = decode()
+        rows.append(
+            {
+                "lever": "fp32, torch.compile(vae.decoder)",
+                "s": round(s, 2),
+                "compile_warmup_s": round(warm, 1),
+                "lossy": False,
+                **frame_difference(base, f),
+            }
+        )
+    except Exception as e:
+        rows.append(
+            {"lever": "fp32, torch.compile(vae.decoder)", "failed": f"{type(e).__name__}: {str(e)[:300]}"}
+        )
+    finally:
+        vae.decoder = dec
+    print(rows[-1], flush=True)
+    save(rows)
+    return rows
+
+
+def fast_mode(comp, emb, neg, args, flops, peak, save) -> dict:
+    """--fast against the lossless backend on the same seed and steps (--fast-steps): clip time,
+    frame difference (PSNR, SSIM), max latent difference. Every run here is marked lossy."""
+    from diffusers import FirstBlockCacheConfig  # noqa: F401  (the installed diffusers has it)
+
+    n = args.fast_steps
+    run_plain(comp, emb, neg, args, 1, decode=False)
+    plain, _ = run_plain(comp, emb, neg, args, 2, decode=True)
+    plain_clip = statistics.median(plain["steps"]) * n + plain["decode"]
+    out = {
+        "steps": n,
+        "plain_clip_s_estimate": round(plain_clip, 2),
+        "plain_decode_s": round(plain["decode"], 2),
+        "runs": [],
+    }
+    uncompile(comp)
+    b = make_backend(comp, emb, neg, args, "on")
+    run_backend(b, args, 1)
+    _, res, lossless = run_backend(b, args, n)
+    out["runs"].append(
+        {
+            "run": "lossless",
+            "lossy": False,
+            "clip_s": round(res["total"], 2),
+            "ratio_to_plain": round(res["total"] / plain_clip, 3),
+            "speed": res["speed"],
+        }
+    )
+    save(out)
+    print(out["runs"][-1], flush=True)
+    for thr in (0.05, 0.1):
+        label = f"--fast: first-block cache, threshold {thr}"
+        try:
+            uncompile(comp)
+            b = make_backend(comp, emb, neg, args, "on", step_cache=thr, fast=True)
+            run_backend(b, args, 1)
+            _, res, got = run_backend(b, args, n)
+            out["runs"].append(
+                {
+                    "run": label,
+                    "lossy": True,
+                    "clip_s": round(res["total"], 2),
+                    "ratio_to_plain": round(res["total"] / plain_clip, 3),
+                    "latent_max_abs_diff": (got["latents"] - lossless["latents"]).abs().max().item(),
+                    **frame_difference(lossless["frames"], got["frames"]),
+                    "speed": res["speed"],
+                }
+            )
+        except Exception as e:
+            out["runs"].append({"run": label, "lossy": True, "failed": f"{type(e).__name__}: {str(e)[:300]}"})
+        print(out["runs"][-1], flush=True)
+        save(out)
+    out["reward_difference"] = "not measured: the reward suite's models are not on the GPU machine"
+    uncompile(comp)
+    return out
+
+
+def run_extras(comp, emb, neg, args, flops, peak, result: dict) -> None:
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def saver(key):
+        def save(v):
+            result[key] = v
+            out.write_text(json.dumps(result, indent=2, default=str))
+
+        return save
+
+    try:
+        decode_levers(comp, args, saver("decode_levers"))
+    except Exception as e:
+        saver("decode_levers_failed")(f"{type(e).__name__}: {str(e)[:400]}")
+    fast_mode(comp, emb, neg, args, flops, peak, saver("fast"))
+    print(f"wrote {out}")
+
+
+# Wan2.2 T2V-A14B, each expert (Wan-Video/Wan2.2 wan/configs/wan_t2v_A14B.py: dim 5120, 40 heads,
+# 40 layers, FFN 13824); its VAE is Wan2.1's (diffusers' AutoencoderKLWan defaults)
+TRANSFORMER_A14B = dict(
+    TRANSFORMER_5B, num_attention_heads=40, in_channels=16, out_channels=16, ffn_dim=13824, num_layers=40
+)
+
+
+def flops_per_step_a14b(width: int, height: int, frames: int, text_len: int = 512) -> float:
+    c = TRANSFORMER_A14B
+    d = c["num_attention_heads"] * c["attention_head_dim"]
+    f = c["ffn_dim"]
+    L = ((frames - 1) // 4 + 1) * (height // 16) * (width // 16)
+    S = text_len
+    block = 8 * L * d * d + 4 * L * L * d + 4 * L * d * d + 4 * S * d * d + 4 * L * S * d + 4 * L * d * f
+    return 2 * c["num_layers"] * block
+
+
+def run_a14b(args, name: str, peak: float) -> None:
+    """T2V-A14B at real size with random weights: plain WanPipeline (both experts, boundary
+    0.875) against the backend; per-step time per expert, share of peak, decode, peak memory."""
+    from diffusers import AutoencoderKLWan, WanPipeline, WanTransformer3DModel
+
+    v = VARIANTS["t2v-a14b"]
+    flops = flops_per_step_a14b(args.width, args.height, args.frames)
+    t = time.perf_counter()
+    torch.manual_seed(args.seed)
+    experts = []
+    for _ in range(2):
+        torch.set_default_dtype(torch.bfloat16)
+        try:
+            with torch.device("cuda"):
+                m = WanTransformer3DModel(**TRANSFORMER_A14B).eval()
+        finally:
+            torch.set_default_dtype(torch.float32)
+        with torch.no_grad():
+            for p in m.parameters():
+                if p.dim() >= 2:
+                    p.mul_(0.5)
+        experts.append(m)
+    with torch.device("cuda"):
+        vae = AutoencoderKLWan().eval()
+    comp = WanComponents(None, None, vae, experts[0], experts[1], make_scheduler(v))
+    build_s = time.perf_counter() - t
+    g = torch.Generator("cuda").manual_seed(1)
+    emb = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16, generator=g)
+    neg = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16, generator=g)
+    result = {
+        "device": name,
+        "torch": torch.__version__,
+        "variant": v.name,
+        "weights": "random (real-size configs)",
+        "size": [args.width, args.height],
+        "frames": args.frames,
+        "timed_steps": args.steps,
+        "flops_per_step": flops,
+        "peak_flops": peak,
+        "build_s": round(build_s, 1),
+        "runs": [],
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def expert_of(pipe):
+        b = v.boundary_ratio * pipe.scheduler.config.num_train_timesteps
+        return ["high" if float(t) >= b else "low" for t in pipe.scheduler.timesteps]
+
+    def per_expert(label, steps, which, decode_s, total, peak_b, **kw):
+        row = {"run": label}
+        for e in ("high", "low"):
+            ts = [s for s, w in zip(steps, which) if w == e]
+            if ts:
+                per = statistics.median(ts)
+                row[f"{e}_noise_s_per_step"] = round(per, 3)
+                row[f"{e}_noise_share_of_peak"] = round(flops / per / peak, 3)
+        row.update(
+            steps=[round(s, 3) for s in steps],
+            experts=which,
+            decode_s=round(decode_s, 2),
+            total_s=round(total, 2),
+            peak_gib=round(peak_b / GiB, 1),
+            **kw,
+        )
+        result["runs"].append(row)
+        print(row, flush=True)
+        out.write_text(json.dumps(result, indent=2))
+
+    pipe = WanPipeline(
+        tokenizer=None,
+        text_encoder=None,
+        vae=vae,
+        scheduler=make_scheduler(v),
+        transformer=experts[0],
+        transformer_2=experts[1],
+        boundary_ratio=v.boundary_ratio,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    ends = []
+    torch.cuda.reset_peak_memory_stats()
+    t0 = sync_time()
+    pipe(
+        prompt_embeds=emb,
+        negative_prompt_embeds=neg,
+        height=args.height,
+        width=args.width,
+        num_frames=args.frames,
+        num_inference_steps=args.steps,
+        guidance_scale=v.guidance,
+        guidance_scale_2=v.guidance_2,
+        generator=torch.Generator("cpu").manual_seed(args.seed),
+        output_type="latent",
+        callback_on_step_end=lambda _p, i, _t, kw: (ends.append(sync_time()), kw)[1],
+    )
+    steps = [b - a for a, b in zip([t0] + ends[:-1], ends)]
+    per_expert(
+        "diffusers WanPipeline (plain), no decode",
+        steps,
+        expert_of(pipe),
+        0.0,
+        ends[-1] - t0,
+        torch.cuda.max_memory_allocated(),
+    )
+    del pipe
+
+    opts = WanSettings(variant=v.name, compile="on", attention=args.attention, offload="none")
+    b = WanBackend(opts, components=comp)
+    b.load()
+    b._embeds["p"], b._embeds["n"] = emb, neg
+    req = ClipRequest(
+        prompt="p",
+        negative_prompt="n",
+        width=args.width,
+        height=args.height,
+        num_frames=args.frames,
+        seed=args.seed,
+    )
+    t = time.perf_counter()
+    b.options.steps = 1
+    b.generate(req)  # warm-up: compiles the high-noise expert's block
+    lat = torch.randn(
+        1,
+        16,
+        (args.frames - 1) // 4 + 1,
+        args.height // 8,
+        args.width // 8,
+        device="cuda",
+        dtype=torch.bfloat16,
+    )
+    with torch.no_grad():  # and the low-noise expert's
+        experts[1](lat, torch.tensor([500], device="cuda"), emb, return_dict=False)
+    sync_time()
+    result["backend_warmup_s"] = round(time.perf_counter() - t, 1)
+    b.options.steps = args.steps
+    torch.cuda.reset_peak_memory_stats()
+    t0 = sync_time()
+    clip = b.generate(req)
+    total = sync_time() - t0
+    timing = clip.metadata["report"]["timing"]
+    per_expert(
+        "CineRL wan backend (lossless defaults)",
+        timing["steps"],
+        expert_of(b.t2v),
+        timing["decode"],
+        total,
+        torch.cuda.max_memory_allocated(),
+        speed={k: b.stats[k] for k in ("attention", "compiled", "step_cache")},
+    )
+    p0, p1 = result["runs"]
+    for e in ("high", "low"):
+        k = f"{e}_noise_s_per_step"
+        if k in p0 and k in p1:
+            result[f"{e}_noise_backend_over_plain"] = round(p1[k] / p0[k], 3)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=1280)
@@ -287,7 +744,24 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=121)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--attention", default="auto")
+    ap.add_argument("--attention", default="auto", help="the defaults' kernel (auto, fa3, cudnn, native)")
+    ap.add_argument(
+        "--also-attention",
+        default="",
+        type=lambda v: [m for m in v.split(",") if m],
+        help="more attention kernels to time the backend with, comma-separated (e.g. cudnn)",
+    )
+    ap.add_argument("--variant", default="ti2v-5b", choices=["ti2v-5b", "t2v-a14b"])
+    ap.add_argument("--kernel-check", action="store_true", help="time the attention kernels alone first")
+    ap.add_argument(
+        "--extras",
+        action="store_true",
+        help="instead of the comparison: decode levers and the lossy fast mode (--fast-steps)",
+    )
+    ap.add_argument(
+        "--compile-decoder", action="store_true", help="--extras: also try torch.compile(vae.decoder)"
+    )
+    ap.add_argument("--fast-steps", type=int, default=12, help="steps of the --extras fast-mode clips")
     ap.add_argument("--out", default="benchmarks/out/wan_speed.json")
     ap.add_argument("--profile", action="store_true", help="GPU time by kernel kind for one step")
     ap.add_argument(
@@ -306,6 +780,9 @@ def main() -> None:
         sys.exit("wan_speed needs a CUDA GPU (run it through the device tool)")
     name = torch.cuda.get_device_name()
     peak = next((v for k, v in PEAK_BF16.items() if k in name), 989.4e12)
+    if args.variant == "t2v-a14b":
+        run_a14b(args, name, peak)
+        return
     flops = flops_per_step(args.width, args.height, args.frames)
     t = time.perf_counter()
     comp = build(args.seed)
@@ -314,6 +791,18 @@ def main() -> None:
     emb = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16, generator=g)
     neg = torch.randn(1, 512, 4096, device="cuda", dtype=torch.bfloat16, generator=g)
     rows, notes = [], []
+    extra = {}
+    if args.kernel_check:
+        extra["kernel_check"] = kernel_check()
+    if args.extras:
+        head = {
+            "device": name,
+            "torch": torch.__version__,
+            "size": [args.width, args.height],
+            "frames": args.frames,
+        }
+        run_extras(comp, emb, neg, args, flops, peak, {**head, **extra})
+        return
 
     run_plain(comp, emb, neg, args, 2, decode=False)  # warm-up: cuBLAS/cuDNN choices
     plain, plain_out = run_plain(comp, emb, neg, args, args.steps, decode=True)
@@ -329,14 +818,18 @@ def main() -> None:
     comp.transformer.set_attention_backend("native")
 
     results = []
-    for mode in [None, *args.compile_modes]:
+    first = None
+    runs = [(None, None)] + [(a, None) for a in args.also_attention] + [(None, m) for m in args.compile_modes]
+    for attn, mode in runs:
         label = (
             "CineRL wan backend (lossless defaults)"
-            if mode is None
+            if mode is None and attn is None
+            else f"CineRL wan backend, attention {attn}"
+            if attn
             else f"CineRL wan backend, compile mode {mode}"
         )
         uncompile(comp)
-        backend = make_backend(comp, emb, neg, args, "on", mode)
+        backend = make_backend(comp, emb, neg, args, "on", mode, attn)
         try:
             t = time.perf_counter()
             run_backend(backend, args, 2)  # warm-up, includes compilation
@@ -350,6 +843,8 @@ def main() -> None:
             backend = make_backend(comp, emb, neg, args, "off")
             run_backend(backend, args, 2)
         _, res, grabbed = run_backend(backend, args, args.steps)
+        if first is None:
+            first = {"latents": grabbed["latents"], "backend": backend}
         rows.append(summary(label, res, flops, peak))
         print(rows[-1], flush=True)
         diff = (grabbed["latents"] - plain_lat).abs()
@@ -364,11 +859,16 @@ def main() -> None:
                 "pixel_mean_abs_diff": float(pix.mean()),
             }
         )
-    extra = {}
     if args.profile:
+        if first["backend"] is not backend:  # profile the defaults' kernel, compiled again
+            uncompile(comp)
+            backend = make_backend(comp, emb, neg, args, "on")
+            run_backend(backend, args, 1)
         extra["profile_one_step_s"] = profile_step(backend, args)
         print("GPU time by kernel kind, one step:", extra["profile_one_step_s"], flush=True)
+    grabbed = first
     if args.fp32_reference:
+        uncompile(comp)
         ref = run_fp32_reference(comp, emb, neg, args)
         extra["fp32_reference"] = {
             "plain_bf16_max_abs_diff": (plain_lat - ref).abs().max().item(),

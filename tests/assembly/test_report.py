@@ -217,7 +217,15 @@ def make_report(out_dir, film_frames=12):
                 timings={"render": 1.0 + a, "score": 0.4},
             )
             attempts.append(rec.model_dump(mode="json"))
-        scenes.append({"scene": s, "title": bible.scenes[s].title, "chosen": 1, "attempts": attempts})
+        learn = {
+            "approx_kl": 0.0126 + s,
+            "clip_fraction": 0.25,
+            "entropy": 5.5,
+            "entropy/lighting": 1.5 - s / 10,
+        }
+        scenes.append(
+            {"scene": s, "title": bible.scenes[s].title, "chosen": 1, "attempts": attempts, "learn": learn}
+        )
     write_mp4(np.full((film_frames, 32, 48, 3), 90, np.uint8), 12, out_dir / "film.mp4")
     return {
         "title": bible.title,
@@ -490,3 +498,14 @@ def test_llm_section_is_rendered_and_escaped(tmp_path):
     assert "&lt;svg onload=alert(1)&gt;" in page and "<svg onload" not in page
     assert "r &lt;img onerror&gt;" in page and "<img onerror" not in page
     assert "<img src=x" not in page  # the critic's revision is not shown, the base prompt is
+
+
+def test_policy_updates_show_cleanrl_diagnostics_per_scene(built):
+    _, _, _, html_path = built
+    page = html_path.read_text()
+    updates = page.split('<h3 class="sub">Updates</h3>', 1)[1].split("</table>", 1)[0]
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", updates)
+    assert heads[:5] == ["scene", "approx kl", "clip fraction", "entropy", "lighting"]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", updates)
+    assert cells[:5] == ["1", "0.013", "0.250", "5.500", "1.500"]  # scene 1 (0-based 0)
+    assert cells[5:7] == ["2", "1.013"] and "1.400" in cells

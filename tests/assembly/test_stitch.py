@@ -141,3 +141,59 @@ def test_missing_clip_and_empty_list(clips, tmp_path):
     with pytest.raises(ValueError):
         stitch([], tmp_path / "film.mp4")
     assert not (tmp_path / "film.mp4").exists()
+
+
+def test_cut_remux_and_reencode_give_the_same_film(clips, tmp_path):
+    """Takes of one encoder are joined by remuxing: the film decodes to exactly the clips'
+    decoded frames; the re-encoding fallback gives the same frames up to H.264's loss, with the
+    same length and scene offsets."""
+    remuxed = stitch(clips, tmp_path / "remux.mp4")
+    encoded = stitch(clips, tmp_path / "encode.mp4", remux=False)
+    assert remuxed["remuxed"] is True and encoded["remuxed"] is False
+    for key in ("frames", "seconds", "fps", "scene_offsets"):
+        assert remuxed[key] == pytest.approx(encoded[key])
+    decoded = np.concatenate([read_mp4(p)[0] for p in clips])
+    a, fps_a = read_mp4(tmp_path / "remux.mp4")
+    b, fps_b = read_mp4(tmp_path / "encode.mp4")
+    assert fps_a == fps_b == FPS
+    assert np.array_equal(a, decoded)  # not one pixel changed
+    assert a.shape == b.shape and mae(a, b) < 2.5
+    again = stitch(clips, tmp_path / "remux2.mp4")
+    assert (
+        again["remuxed"] and (tmp_path / "remux.mp4").read_bytes() == (tmp_path / "remux2.mp4").read_bytes()
+    )
+
+
+def test_clips_that_differ_are_re_encoded(tmp_path):
+    small = write_mp4(ramp_clip(8, 50.0, 3.0), FPS, tmp_path / "a.mp4")
+    big = write_mp4(ramp_clip(8, 90.0, 3.0, h=64, w=96), FPS, tmp_path / "b.mp4")
+    info = stitch([small, big], tmp_path / "film.mp4")
+    assert info["remuxed"] is False and info["frames"] == 16
+    assert read_mp4(tmp_path / "film.mp4")[0].shape == (16, 48, 64, 3)  # resized to the first clip
+    other_rate = stitch([small, small], tmp_path / "film24.mp4", fps=24)
+    assert other_rate["remuxed"] is False and other_rate["fps"] == 24
+
+
+def test_cards_and_burned_subtitles(tmp_path):
+    from cinerl.assembly.stitch import overlay_film
+
+    film = write_mp4(np.full((24, 64, 96, 3), 120, np.uint8), FPS, tmp_path / "film.mp4")
+    info = {"fps": FPS, "frames": 24, "seconds": 2.0, "scene_offsets": [0.0, 1.0]}
+    cues = [(0.5, 1.5, "Karim and Mara search the stormy harbour for a lost boat")]
+    out = overlay_film(
+        film, info, cues, title=("The Boat", "A logline."), cast=["Karim"], palette=[(20, 60, 120)]
+    )
+    card = int(2.5 * FPS)
+    assert out["frames"] == 24 + 2 * card and out["title_seconds"] == pytest.approx(card / FPS)
+    assert out["scene_offsets"] == pytest.approx([card / FPS, card / FPS + 1.0])
+    frames, _ = read_mp4(film)
+    body = frames[card : card + 24]
+    plain = [j for j in range(24) if not 0.5 <= j / FPS < 1.5]
+    captioned = [j for j in range(24) if 0.5 <= j / FPS < 1.5]
+    assert max(mae(body[j], np.full_like(body[j], 120)) for j in plain) < 1.5  # untouched
+    for j in captioned:  # text in the lower part, inside the safe margin; the top untouched
+        assert mae(body[j][40:], np.full_like(body[j][40:], 120)) > 10
+        assert mae(body[j][:20], np.full_like(body[j][:20], 120)) < 1.5
+        assert mae(body[j][:, :3], np.full_like(body[j][:, :3], 120)) < 3  # the 6 % side margin
+    title, end = frames[0], frames[-1]
+    assert title.mean() < 80 and mae(title, end) > 1  # dark palette cards, different text

@@ -53,7 +53,7 @@ def test_make_writes_every_output(tmp_path):
     film = film_frames(out)
     assert len(film) == sum(scene_frames) - 12 * 2  # two crossfades of 12 frames
     srt = (out / "film.srt").read_text()
-    assert srt.count(" --> ") == 3 and "Scene 1" in srt
+    assert srt.count(" --> ") == 3 and report["sound"]["narration"][0]["text"] in srt
     html = (out / "report.html").read_text()
     assert "data:image/jpeg;base64" in html and "<video" in html
     assert (tmp_path / "policy.pt").exists()

@@ -388,3 +388,109 @@ def test_an_animal_noun_gives_a_four_legged_figure_in_its_coat_colours():
     assert xs.max() - xs.min() > ys.max() - ys.min()
     # a place named after an animal is still a place, not a figure
     assert parse_prompt("In the Fox Inn, an interior of walnut and cream.").figures == []
+
+
+# ---------------------------------------------------------------------------------- context (issue 20)
+# previz renders light, motion and shot size the way a real model would, so that on previz the best
+# action depends on the scene (a night, a candle-lit room, a chase, a crowd).
+
+CAST4 = (
+    "Mara, a woman in a crimson coat. Tomas, a man in a mustard jacket. Ines, a woman in an emerald "
+    "dress. Olek, a man in a cobalt blue coat."
+)
+
+
+def _lit(time_of_day: str, light: str, motion: str = "minimal motion", shot: str = "Wide shot") -> str:
+    return (
+        f"{shot}, static camera. {FULL_HARBOUR} {time_of_day}, {light}. {FULL_MARA} {ACTION}, {motion}. "
+        f"{STYLE}"
+    )
+
+
+def _lab(frames: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frames.reshape(-1, 1, 3), cv2.COLOR_RGB2Lab).reshape(-1, 3).astype(np.float32)
+
+
+def _lightness(frames: np.ndarray) -> float:
+    return float(_lab(frames)[:, 0].mean() / 2.55)  # 8-bit L* is scaled by 255/100
+
+
+def _red_over_blue(frames: np.ndarray) -> float:
+    return float(frames[..., 0].astype(float).mean() / max(frames[..., 2].astype(float).mean(), 1.0))
+
+
+def test_night_darkens_whatever_the_lighting_phrase_says():
+    neg = NEGATIVE_PRESETS["full"]
+    day = clip(_lit("Day", "soft even daylight"), negative=neg, frames=4)
+    night_day = clip(_lit("Night", "soft even daylight"), negative=neg, frames=4)
+    night_low = clip(_lit("Night", "low key light with deep shadows"), negative=neg, frames=4)
+    assert _lightness(night_day) < 0.75 * _lightness(day)
+    assert _lightness(night_low) < 0.6 * _lightness(night_day)
+
+
+def test_neon_is_saturated_and_blue_magenta():
+    neg = NEGATIVE_PRESETS["full"]
+    lab = _lab(clip(_lit("Night", "neon light"), negative=neg, frames=4)) - [0, 128, 128]
+    daylab = _lab(clip(_lit("Night", "soft even daylight"), negative=neg, frames=4)) - [0, 128, 128]
+    hue = np.degrees(np.arctan2(lab[:, 2], lab[:, 1])) % 360
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    assert float(((hue >= 250) & (chroma > 20)).mean()) > 0.6  # violet to magenta
+    assert chroma.mean() > 1.5 * np.hypot(daylab[:, 1], daylab[:, 2]).mean()
+
+
+def test_candlelight_is_warm_dim_and_flickers_golden_hour_is_warm():
+    neg = NEGATIVE_PRESETS["full"]
+    day = clip(_lit("Day", "soft even daylight"), negative=neg, frames=24)
+    candle = clip(_lit("Night", "flickering candlelight"), negative=neg, frames=24)
+    golden = clip(_lit("Dusk", "warm golden hour light"), negative=neg, frames=24)
+    assert _red_over_blue(candle) > 2.0 * _red_over_blue(day)
+    assert _red_over_blue(golden) > 1.4 * _red_over_blue(day)
+    assert _lightness(candle) < 0.6 * _lightness(day)
+    flicker = [f.reshape(len(f), -1).mean(1).std() for f in (day, candle)]
+    assert flicker[1] > 3 * flicker[0]
+
+
+def test_frantic_motion_moves_much_more_than_still():
+    neg = NEGATIVE_PRESETS["full"]
+
+    def flow(frames):
+        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        return float(
+            np.mean(
+                [
+                    np.linalg.norm(
+                        cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0), axis=-1
+                    ).mean()
+                    for a, b in zip(grey, grey[1:])
+                ]
+            )
+        )
+
+    still = clip(_lit("Day", "soft even daylight", "minimal motion"), negative=neg, frames=12)
+    frantic = clip(_lit("Day", "soft even daylight", "frantic erratic motion"), negative=neg, frames=12)
+    assert flow(frantic) > 5 * flow(still)
+
+
+def test_a_close_up_crops_the_cast_to_one_figure():
+    def render(shot: str):
+        prompt = f"{shot}, static camera. {FULL_HARBOUR} Day, soft even daylight. {CAST4} {ACTION}. {STYLE}"
+        c = PrevizBackend().generate(
+            ClipRequest(
+                prompt=prompt, negative_prompt=NEGATIVE_PRESETS["full"], width=W, height=H, num_frames=2
+            )
+        )
+        return c.frames[0], c.metadata["look"]
+
+    coats = [COLORS[c] for c in ("crimson", "mustard", "emerald", "cobalt blue")]
+    wide, wide_look = render("Wide shot")
+    close, close_look = render("Close-up shot")
+    medium, medium_look = render("Medium shot")
+    assert (
+        wide_look["figures_in_frame"],
+        medium_look["figures_in_frame"],
+        close_look["figures_in_frame"],
+    ) == (4, 3, 1)
+    assert all(near_fraction(wide, c) > 0.003 for c in coats)
+    assert near_fraction(close, coats[0]) > 0.1  # the first character fills the frame
+    assert all(near_fraction(close, c) < 0.001 for c in coats[1:])
+    assert near_fraction(medium, coats[3]) < 0.001 and near_fraction(medium, coats[2]) > 0.003

@@ -1,14 +1,20 @@
-"""SubRip (.srt) subtitles for the film: one cue per scene saying what happens in it."""
+"""SubRip (.srt) subtitles for the film (one cue per scene saying what happens in it, or the
+narration with its timing), and the same cues drawn into frames for ``--burn-subtitles``
+(Pillow's default FreeType font, wrapped to the frame, inside a 6 % safe margin)."""
 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from cinerl.core.media import atomic_write_text
 from cinerl.core.schema import StoryBible
 
-__all__ = ["MAX_CUE_CHARS", "scene_subtitles", "srt_timestamp", "write_srt"]
+__all__ = ["MAX_CUE_CHARS", "draw_caption", "scene_subtitles", "srt_timestamp", "wrap_text", "write_srt"]
 
 #: Longest cue text scene_subtitles produces (characters, ellipsis included).
 MAX_CUE_CHARS = 120
@@ -82,3 +88,61 @@ def scene_subtitles(
         text = f"Scene {scene.index + 1}: {title}" + (f" — {action}" if action else "")
         cues.append((start, end, _shorten(text)))
     return cues
+
+
+SAFE_MARGIN = 0.06  # of the frame's width and height, kept clear of text
+
+
+@lru_cache(maxsize=8)
+def _font(px: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=px)
+
+
+def wrap_text(text: str, font, width: int) -> list[str]:
+    """Words wrapped into lines no wider than ``width`` pixels (a longer word stands alone)."""
+    lines: list[str] = []
+    for word in _one_line(text).split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def _layout(h: int, w: int, text: str, scale: float):
+    px = max(8, int(round(h / 16 * scale)))
+    font = _font(px)
+    lines = wrap_text(text, font, w - 2 * int(w * SAFE_MARGIN))
+    step = int(px * 1.25)
+    return font, px, lines, step, step * len(lines)
+
+
+def caption_height(frame_size: tuple[int, int], text: str, scale: float = 1.0) -> int:
+    """Pixels the wrapped ``text`` takes on a frame of ``(H, W)``."""
+    return _layout(*frame_size, text, scale)[4]
+
+
+def draw_caption(
+    frame: np.ndarray, text: str, where: str = "bottom", scale: float = 1.0, top: int | None = None
+) -> np.ndarray:
+    """``text`` wrapped and drawn on a copy of ``frame`` (uint8 RGB), light on a dark band, at
+    the bottom (subtitles), the centre, or from row ``top`` (cards), inside the safe margin."""
+    h, w = frame.shape[:2]
+    font, px, lines, step, block = _layout(h, w, text, scale)
+    my = int(h * SAFE_MARGIN)
+    if not lines:
+        return frame
+    if top is None:
+        top = h - my - block if where == "bottom" else (h - block) // 2
+    top = max(my, top)
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image, "RGBA")
+    widest = max(font.getlength(line) for line in lines)
+    pad = max(2, px // 4)
+    draw.rectangle(
+        [(w - widest) / 2 - pad, top - pad, (w + widest) / 2 + pad, top + block + pad], fill=(0, 0, 0, 150)
+    )
+    for k, line in enumerate(lines):
+        x = (w - font.getlength(line)) / 2
+        draw.text((x, top + k * step), line, font=font, fill=(245, 245, 235, 255))
+    return np.asarray(image)

@@ -91,6 +91,7 @@ class Scene(BaseModel):
     shot_notes: str = ""
     time_of_day: str = "day"
     weather: str | None = None
+    narration: str = Field("", description="the narrator's line over the scene (empty: none planned)")
 
     @field_validator("character_ids", mode="before")
     @classmethod

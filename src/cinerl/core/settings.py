@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cinerl.core.errors import UserError
 from cinerl.core.urls import check_url, redact_url
+from cinerl.core.vocabulary import parse_recipe
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ DEFAULT_WEIGHTS = {
     "location_consistency": 0.18,
     "text_alignment": 0.10,
     "narrative_coherence": 0.09,
+    # the take against the scene plan: light, motion energy, cast in frame (issue 20); weights
+    # renormalise over the groups that score, so the six above keep their ratios
+    "scene_plan": 0.2,
 }
 
 
@@ -210,6 +214,17 @@ class WanSettings(Group):
     cudnn_benchmark: bool = setting(True, "let cuDNN time its conv algorithms (VAE decode)")
     scalar_timestep: bool = setting(True, "5B text-to-video: one timestep per sample")
     step_cache: float | None = setting(None, "first-block step cache threshold (lossy; off when unset)", gt=0)
+    fast: bool = setting(
+        False,
+        "lossy fast mode: diffusers' first-block step cache (--step-cache, 0.05 when unset) and, "
+        "on CUDA, a bf16 VAE decode",
+    )
+    save_latents: bool = setting(
+        False,
+        "keep each take's final latents as attempt_KK.latents.safetensors (training data)",
+        frames=False,
+    )
+    lora: str | None = setting(None, "video LoRA folder[:scale] from `cinerl train video-dpo`")
 
     def component_paths(self) -> dict[str, str]:
         """Component name -> path for the pieces set one by one (the WAN_* variables)."""
@@ -280,14 +295,33 @@ class PolicySettings(Group):
     """The prompt-factor policy: algorithm, learning, where it is saved, its sentence embedder."""
 
     rl: Literal["ppo", "grpo"] = setting("ppo", "PPO with a value baseline, or group-relative")
-    mode: Literal["learn", "random", "frozen"] = setting(
-        "learn", "learn and save; act without learning; uniform random baseline"
+    mode: Literal["learn", "random", "frozen", "template"] = setting(
+        "learn", "learn and save; uniform random baseline; act without learning; the recipe always"
     )
     path: str | None = setting(None, "policy file (~/.cinerl/policy/<backend>.pt)", frames=False)
     learning_rate: float = setting(1e-2, "Adam learning rate", gt=0)
     ppo_epochs: int = setting(4, "optimisation passes over a scene's attempts", ge=1, le=100)
     clip_eps: float = setting(0.2, "PPO clip range", gt=0, lt=1)
     entropy_coef: float = setting(0.01, "entropy bonus", ge=0)
+    recipe: str = setting(
+        "", "factor=value pairs over the composer's default recipe: the prior's centre, template's action"
+    )
+    prior_strength: float = setting(
+        2.5, "a fresh policy's logit on the recipe's choice in every factor (0: uniform start)", ge=0
+    )
+    prior_kl: float = setting(0.0, "weight of KL(policy || prior) in the loss (0: off)", ge=0)
+    greedy_first: bool = setting(True, "a scene's first take is the most likely action; the rest sample")
+    temperature: float = setting(1.0, "sampling temperature of the exploring takes", gt=0)
+    target_kl: float | None = setting(
+        None, "stop a scene's update epochs once approx_kl passes this (CleanRL's --target-kl)", gt=0
+    )
+
+    @field_validator("recipe")
+    @classmethod
+    def _check_recipe(cls, v: str) -> str:
+        parse_recipe(v)  # a ValueError names the bad factor or value and the allowed ones
+        return v
+
     embedder_path: str | None = setting(
         None, "sentence-transformers folder for the state and RAPO (the shipped MiniLM)"
     )
@@ -298,6 +332,33 @@ class AssemblySettings(Group):
 
     transition: Literal["cut", "crossfade"] = setting("cut", "how scenes are joined")
     crossfade_frames: int = setting(12, "frames of a crossfade", ge=1, le=240)
+    # drawn on the stitched film only (no take changes, the film is stitched again on a resume)
+    burn_subtitles: bool = setting(False, "draw the narration subtitles into the film's frames", frames=False)
+    title_card: bool = setting(False, "open with a card of the title and logline", frames=False)
+    end_card: bool = setting(False, "close with a card of the cast", frames=False)
+
+
+class AudioSettings(Group):
+    """The soundtrack: narration, music bed, mix (none of it changes a frame)."""
+
+    narration: bool = setting(True, "speak each scene's narration line", frames=False)
+    tts: Literal["espeak", "piper"] = setting("espeak", "speech engine: espeak-ng, or piper", frames=False)
+    tts_model: str | None = setting(None, "piper voice file (VOICE.onnx) for --tts piper", frames=False)
+    voice: str = setting("en-us", "espeak-ng voice of the narrator (en-us, en-gb, fr, de, ...)", frames=False)
+    rate_wpm: int = setting(160, "speaking rate, words per minute", ge=80, le=300, frames=False)
+    pitch: int = setting(50, "espeak-ng pitch, 0-99", ge=0, le=99, frames=False)
+    lead_in_s: float = setting(0.4, "seconds from a scene's start to its narration", ge=0, le=5, frames=False)
+    music: str = setting(
+        "generated", "generated (a bed from the scenes' moods), none, or an audio file", frames=False
+    )
+    duck_db: float = setting(12.0, "how far the music dips under narration, dB", ge=0, le=40, frames=False)
+    music_db: float = setting(
+        -8.0, "the music bed's loudness against the narration, LU", ge=-40, le=0, frames=False
+    )
+    loudness_lufs: float = setting(
+        -16.0, "integrated loudness of the mix (BS.1770-4)", ge=-40, le=-5, frames=False
+    )
+    true_peak_dbtp: float = setting(-1.0, "true-peak ceiling of the mix, dBTP", ge=-12, le=0, frames=False)
 
 
 GROUPS: dict[str, type[Group]] = {
@@ -308,6 +369,7 @@ GROUPS: dict[str, type[Group]] = {
     "rewards": RewardSettings,
     "policy": PolicySettings,
     "assembly": AssemblySettings,
+    "audio": AudioSettings,
 }
 
 
@@ -321,6 +383,7 @@ class Settings(BaseModel):
     rewards: RewardSettings = Field(default_factory=RewardSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     assembly: AssemblySettings = Field(default_factory=AssemblySettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
 
     @model_validator(mode="after")
     def _ranges(self) -> "Settings":

@@ -78,8 +78,19 @@ COLORS: dict[str, tuple[int, int, int]] = {
 
 # Scenery types and the words that name them. The renderer draws each type's layout.
 SCENERY_TYPES: dict[str, tuple[str, ...]] = {
-    "forest": ("forest", "woods", "woodland", "jungle", "grove"),
-    "city": ("city", "street", "alley", "avenue", "downtown", "metropolis", "town"),
+    "forest": ("forest", "woods", "woodland", "jungle", "grove", "swamp", "marsh"),
+    "city": (
+        "city",
+        "street",
+        "alley",
+        "avenue",
+        "downtown",
+        "metropolis",
+        "town",
+        "market",
+        "bazaar",
+        "airport",
+    ),
     "harbour": ("harbour", "harbor", "port", "dock", "pier", "wharf"),
     "sea": ("sea", "ocean", "coast", "beach", "shore", "waves", "storm at sea"),
     "desert": ("desert", "dunes", "wasteland", "badlands"),
@@ -98,9 +109,11 @@ SCENERY_TYPES: dict[str, tuple[str, ...]] = {
         "tavern",
         "cabin",
         "chamber",
+        "opera",
+        "theatre",
     ),
     "castle": ("castle", "fortress", "palace", "ruins", "tower", "cathedral"),
-    "meadow": ("meadow", "field", "farm", "garden", "village", "countryside", "valley"),
+    "meadow": ("meadow", "field", "farm", "garden", "village", "countryside", "valley", "prairie", "savanna"),
     "space": ("spaceship", "space station", "starship", "orbit", "planet"),
     "underground": ("cave", "tunnel", "subway", "mine", "cellar", "catacomb"),
 }
@@ -222,6 +235,42 @@ ACTION_FACTORS: dict[str, tuple[str, ...]] = {
     "negative_preset": tuple(NEGATIVE_PRESETS),
 }
 
+# The composer's default recipe: the action a template would use for every scene, and where a
+# fresh prompt policy starts (its prior). A first guess a cinematographer would make for previz and
+# a real model alike: a medium shot on a static camera, soft daylight, every lock spelled out,
+# gentle motion and the full negative preset (0.817 mean take reward in issue 20's measurements).
+DEFAULT_RECIPE: dict[str, str] = {
+    "shot_size": "medium",
+    "camera_move": "static",
+    "lighting": "soft daylight",
+    "identity_lock": "full",
+    "location_lock": "full",
+    "motion": "gentle",
+    "negative_preset": "full",
+}
+
+
+def parse_recipe(text: str) -> dict[str, str]:
+    """A recipe from "factor=value, factor=value" (the rest from DEFAULT_RECIPE); a ValueError
+    that names the bad factor or value and the allowed ones."""
+    recipe = dict(DEFAULT_RECIPE)
+    for part in filter(None, (p.strip() for p in re.split(r"[,;]", text or ""))):
+        factor, sep, value = (x.strip() for x in part.partition("="))
+        factor = factor.replace("-", "_")
+        if not sep or factor not in ACTION_FACTORS:
+            raise ValueError(
+                f"recipe part {part!r}: use factor=value with a factor of {', '.join(ACTION_FACTORS)}"
+            )
+        if value not in ACTION_FACTORS[factor]:
+            raise ValueError(f"recipe {factor}={value!r}: choose one of {', '.join(ACTION_FACTORS[factor])}")
+        recipe[factor] = value
+    return recipe
+
+
+def format_recipe(recipe: dict[str, str]) -> str:
+    return ", ".join(f"{f}={recipe[f]}" for f in ACTION_FACTORS)
+
+
 _COLOR_RE = re.compile(
     r"\b(" + "|".join(re.escape(n) for n in sorted(COLORS, key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
@@ -247,3 +296,74 @@ def find_scenery_type(text: str) -> str | None:
             if m and (best is None or m.start() < best[0]):
                 best = (m.start(), stype)
     return best[1] if best else None
+
+
+# How much a scene's action moves, read from its verbs (and the nouns of events: "a chase", "the
+# storm"): the motion-energy reward (rewards/components/scene_motion.py) expects an optical-flow
+# band for each. A hand-written lexicon, not a parser, so the reward suite needs no NLP model;
+# inflections come from verb_forms() and irregular forms are listed. The highest band any word of
+# the action names wins ("waits, then runs" must move).
+ACTION_ENERGY: dict[str, tuple[str, ...]] = {
+    "calm": tuple(
+        """vigil wait rest sleep/slept sit/sat kneel/knelt pray mourn grieve weep/wept watch gaze
+        stare listen read write/wrote whisper talk speak/spoke converse conversation chat
+        think/thought ponder meditate stand/stood lie/lay doze dream remember pause linger
+        hold/held embrace hug smile nod sigh silence silent alone contemplate observe ask
+        tell/told confess
+        """.split()
+    ),
+    "moderate": tuple(
+        """walk stroll wander bargain shop browse cook work build/built climb ride/rode drive/drove
+        sail row swim/swam search explore carry haul dig/dug paint play gather cross approach arrive
+        enter follow march hike trudge pace drift fly/flew dance sweep/swept push pull lift
+        bring/brought travel journey trade sell/sold buy/bought greet celebrate festival
+        """.split()
+    ),
+    "vigorous": tuple(
+        """chase race run/ran sprint flee/fled escape fight/fought battle brawl duel attack charge
+        storm struggle wrestle dash rush hurry leap/leapt jump crash explode explosion gallop pursue
+        pursuit hunt strike/struck swing/swung spin/spun whirl riot stampede collide dodge plunge
+        hurl smash scramble tumble tempest hurricane gale blizzard avalanche earthquake flood war
+        raid ambush skirmish
+        """.split()
+    ),
+}
+ENERGY_ORDER = ("calm", "moderate", "vigorous")
+
+
+def verb_forms(word: str) -> set[str]:
+    """A word with its regular inflections: chase -> chases, chased, chasing; run -> running;
+    hurry -> hurries, hurried. Over-generation is harmless: a lexicon word is only matched as a
+    whole word of the action."""
+    w = word.lower()
+    forms = {w, w + "s", w + "es", w + "ed", w + "d", w + "ing", w + "er", w + "ers"}
+    if w.endswith("e"):
+        forms |= {w[:-1] + "ing", w[:-1] + "er"}
+    if w.endswith("y") and len(w) > 2 and w[-2] not in "aeiou":
+        forms |= {w[:-1] + "ies", w[:-1] + "ied"}
+    if len(w) >= 3 and w[-1] not in "aeiouwxy" and w[-2] in "aeiou" and w[-3] not in "aeiou":
+        forms |= {w + w[-1] + "ing", w + w[-1] + "ed", w + w[-1] + "er"}  # run -> running
+    return forms
+
+
+# every form -> (band, base word); an entry "sit/sat" is the base word with its irregular forms
+_ENERGY_FORMS: dict[str, tuple[str, str]] = {
+    form: (band, entry.split("/")[0])
+    for band in ENERGY_ORDER
+    for entry in ACTION_ENERGY[band]
+    for form in verb_forms(entry.split("/")[0]) | set(entry.split("/")[1:])
+}
+
+
+def action_energy(text: str) -> tuple[str | None, list[str]]:
+    """(band, matched lexicon words) of an action: the highest ENERGY_ORDER band named, or
+    (None, []) when no word of the lexicon occurs."""
+    found: dict[str, list[str]] = {b: [] for b in ENERGY_ORDER}
+    for tok in re.findall(r"[a-z]+", text.lower()):
+        hit = _ENERGY_FORMS.get(tok)
+        if hit and hit[1] not in found[hit[0]]:
+            found[hit[0]].append(hit[1])
+    for band in reversed(ENERGY_ORDER):
+        if found[band]:
+            return band, found[band]
+    return None, []

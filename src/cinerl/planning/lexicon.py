@@ -908,3 +908,20 @@ ERA_WORDS = {
 }
 # words that look like nouns to the tagger but are never people or places in a prompt
 NOT_PEOPLE = {"sequence", "scene", "story", "film", "shot", "montage", "prompt", "day", "night"}
+
+
+# Place nouns all-MiniLM-L6-v2 reads wrongly on its own (a loanword it has not learnt, or a word
+# whose commonest sense is not a place): the plain words it is embedded as when the scenery type is
+# chosen. The choice stays MiniLM's similarity; this only translates ("souk" came out a mountain).
+PLACE_GLOSSES = {
+    "souk": "market bazaar",
+    "medina": "old town market",
+    "fairground": "fair field",
+    "ship": "ship at sea",
+    "skyline": "city skyline",
+    "ward": "hospital ward room",
+    "vault": "bank vault room",
+    "crater": "crater desert",
+    "monastery": "monastery hall",
+    "station": "train station",
+}

@@ -424,6 +424,28 @@ def _event_action(ev: EventFact, facts: PromptFacts, characters: list[Character]
     return text[:1].upper() + text[1:]
 
 
+#: a normal narrating pace (words per second, about 150 words a minute) and the quiet either side
+NARRATION_WPS, NARRATION_PAD_S = 2.5, 0.8
+_NARRATION_LEAD = {"beginning": "", "turn": "Then ", "end": "In the end, "}
+
+
+def narration_line(beat: str, action: str, seconds: float) -> str:
+    """The narrator's line for a scene: its action, led in by its beat, cut at a word boundary to
+    what a narrator says in the scene's length at a normal pace."""
+    words = action.strip().rstrip(".").split()
+    lead = _NARRATION_LEAD.get(beat, "")
+    if lead and words and words[0] in ("The", "A", "An"):
+        words[0] = words[0].lower()
+    words = (lead.split() + words) if lead else words
+    budget = max(3, int((seconds - NARRATION_PAD_S) * NARRATION_WPS))
+    cut = len(words) > budget
+    words = words[:budget]
+    while cut and len(words) > 3 and words[-1].lower() in ("and", "the", "a", "an", "to", "of", "with"):
+        words.pop()
+    line = " ".join(words).rstrip(",;:")
+    return (line + ("…" if cut else ".")) if line else ""
+
+
 def plan_story(
     prompt: str,
     seed: int = 0,
@@ -472,6 +494,7 @@ def plan_story(
     global_time = facts.time_of_day if (len(events) <= 1 or not any(e.time_of_day for e in events)) else None
     scene_list: list[Scene] = []
     seen_actions: set[str] = set()
+    used_templates: set[str] = set()
     for i, beat in enumerate(beats):
         # the story travels through the places in order and ends where the last one is
         loc = locations[min(len(locations) - 1, i * len(locations) // n)]
@@ -490,15 +513,19 @@ def plan_story(
             tod = next((e.time_of_day for e in evs if e.time_of_day), None)
         else:
             templates = [t for t in ACTIONS[beat] if other or "{other}" not in t]
-            order = [int(rng.integers(len(templates)))] + list(range(len(templates)))
+            start = int(rng.integers(len(templates)))
+            order = [templates[(start + j) % len(templates)] for j in range(len(templates))]
+            # a beat line not used yet in this film first: the same line with the names swapped
+            # is still the same scene
+            order = [t for t in order if t not in used_templates] + [t for t in order if t in used_templates]
             action = ""
-            for t_i in order:
-                text = templates[t_i]
+            for text in order:
                 action = text.format(
                     lead=lead.name, other=other.name if other else "", loc=loc.name, goal=goal
                 )
                 if action.lower() not in seen_actions:
                     break
+            used_templates.add(text)
             present = [lead.id] + ([other.id] if other and "{other}" in text else [])
             if len(characters) > 1 and other and beat != "turn" and other.id not in present:
                 present.append(other.id)
@@ -523,6 +550,7 @@ def plan_story(
                 weather=facts.weather,
             )
         )
+        scene_list[-1].narration = narration_line(beat, action, scene_list[-1].duration_s)
     lead = characters[0]
     last = goal.split()[-1] if facts.goal else locations[0].name.split()[-1]
     title = "The " + clip(last, MAX_NAME_CHARS).title()

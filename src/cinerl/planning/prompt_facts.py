@@ -956,6 +956,7 @@ def scenery_scores(phrase: str, path: str | None = None) -> dict[str, float]:
 
 
 def scenery_type(phrase: str, path: str | None = None) -> str:
-    """The scenery type nearest in meaning to the phrase."""
-    scores = scenery_scores(phrase, path)
+    """The scenery type nearest in meaning to the phrase (its misread nouns glossed first)."""
+    words = [lx.PLACE_GLOSSES.get(w, w) for w in phrase.lower().split()]
+    scores = scenery_scores(" ".join(words), path)
     return max(scores, key=scores.get)

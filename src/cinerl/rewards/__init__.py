@@ -47,6 +47,9 @@ from cinerl.rewards.components import imaging  # imaging_quality (BRISQUE)
 from cinerl.rewards.components import aesthetic  # aesthetic (LAION head)
 from cinerl.rewards.components import framing  # framing
 from cinerl.rewards.components import fvd  # fvd_lite
+from cinerl.rewards.components import scene_light  # scene_light
+from cinerl.rewards.components import scene_motion  # scene_motion
+from cinerl.rewards.components import scene_cast  # scene_cast
 # ----------------------------------------------------------------------------------------------
 
 from cinerl.rewards.core.composite import Scorer, combine

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cinerl.assembly.report.build import write_report
+from cinerl.assembly.audio.soundtrack import finish_film
 from cinerl.assembly.stitch import stitch
 from cinerl.assembly.subtitles import scene_subtitles, write_srt
 from cinerl.core.settings import RunSettings, Settings
@@ -23,6 +24,7 @@ from cinerl.core.inputs import check_out_dir, check_prompt
 from cinerl.core.errors import UserError
 from cinerl.core.locks import run_lock
 from cinerl.core.media import (
+    atomic_write_bytes,
     atomic_write_text,
     load_png,
     probe_mp4,
@@ -224,7 +226,7 @@ class Director:
         when damaged) and the version the run started from (start.pt's, also on a resume)."""
         s = self.settings
         policy = self.new_policy()
-        if s.policy.mode == "random":
+        if s.policy.mode in ("random", "template"):  # no network to load
             return policy, 0
         # the shared policy file as this run found it; other runs may change the file later
         start = self.store.cached(
@@ -282,7 +284,7 @@ class Director:
         with self.timer.stage("learn", learn_t):
             info = policy.update(batch)
             snap_path = ""
-            if s.policy.mode != "random":
+            if s.policy.mode not in ("random", "template"):
                 snap = policy.save(self.out_dir / "policy" / f"after_scene_{scene.index:02d}.pt")
                 self.store.record_artifact("policy", f"scene_{scene.index:02d}", snap, self.out_dir)
                 snap_path = str(snap.relative_to(self.out_dir))
@@ -314,7 +316,7 @@ class Director:
     ) -> AttemptRecord:
         s = self.settings
         seed = attempt_seed(s.run.seed, scene.index, k)
-        action, log_prob = policy.act(state, seed)
+        action, log_prob = policy.act(state, seed, greedy=k == 0 and s.policy.greedy_first)
         composed = self.prompt_scenes.get(scene.index, scene)
         if scene.index in self.base_prompts:
             prompt, negative = compose_onto(self.base_prompts[scene.index], composed, bible, action)
@@ -379,6 +381,8 @@ class Director:
         """Write the take's mp4, lossless last frame and thumbnail; return the mp4 decoded (the
         frames a viewer and `cinerl score` see), warning when it decodes short."""
         path = write_mp4(clip.frames, clip.fps, folder / f"{stem}.mp4")
+        for suffix, data in clip.metadata.get("files", {}).items():  # a backend's extras (wan latents)
+            atomic_write_bytes(folder / f"{stem}.{suffix}", data)
         save_png(clip.frames[-1], folder / f"{stem}_last.png")
         save_jpeg(thumbnail(clip.frames[len(clip.frames) // 2]), folder / f"{stem}_thumb.jpg")
         frames, fps = read_mp4(path)
@@ -494,7 +498,13 @@ class Director:
             durations = [
                 b - a for a, b in zip(info["scene_offsets"], info["scene_offsets"][1:] + [info["seconds"]])
             ]
-            write_srt(scene_subtitles(bible, info["scene_offsets"], durations), self.out_dir / "film.srt")
+            cues = scene_subtitles(bible, info["scene_offsets"], durations)
+        self.on_event("adding the soundtrack")
+        with self.timer.stage("audio"):  # narration, cards, music, mix (assembly/audio/soundtrack.py)
+            info, self.sound, cues = finish_film(
+                film_path, bible, info, durations, s, self.store, self.out_dir, cues
+            )
+        write_srt(cues, self.out_dir / "film.srt")
         self.on_event("writing the report")
         with self.timer.stage("report"):
             report = self.build_report(bible, refs, attempts, scenes, info, version_start, version_end)
@@ -557,6 +567,7 @@ class Director:
                 transition=s.assembly.transition,
                 scene_offsets=film_info["scene_offsets"],
             ),
+            sound=getattr(self, "sound", {}),
         )
 
     def close(self) -> None:

@@ -87,6 +87,7 @@ def _ours(store: RunStore) -> set[str]:
     paths = {a["path"] for a in store.artifacts()}
     for rec, _ in store.attempts():
         paths |= {rec.clip_path, rec.last_frame_path, rec.thumbnail_path}
+        paths.add(rec.clip_path.removesuffix(".mp4") + ".latents.safetensors")  # wan --save-latents
     return paths
 
 

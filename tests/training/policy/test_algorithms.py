@@ -55,7 +55,7 @@ def record_epochs(monkeypatch, module) -> list[dict]:
 
 @pytest.mark.parametrize("algorithm", ["ppo", "grpo"])
 def test_first_epoch_ratio_is_one_so_no_kl_and_no_clipping(monkeypatch, algorithm):
-    p = PromptPolicy(algorithm=algorithm, seed=0)
+    p = PromptPolicy(algorithm=algorithm, seed=0, prior_strength=0.0)
     logits, _, actions, old_lp, _ = tensors(p, batch_for(p))
     for f in FACTORS:
         lp = torch.log_softmax(logits[f], -1).gather(1, actions[f][:, None]).squeeze(1)
@@ -68,12 +68,21 @@ def test_first_epoch_ratio_is_one_so_no_kl_and_no_clipping(monkeypatch, algorith
     assert infos[0]["entropy"] == pytest.approx(UNIFORM_ENTROPY, rel=1e-6)  # zero logits: uniform
     # later epochs move away from the behaviour policy, and the estimator sees it
     assert all(i["approx_kl"] > 0.0 for i in infos[1:])
-    expected = {"policy_loss", "entropy", "approx_kl", "clip_fraction"}
+    expected = {
+        "policy_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "epochs",
+        *(f"entropy/{f}" for f in FACTORS),
+    }
+    # the factors' entropies add up to the policy's (they are independent given the state)
+    assert sum(infos[0][f"entropy/{f}"] for f in FACTORS) == pytest.approx(infos[0]["entropy"], rel=1e-5)
     assert set(returned) == (expected | {"value_loss"} if algorithm == "ppo" else expected)
 
 
 def test_ppo_loss_at_ratio_one_is_minus_mean_advantage_plus_value_and_entropy_terms():
-    p = PromptPolicy(algorithm="ppo", seed=0)
+    p = PromptPolicy(algorithm="ppo", seed=0, prior_strength=0.0)
     logits, values, actions, old_lp, rewards = tensors(p, batch_for(p))
     # advantages that are not centred, so that the policy term is not ~0
     adv = torch.tensor([0.5, -1.0, 2.0, 0.25])
@@ -98,7 +107,7 @@ def test_ppo_loss_at_ratio_one_is_minus_mean_advantage_plus_value_and_entropy_te
 
 
 def test_approx_kl_and_clip_fraction_are_cleanrls_estimators():
-    p = PromptPolicy(seed=0)
+    p = PromptPolicy(seed=0, prior_strength=0.0)
     logits, _, actions, old_lp, _ = tensors(p, batch_for(p))
     # move the behaviour policy by known log-ratios: log r = -shift
     shifts = {f: torch.tensor([0.0, 0.1, -0.3, 0.5]) * (i + 1) / len(FACTORS) for i, f in enumerate(FACTORS)}
@@ -138,9 +147,9 @@ def test_ppo_advantages_are_centred_residuals_over_the_running_std():
 
 @pytest.mark.parametrize("algorithm", ["ppo", "grpo"])
 def test_save_load_round_trip_is_exact(tmp_path, algorithm):
-    p = PromptPolicy(algorithm=algorithm, seed=0)
+    p = PromptPolicy(algorithm=algorithm, seed=0, prior_strength=0.0)
     p.update(batch_for(p))
-    q = PromptPolicy(algorithm=algorithm, seed=99)
+    q = PromptPolicy(algorithm=algorithm, seed=99, prior_strength=0.0)
     assert q.load(p.save(tmp_path / "policy.pt"))
     states = torch.as_tensor(STATES)
     with torch.no_grad():

@@ -1,8 +1,12 @@
-"""The learned prompt policy must beat uniform random prompt choices on previz scenes, clearly.
+"""The prompt policy on previz films (issue 20): it starts at the template, keeps it while it
+learns, and beats uniform random choices clearly.
 
 Every arm shoots the same films (same prompts, seeds, scenes); only the policy differs. The
 learning arms carry their policy across films through the saved policy file, as `cinerl make`
-does. Run with -s to see the reward curves.
+does. Run with -s to see the reward curves. Measured with the full offline suite (the scene-plan
+group included): template chosen-take 0.730 over the last 4 films; PPO 0.725, GRPO 0.700; random
+all-take 0.557 against PPO 0.706 and GRPO 0.684. The issue's target, beating the best fixed recipe
+by 0.03, is not reached: benchmarks/policy.py measures it.
 """
 
 import numpy as np
@@ -19,13 +23,14 @@ PROMPTS = [
 ]
 FILMS = 12
 EVAL_FILMS = 4
-MARGIN = 0.08
+MARGIN = 0.08  # over random, all takes
+HOLD = 0.04  # the most a learning policy may lose against its template, chosen takes
 
 
-def shoot(tmp_path, mode: str, rl: str = "ppo") -> list[float]:
-    """Mean attempt reward of each film, in order."""
-    means = []
-    for i in range(FILMS):
+def shoot(tmp_path, name: str, films: int = FILMS, **policy) -> tuple[list[float], list[float]]:
+    """Per film, the mean reward of all takes and of the chosen takes."""
+    all_takes, chosen = [], []
+    for i in range(films):
         settings = Settings.of(
             run__seed=1000 + i,
             plan__scenes=3,
@@ -34,28 +39,41 @@ def shoot(tmp_path, mode: str, rl: str = "ppo") -> list[float]:
             run__width=96,
             run__height=64,
             run__fps=4,
-            policy__mode=mode,
-            policy__rl=rl,
-            policy__path=str(tmp_path / f"{mode}_{rl}.pt"),
+            policy__path=str(tmp_path / f"{name}.pt"),
+            **{f"policy__{k}": v for k, v in policy.items()},
         )
-        result = make_film(PROMPTS[i % len(PROMPTS)], tmp_path / f"{mode}_{rl}_{i}", settings)
-        totals = [a.reward.total for s in result.report.scenes for a in s.attempts]
-        means.append(float(np.mean(totals)))
-    return means
+        report = make_film(PROMPTS[i % len(PROMPTS)], tmp_path / f"{name}_{i}", settings).report
+        all_takes.append(float(np.mean([a.reward.total for s in report.scenes for a in s.attempts])))
+        chosen.append(float(np.mean([s.chosen_attempt.reward.total for s in report.scenes])))
+    return all_takes, chosen
+
+
+def late(curve: list[float]) -> float:
+    return float(np.mean(curve[-EVAL_FILMS:]))
 
 
 @pytest.fixture(scope="module")
 def random_curve(tmp_path_factory):
-    return shoot(tmp_path_factory.mktemp("random"), "random")
+    return shoot(tmp_path_factory.mktemp("random"), "random", mode="random")
 
 
+@pytest.fixture(scope="module")
+def template_curve(tmp_path_factory):
+    return shoot(tmp_path_factory.mktemp("template"), "template", mode="template")
+
+
+@pytest.mark.heavy  # 12 films x 4 arms: about 4.5 minutes on 2 cores (make test-heavy)
 @pytest.mark.parametrize("rl", ["ppo", "grpo"])
-def test_learned_policy_beats_random_on_mean_reward(tmp_path, random_curve, rl):
-    curve = shoot(tmp_path, "learn", rl)
-    print(f"\nfilm  {rl:>6} random")
-    for i, (a, b) in enumerate(zip(curve, random_curve)):
-        print(f"{i:>4} {a:6.3f} {b:6.3f}")
-    late, late_rnd = np.mean(curve[-EVAL_FILMS:]), np.mean(random_curve[-EVAL_FILMS:])
-    print(f"last {EVAL_FILMS} films: {rl} {late:.3f} vs random {late_rnd:.3f}")
-    assert late > late_rnd + MARGIN
-    assert late > np.mean(curve[:EVAL_FILMS]) + MARGIN / 2  # it improved while learning
+def test_learning_policy_keeps_the_template_and_beats_random(tmp_path, random_curve, template_curve, rl):
+    (all_takes, chosen), (rnd_all, _), (_, tpl_chosen) = (
+        shoot(tmp_path, rl, rl=rl),
+        random_curve,
+        template_curve,
+    )
+    print(f"\nfilm  {rl:>6} chosen  template chosen  random all  {rl} all")
+    for i in range(FILMS):
+        print(f"{i:>4} {chosen[i]:13.3f} {tpl_chosen[i]:16.3f} {rnd_all[i]:11.3f} {all_takes[i]:8.3f}")
+    # a new user's first film is the template's film at worst (its first takes are the recipe)
+    assert chosen[0] >= 0.98 * tpl_chosen[0]
+    assert late(all_takes) > late(rnd_all) + MARGIN
+    assert late(chosen) >= late(tpl_chosen) - HOLD

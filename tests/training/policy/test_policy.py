@@ -18,8 +18,8 @@ def prob_of(policy, factor, value):
     return float(torch.softmax(logits[factor][0], -1)[ACTION_FACTORS[factor].index(value)])
 
 
-def test_starts_uniform_and_acts_deterministically_per_seed():
-    p = PromptPolicy(seed=0)
+def test_uniform_start_acts_deterministically_per_seed():
+    p = PromptPolicy(seed=0, prior_strength=0.0)
     a1, lp1 = p.act(STATE, seed=7)
     a2, lp2 = p.act(STATE, seed=7)
     assert a1 == a2 and lp1 == lp2
@@ -30,7 +30,7 @@ def test_starts_uniform_and_acts_deterministically_per_seed():
 
 @pytest.mark.parametrize("algorithm", ["ppo", "grpo"])
 def test_updates_move_probability_towards_rewarded_choice(algorithm):
-    p = PromptPolicy(algorithm=algorithm, seed=0, lr=1e-2)
+    p = PromptPolicy(algorithm=algorithm, seed=0, lr=1e-2, prior_strength=0.0)
     before = prob_of(p, "identity_lock", "full")
     for step in range(30):
         batch = []

@@ -19,6 +19,7 @@ from cinerl.apps.cli.plan import plan
 from cinerl.apps.cli.rapo import rapo_app, sspo
 from cinerl.apps.cli.score import score
 from cinerl.apps.cli.train import train_app
+from cinerl.apps.cli.train_enhancer import enhance_cmd
 from cinerl.core.errors import UserError
 from cinerl.core.inputs import check_out_dir
 from cinerl.core.settings import MAX_SEED
@@ -35,6 +36,7 @@ app.command()(actors)
 app.command()(score)
 app.add_typer(rapo_app, name="rapo")  # RAPO++: `cinerl rapo PROMPT | build | export`
 app.command("sspo")(sspo)
+app.command("enhance")(enhance_cmd)  # `cinerl enhance PROMPT --enhancer DIR`
 app.add_typer(train_app, name="train")  # `cinerl train video-dpo | pairs | enhancer-sft ...`
 
 

@@ -62,7 +62,7 @@ def make(
         None, "--text-encoder", help="wan: where the text encoder runs: auto, gpu, cpu"
     ),
     wan__attention: Optional[str] = typer.Option(
-        None, "--attention", help="wan: auto, native, cudnn, flash3"
+        None, "--attention", help="wan: auto, fa3, native, cudnn, flash3"
     ),
     wan__compile: Optional[str] = typer.Option(
         None, "--compile", help="wan: regional compilation auto, on, off"
@@ -70,12 +70,43 @@ def make(
     wan__step_cache: Optional[float] = typer.Option(
         None, "--step-cache", help="wan: first-block step cache threshold (lossy, off by default)"
     ),
+    wan__fast: Optional[bool] = typer.Option(
+        None, "--fast", help="wan: lossy fast mode (step cache; off by default, marked lossy in the report)"
+    ),
+    wan__save_latents: Optional[bool] = typer.Option(
+        None, "--save-latents", help="wan: keep each take's latents (training data for cinerl train)"
+    ),
+    wan__lora: Optional[str] = typer.Option(
+        None, "--lora", help="wan: a video LoRA folder from `cinerl train video-dpo`, DIR[:scale]"
+    ),
     policy__rl: Optional[str] = typer.Option(None, "--rl", help="ppo or grpo"),
     policy__path: Optional[Path] = typer.Option(
         None, "--policy", help="policy file (default ~/.cinerl/policy/<backend>.pt)"
     ),
-    policy__mode: Optional[str] = typer.Option(None, "--policy-mode", help="learn, frozen or random"),
+    policy__mode: Optional[str] = typer.Option(
+        None, "--policy-mode", help="learn, frozen, random, or template (the recipe for every take)"
+    ),
+    policy__recipe: Optional[str] = typer.Option(
+        None,
+        "--recipe",
+        help="factor=value,... over the default recipe: the prior's centre, template's action",
+    ),
     assembly__transition: Optional[str] = typer.Option(None, "--transition", help="cut or crossfade"),
+    audio__music: Optional[str] = typer.Option(
+        None, "--music", help="music bed: generated (default), none, or an audio FILE looped to the film"
+    ),
+    audio__voice: Optional[str] = typer.Option(
+        None, "--voice", help="espeak-ng narrator voice (en-us, en-gb, ...)"
+    ),
+    audio__tts: Optional[str] = typer.Option(None, "--tts", help="speech engine: espeak or piper"),
+    audio__tts_model: Optional[str] = typer.Option(None, "--tts-model", help="piper: the VOICE.onnx file"),
+    assembly__burn_subtitles: Optional[bool] = typer.Option(
+        None, "--burn-subtitles", help="draw the subtitles into the film's frames"
+    ),
+    assembly__title_card: Optional[bool] = typer.Option(
+        None, "--title-card", help="open on the title and logline"
+    ),
+    assembly__end_card: Optional[bool] = typer.Option(None, "--end-card", help="close on the cast"),
     plan__prompt_opt: Optional[str] = typer.Option(
         None, "--prompt-opt", help="none or rapo: relation-graph modifiers before composition"
     ),
@@ -103,6 +134,9 @@ def make(
     rewards__weights__text_alignment: Optional[float] = typer.Option(
         None, "--weight-text", help="reward weight: text alignment"
     ),
+    rewards__weights__scene_plan: Optional[float] = typer.Option(
+        None, "--weight-scene", help="reward weight: the take against the scene plan (light, motion, cast)"
+    ),
     sets: Optional[list[str]] = set_option(),
     config: Optional[Path] = config_option(),
     fresh: bool = typer.Option(False, "--fresh", help="start over, replacing a run in --out"),
@@ -125,6 +159,9 @@ def make(
         from cinerl.generation.registry import preflight
 
         settings = preflight(settings, source)  # the backend's checks, before anything is written
+        from cinerl.assembly.audio.preflight import check_audio
+
+        check_audio(settings)  # a missing or unreadable --music FILE: one line, before any shooting
         # only now: bad settings leave no empty --out behind (a str: typer's Path("") is ".")
         out = check_out_dir(out)
         from cinerl.runtime.director import existing_run, make_film  # heavy imports after the checks

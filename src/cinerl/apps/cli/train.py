@@ -14,3 +14,14 @@ train_app = typer.Typer(
     no_args_is_help=True,
     help="Train CineRL's models on its own films: video preference LoRAs, the prompt enhancer.",
 )
+
+# the video preference trainer (issue 21): `cinerl train pairs`, `cinerl train video-dpo`
+from cinerl.apps.cli.train_video import pairs, video_dpo  # noqa: E402
+
+train_app.command("pairs")(pairs)
+train_app.command("video-dpo")(video_dpo)
+
+# the prompt enhancer (issue 14): `cinerl train enhancer sft | grpo | eval`
+from cinerl.apps.cli.train_enhancer import enhancer_app  # noqa: E402
+
+train_app.add_typer(enhancer_app, name="enhancer")

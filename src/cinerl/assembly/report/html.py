@@ -228,6 +228,38 @@ def _film(report: dict, out_dir: Path, embed_max: int) -> dict:
     }
 
 
+def _sound(report: dict) -> dict | None:
+    """The soundtrack: engine, music, loudness figures, and each narration line with its timing."""
+    sound = _d(report.get("sound"))
+    if not sound:
+        return None
+    facts = []
+    if sound.get("tts"):
+        facts.append(f"narration: {sound['tts']}")
+    if sound.get("music"):
+        facts.append(f"music: {sound['music']}")
+    if _num(sound.get("integrated_lufs")) is not None:
+        target = _fmt(sound.get("target_lufs"), 1)
+        facts.append(f"{_fmt(sound['integrated_lufs'], 1)} LUFS integrated (target {target})")
+    if _num(sound.get("true_peak_dbtp")) is not None:
+        ceiling = _fmt(sound.get("ceiling_dbtp"), 1)
+        facts.append(f"true peak {_fmt(sound['true_peak_dbtp'], 2)} dBTP (ceiling {ceiling})")
+    rows = [
+        [
+            Cell(_ordinal(ln.get("scene"))),
+            Cell(f"{_fmt(ln.get('start'), 2)}–{_fmt(ln.get('end'), 2)} s", cls="num"),
+            Cell(ln.get("text", "")),
+            Cell(
+                ("sped up " + _fmt(ln.get("speedup"), 2) + "x" if (_num(ln.get("speedup")) or 1) > 1 else "")
+                + (", trimmed" if ln.get("trimmed") else "")
+            ),
+        ]
+        for ln in _dicts(sound.get("narration"))
+    ]
+    lines = table(["scene", "time", "narration", "fit"], rows, empty="no narration") if rows else None
+    return {"facts": facts, "lines": lines, "warnings": [str(w) for w in _l(sound.get("warnings"))]}
+
+
 def _characters(bible: dict) -> Table | None:
     chars = _dicts(bible.get("characters"))
     if not chars:
@@ -548,7 +580,35 @@ def _policy(report: dict) -> dict | None:
     if "version_start" in policy or "version_end" in policy:
         items.append(("version", f"{policy.get('version_start', '?')} → {policy.get('version_end', '?')}"))
     items += [(key, value) for key, value in policy.items() if key not in known]
-    return {"facts": items, "settings": _kv_table(settings) if settings else None}
+    return {
+        "facts": items,
+        "settings": _kv_table(settings) if settings else None,
+        "updates": _updates(_dicts(report.get("scenes"))),
+    }
+
+
+_UPDATE_COLUMNS = ("approx_kl", "clip_fraction", "entropy", "kl_to_prior", "policy_loss", "value_loss")
+
+
+def _updates(scenes: list[dict]) -> Table | None:
+    """CleanRL's diagnostics of each scene's policy update: approx_kl and clip fraction say how
+    far an update moved the policy, each factor's entropy which choices it has settled."""
+    learns = [(s.get("scene"), _d(s.get("learn"))) for s in scenes]
+    learns = [(i, lr) for i, lr in learns if lr]
+    if not learns:
+        return None
+    keys = [k for k in _UPDATE_COLUMNS if any(k in lr for _, lr in learns)]
+    factors = list(dict.fromkeys(k for _, lr in learns for k in lr if k.startswith("entropy/")))
+    head = ["scene", *(th(k.replace("_", " "), "num") for k in keys)]
+    head += [
+        th(f.split("/", 1)[1].replace("_", " "), "num", title=f"entropy of {f.split('/', 1)[1]}")
+        for f in factors
+    ]
+    rows = [
+        [Cell(_ordinal(i)), *(Cell(_fmt(lr.get(k)), cls="num") for k in (*keys, *factors))]
+        for i, lr in learns
+    ]
+    return table(head, rows, scroll=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -594,6 +654,7 @@ def render(report: FilmReport | Mapping[str, Any], out_dir: Path, embed_video_ma
         .render(
             header=_header(data, bible),
             film=_film(data, out_dir, embed_video_max_bytes),
+            sound=_sound(data),
             characters=_characters(bible),
             locations=_locations(bible),
             curve=_curve(scenes),

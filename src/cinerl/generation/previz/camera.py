@@ -17,7 +17,7 @@ import numpy as np
 from cinerl.generation.previz.look import Artifacts, rng
 from cinerl.generation.previz.parse import ShotSpec
 
-__all__ = ["CANVAS_SCALE", "SHOT_DOF", "SHOT_FRAMING", "CameraPath", "Stage", "camera_path"]
+__all__ = ["CANVAS_SCALE", "SHOT_CAST", "SHOT_DOF", "SHOT_FRAMING", "CameraPath", "Stage", "camera_path"]
 
 CANVAS_SCALE = 1.5  # background canvas is this much larger than the frame, room for camera moves
 
@@ -28,6 +28,10 @@ SHOT_FRAMING = {
     "medium": (1.3, 1.38),
     "close-up": (2.3, 2.36),
 }
+# Shot size -> how many figures the frame holds: a close-up frames the first one alone and a
+# medium shot at most three side by side; the rest of the cast stands outside the frame, as in a
+# real shot.
+SHOT_CAST = {"extreme wide": 6, "wide": 6, "medium": 3, "close-up": 1}
 # Extra depth-of-field blur of the background, as a fraction of the frame width.
 SHOT_DOF = {"extreme wide": 0.0, "wide": 0.0, "medium": 0.0015, "close-up": 0.004}
 

@@ -245,9 +245,26 @@ _LIGHTS = {
     "overcast": (_affine((0.9, 0.92, 0.95), (6, 8, 12), desat=0.45), 0.0, 0.0, 0.0),
     "low key": (_affine((0.62, 0.62, 0.62), (-4, -4, -2)), 0.6, 0.0, 0.0),
     "candlelight": (_affine((0.92, 0.7, 0.45), (10, 2, -4)), 0.4, 0.0, 0.07),
-    "neon": (_affine((0.66, 0.62, 0.7)), 0.15, 0.3, 0.0),
+    "neon": (_affine((0.6, 0.55, 0.7)), 0.15, 0.5, 0.0),
 }
-_NEON_A, _NEON_B = np.array([255, 40, 180], np.float32), np.array([40, 210, 230], np.float32)
+# neon signs: a gradient from neon pink to electric violet-blue across the frame, so neon light
+# reads saturated and blue-magenta (Lab hue 270-350 degrees), as neon-lit night streets do
+_NEON_A, _NEON_B = np.array([255, 40, 180], np.float32), np.array([70, 60, 255], np.float32)
+# Under an explicit lighting phrase the time of day still acts, at TIME_UNDER_LIGHTING of its
+# colour cast; night also darkens to NIGHT_DARKENING of its full luminance drop whatever the
+# lighting says (a model asked for "night, soft even daylight" still draws a night: darker than
+# day, but flat and neutral instead of dark). A flame brings its own colour: the time of day only
+# dims it (no blue night cast inside a candle-lit room).
+TIME_UNDER_LIGHTING = 0.5
+NIGHT_DARKENING = 0.7
+FLAME_LIGHTS = {"candlelight"}
+# figures stand nearer the camera than the signs: neon tints them at this share of the set's tint
+SPRITE_NEON = 0.25
+
+
+def _luma_gain(a: np.ndarray) -> float:
+    """The gain an affine gives a neutral grey's luma (Rec. 601 weights)."""
+    return float(np.array([0.299, 0.587, 0.114]) @ a @ np.ones(3))
 
 
 def _apply_affine(img: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: np.ndarray | None = None):
@@ -269,7 +286,9 @@ class Lighting:
 
     @classmethod
     def for_spec(cls, spec: ShotSpec) -> "Lighting":
-        """An explicit lighting phrase dominates: the time of day then acts at half strength."""
+        """An explicit lighting phrase dominates: the time of day then acts at TIME_UNDER_LIGHTING
+        strength, a night still darkens to NIGHT_DARKENING of its own drop, and a flame light
+        takes the time's dimming but not its colour."""
         a, b = np.eye(3), np.zeros(3)
         vign = neon = candle = 0.0
         if spec.lighting in _LIGHTS:
@@ -277,7 +296,15 @@ class Lighting:
         if spec.time_of_day in _TIME_LIGHT and not spec.studio:
             ta, tb = _TIME_LIGHT[spec.time_of_day]
             if spec.lighting:
-                ta, tb = np.eye(3) + 0.5 * (ta - np.eye(3)), 0.5 * tb
+                full_gain = _luma_gain(ta)
+                k = TIME_UNDER_LIGHTING
+                if spec.lighting in FLAME_LIGHTS:  # the flame lights the shot: no sky colour cast
+                    ta, tb = np.eye(3) * (1.0 - k * (1.0 - full_gain)), np.zeros(3)
+                else:
+                    ta, tb = np.eye(3) + k * (ta - np.eye(3)), k * tb
+                if spec.time_of_day == "night":  # darker than the half-strength cast alone
+                    target = 1.0 - NIGHT_DARKENING * (1.0 - full_gain)
+                    ta = ta * (target / _luma_gain(ta))
             a, b = a @ ta, a @ tb + b
         return cls(a.astype(np.float32), b.astype(np.float32), vign, neon, candle)
 
@@ -295,7 +322,7 @@ class Lighting:
         """Premultiplied RGBA float32 sprite -> lit; neon tints it by its place fx in the frame."""
         prem, alpha = spr[..., :3], spr[..., 3]
         prem = _apply_affine(prem, self.a, self.b, alpha)
-        neon = self.neon
+        neon = self.neon * SPRITE_NEON
         if neon > 0:
             tint = _NEON_A * (1 - fx) + _NEON_B * fx
             prem = (1 - neon) * prem + neon * alpha[..., None] * tint * 0.5

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cinerl.generation.previz.camera import SHOT_DOF, SHOT_FRAMING, CameraPath, Stage, camera_path
+from cinerl.generation.previz.camera import SHOT_CAST, SHOT_DOF, SHOT_FRAMING, CameraPath, Stage, camera_path
 from cinerl.generation.previz.figures import SPRITE_PAD, figure_paths, figure_sprite
 from cinerl.generation.previz.look import Artifacts, Grade, Lighting, figure_wobble, resolve_look
 from cinerl.generation.previz.parse import ShotSpec
@@ -82,6 +82,7 @@ def render(
     stage = Stage.around(w, h)
     light = Lighting.for_spec(spec)
 
+    look["figures_in_frame"] = min(len(look["figures"]), SHOT_CAST[spec.shot_size])
     canvas = _canvas(spec, look, stage, light, art)
     dx, dy = figure_paths(spec, len(look["figures"]), t, fps, w, seed)
     layers = _figure_layers(spec, look, stage, light, art, t, dy, seed)
@@ -120,7 +121,7 @@ def _figure_layers(
     """The lit figure sprites, once per clip, side by side and framed by the shot size."""
     w, h = stage.w, stage.h
     hf_frac, feet_frac = SHOT_FRAMING[spec.shot_size]
-    figs = look["figures"]
+    figs = look["figures"][: SHOT_CAST[spec.shot_size]]  # a close-up holds one face
     nf = len(figs)
     crowd = 1.0 if nf <= 2 or hf_frac < 1.0 else (0.85 if nf == 3 else 0.75)
     layers = []

@@ -7,9 +7,10 @@ keyframe) and, on the first-last-frame variant, ends on `last_image`. Memory pla
 from free GPU memory (wan_memory); a CUDA out-of-memory walks a ladder and every rung is
 recorded in the clip's metadata, which the report carries.
 
-Speed, all lossless unless said: a chosen attention backend (cuDNN, FlashAttention-3 where
-installed), regional compilation of the repeated transformer block, one scalar timestep for 5B
-text-to-video, and, off by default and marked lossy, diffusers' first-block step cache.
+Speed, all lossless unless said: a chosen attention backend (FlashAttention-3 from the fa3-fwd
+wheel where it runs, else cuDNN; wan/attention.py), regional compilation of the repeated
+transformer block, one scalar timestep for 5B text-to-video, and, off by default and marked
+lossy (`--fast`), diffusers' first-block step cache.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
 from cinerl.core.errors import BackendUnavailable
 from cinerl.core.settings import Settings, WanSettings
 from cinerl.generation.registry import register_backend
+from cinerl.generation.wan.attention import cudnn_attention_runs
 from cinerl.generation.wan.loading import (
     PIECES,
     WanSources,
@@ -47,6 +50,8 @@ from cinerl.core.schema import Clip, ClipRequest
 
 log = logging.getLogger(__name__)
 EMBED_CACHE_SIZE = 64
+# --fast without --step-cache: diffusers' FirstBlockCacheConfig default (hooks/first_block_cache.py)
+FAST_STEP_CACHE = 0.05
 
 
 ATTENTION_NAMES = {
@@ -58,38 +63,28 @@ ATTENTION_NAMES = {
 }
 
 
-def cudnn_attention_runs(head_dim: int, dtype) -> bool:
-    """Whether cuDNN's SDPA kernel takes this head size and dtype on this GPU (it needs, among
-    other things, a head size that is a multiple of 8): one tiny call under that backend only."""
-    import torch
-    import torch.nn.functional as F
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    q = torch.zeros(1, 2, 16, int(head_dim), device="cuda", dtype=dtype)
-    try:
-        with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-            F.scaled_dot_product_attention(q, q, q)
-        return True
-    except RuntimeError:
-        return False
-
-
 def pick_attention(choice: str, cuda: bool, head_dim: int | None = None, dtype=None) -> str | None:
-    """The attention backend to set, or None to leave diffusers' default (native SDPA).
-    auto: FlashAttention-3 where its package is installed (Hopper), else cuDNN SDPA on CUDA when
-    its kernel takes the model's head size, else native SDPA (which picks a kernel per call)."""
-    if choice == "auto":
-        if not cuda:
-            return None
-        try:
-            import flash_attn_interface  # noqa: F401  (FlashAttention-3's module)
+    """The attention kernel to set: a diffusers backend name, `fa3_fwd` (this package's
+    FlashAttention-3 processor, generation/wan/attention.py), or None for diffusers' default
+    (native SDPA, which picks a kernel per call).
+    auto: native on ROCm; on CUDA fa3-fwd where it imports and its probe runs, else cuDNN SDPA
+    when its kernel takes the model's head size, else native. `fa3` asks for fa3-fwd and fails
+    with the reason where it cannot run."""
+    from cinerl.generation.wan.attention import FA3, fa3_runs, is_rocm
 
-            return "_flash_3"
-        except ImportError:
-            pass
+    if choice == "auto":
+        if not cuda or is_rocm():
+            return None
+        if head_dim is not None and fa3_runs(head_dim, dtype)[0]:
+            return FA3
         if head_dim is None or cudnn_attention_runs(head_dim, dtype):
             return "_native_cudnn"
         return None
+    if choice in ("fa3", FA3):
+        ok, why = fa3_runs(head_dim or 128, dtype) if cuda and not is_rocm() else (False, "no CUDA GPU")
+        if not ok:
+            raise BackendUnavailable(f"--attention fa3: {why}")
+        return FA3
     return ATTENTION_NAMES.get(choice, choice)
 
 
@@ -119,6 +114,7 @@ class WanBackend:
         self.placement: Placement | None = None
         self.plan: MemoryPlan | None = None
         self._embeds: OrderedDict[str, object] = OrderedDict()
+        self._take_latents = None  # the last render's latents, when options.save_latents
         self.stats = {
             "loads": 0,
             "embed_hits": 0,
@@ -150,6 +146,7 @@ class WanBackend:
             self.comp, self.variant, scalar_timestep=self.options.scalar_timestep
         )
         self.placement = Placement(self.comp, self.device)
+        self._load_lora()
         self._speed_setup(cuda)
         self.stats["loads"] += 1
         self.stats["load_seconds"] = round(time.perf_counter() - t0, 3)
@@ -160,24 +157,52 @@ class WanBackend:
             self.sources.describe() if self.sources else "memory",
         )
 
+    def _load_lora(self) -> None:
+        """`--lora DIR[:scale]`: a CineRL video LoRA into the transformer(s), both experts for A14B
+        (before compilation, so the compiled blocks include it)."""
+        if not self.options.lora:
+            return
+        from cinerl.generation.wan.lora import load_lora, parse_lora
+
+        spec = parse_lora(self.options.lora)
+        self.stats["lora"] = load_lora(self.t2v or self.i2v, self.comp, spec, self.variant.name)
+        log.info(
+            "wan: LoRA %s loaded at scale %g into %s", spec.path, spec.scale, self.stats["lora"]["experts"]
+        )
+
     def _speed_setup(self, cuda: bool) -> None:
         o = self.options
         experts = [m for m in (self.comp.transformer, self.comp.transformer_2) if m is not None]
         attn = pick_attention(o.attention, cuda, experts[0].config.attention_head_dim, experts[0].dtype)
-        if attn is not None:
+        if attn == "fa3_fwd":
+            from cinerl.generation.wan.attention import install_fa3
+
+            for m in experts:
+                install_fa3(m)
+            self.stats["attention"] = attn
+        elif attn is not None:
             for m in experts:
                 m.set_attention_backend(attn)
             self.stats["attention"] = attn
-        if o.step_cache:
+        threshold = o.step_cache or (FAST_STEP_CACHE if o.fast else None)
+        if threshold:
             from diffusers import FirstBlockCacheConfig
 
             for m in experts:
-                m.enable_cache(FirstBlockCacheConfig(threshold=float(o.step_cache)))
+                m.enable_cache(FirstBlockCacheConfig(threshold=float(threshold)))
             self.stats["step_cache"] = {
                 "kind": "first_block",
-                "threshold": float(o.step_cache),
+                "threshold": float(threshold),
                 "lossy": True,
+                "fast": bool(o.fast),
             }
+        if o.fast and cuda:
+            # lossy: the VAE decode in bf16 (measured on an H200: 6.2 s against 9.3 s in fp32 for
+            # 1280x704x121, PSNR 50.8 dB; benchmarks/results/wan_speed_h200_extras.json)
+            import torch
+
+            self.comp.vae.to(torch.bfloat16)
+            self.stats["decode"] = "bf16 (lossy)"
         if cuda and o.cudnn_benchmark:
             import torch
 
@@ -269,12 +294,19 @@ class WanBackend:
                 and v.boundary_ratio is None
                 and image is None,
                 "step_cache": self.stats["step_cache"],
-                "lossless": self.stats["step_cache"] is None,
+                "decode": self.stats.get("decode", "fp32"),
+                "lossless": self.stats["step_cache"] is None and self.stats.get("decode", "fp32") == "fp32",
             },
             "embeddings": {"hits": self.stats["embed_hits"], "misses": self.stats["embed_misses"]},
             "loads": self.stats["loads"],
+            "lora": self.stats.get("lora"),
         }
         meta = {"backend": self.name, "seed": request.seed, "prompt": request.prompt, "report": report}
+        if self._take_latents is not None:  # --save-latents: the director writes it beside the mp4
+            self._take_latents.meta["seed"] = request.seed
+            meta["files"] = {"latents.safetensors": self._take_latents.to_bytes()}
+            report["latents_saved"] = True
+            self._take_latents = None
         return Clip(frames=frames, fps=v.fps, metadata=meta)
 
     def generate_image(self, prompt: str, width: int, height: int, seed: int) -> np.ndarray:
@@ -381,9 +413,13 @@ class WanBackend:
             step_ends.append(time.perf_counter())
             return cb_kwargs
 
-        latents = pipe(output_type="latent", callback_on_step_end=on_step, **kw).frames
+        captured: dict = {}
+        with self._capturing_condition(pipe, captured):
+            latents = pipe(output_type="latent", callback_on_step_end=on_step, **kw).frames
         sync()
         t_denoise = time.perf_counter()
+        if self.options.save_latents:
+            self._take_latents = self.take_latents(latents, kw, captured, prompt, last is not None)
         video = self.decode(pipe, latents)
         sync()
         t_end = time.perf_counter()
@@ -396,6 +432,58 @@ class WanBackend:
         }
         return to_uint8(video[0]), timing
 
+    @contextmanager
+    def _capturing_condition(self, pipe, captured: dict):
+        """With save_latents: keep what the pipeline's prepare_latents returns (the image
+        conditioning), restoring whatever prepare_latents the pipeline had."""
+        if not self.options.save_latents:
+            yield
+            return
+        had = "prepare_latents" in vars(pipe)
+        before = pipe.prepare_latents
+
+        def prepare(*a, **k):
+            out = before(*a, **k)
+            captured["prepared"] = out
+            return out
+
+        pipe.prepare_latents = prepare
+        try:
+            yield
+        finally:
+            if had:
+                pipe.prepare_latents = before
+            else:
+                del pipe.prepare_latents
+
+    def take_latents(self, latents, kw: dict, captured: dict, prompt: str, first_last: bool):
+        """The take's final latents, prompt embedding and image conditioning (take_latents.py)."""
+        from cinerl.generation.wan.take_latents import TakeLatents, prompt_key
+
+        v = self.variant
+        prepared = captured.get("prepared")
+        kind, cond = "none", None
+        if isinstance(prepared, tuple) and len(prepared) == 3:  # 5B: (latents, condition, mask)
+            kind, cond = "first_frame", prepared[1][0]
+        elif isinstance(prepared, tuple) and len(prepared) == 2:  # A14B i2v: mask + image latents
+            kind, cond = "concat", prepared[1][0]
+        meta = {
+            "variant": v.name,
+            "width": kw["width"],
+            "height": kw["height"],
+            "num_frames": kw["num_frames"],
+            "prompt": prompt,
+            "prompt_key": prompt_key(prompt, v.max_seq_len),
+            "first_last_frame": first_last,
+        }
+        return TakeLatents(
+            latents[0].detach().float().cpu(),
+            kw["prompt_embeds"][0].detach().cpu(),
+            cond.detach().float().cpu() if cond is not None else None,
+            kind,
+            meta,
+        )
+
     def decode(self, pipe, latents) -> np.ndarray:
         """Latents to float frames in [0, 1], exactly as the diffusers Wan pipelines do it."""
         import torch
@@ -407,7 +495,7 @@ class WanBackend:
             mean = torch.tensor(vae.config.latents_mean).view(1, vae.config.z_dim, 1, 1, 1)
             inv_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, vae.config.z_dim, 1, 1, 1)
             latents = latents / inv_std.to(latents) + mean.to(latents)
-            video = vae.decode(latents, return_dict=False)[0]
+            video = vae.decode(latents, return_dict=False)[0].float()
             frames = pipe.video_processor.postprocess_video(video, output_type="np")
         pipe.maybe_free_model_hooks()
         return frames
@@ -432,6 +520,10 @@ def preflight(settings: Settings, source: dict[str, str]) -> Settings:
     """Before a run writes anything: check every weight file (one clear error), and use the
     variant's own frame size and fps where the user did not choose them."""
     v = shared_backend(settings.wan).variant
+    if settings.wan.lora:
+        from cinerl.generation.wan.lora import preflight_lora
+
+        preflight_lora(settings.wan.lora, v.name)
     update = {}
     if source.get("run.width", "default") == "default":
         update.update({"run.width": v.width, "run.height": v.height})

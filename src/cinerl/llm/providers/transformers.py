@@ -63,6 +63,20 @@ def _convert_gguf(path: Path, dest: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def transformers_folder(model: str | Path) -> Path:
+    """The transformers folder of a local model: a folder as it is, a .gguf file's cached
+    conversion (made once, as `load_model` does); trainers load their own copy from it."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    if not path.is_file() or path.suffix.lower() != ".gguf":
+        raise UserError(f"{model}: no such model folder or .gguf file (models load from local paths only)")
+    folder = _gguf_folder(path)
+    if not (folder / "config.json").exists():
+        _convert_gguf(path, folder)
+    return folder
+
+
 def load_model(model: str, device: str | None = None):
     """(model, tokenizer, vocab) for a folder or a .gguf file, loaded once per process."""
     path = Path(model).expanduser()

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from cinerl.core.vocabulary import ACTION_FACTORS
+from cinerl.core.vocabulary import ACTION_FACTORS, DEFAULT_RECIPE, parse_recipe
 from cinerl.training.policy.algorithms import ALGORITHMS, grpo, ppo
+from cinerl.training.policy.prior import kl_to_prior, prior_logits
 from cinerl.training.policy.state import STATE_DIM
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,19 @@ class Transition:
 
 
 class PolicyNet(nn.Module):
-    def __init__(self, state_dim: int = STATE_DIM, hidden: int = 128):
+    def __init__(
+        self, state_dim: int = STATE_DIM, hidden: int = 128, prior: dict[str, torch.Tensor] | None = None
+    ):
         super().__init__()
         self.trunk = nn.Sequential(
             nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
         )
         self.heads = nn.ModuleDict({f: nn.Linear(hidden, len(ACTION_FACTORS[f])) for f in FACTORS})
         self.value = nn.Linear(hidden, 1)
-        for head in self.heads.values():  # start uniform: zero logits
+        for f, head in self.heads.items():  # start at the prior: zero weights, the prior as bias
             nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+            with torch.no_grad():
+                head.bias.copy_(prior[f] if prior is not None else torch.zeros(len(ACTION_FACTORS[f])))
 
     def forward(self, states: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         h = self.trunk(states)
@@ -75,9 +79,17 @@ class RunningStats:
         return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 1.0
 
 
+MODES = ("learn", "frozen", "random", "template")
+
+
 class PromptPolicy:
-    """Acts, learns and saves. mode: 'learn' (sample and update), 'frozen' (sample, no update),
-    'random' (uniform choices: the baseline to beat)."""
+    """Acts, learns and saves. mode: 'learn' (act and update), 'frozen' (act, no update),
+    'random' (uniform choices: the baseline to beat), 'template' (the recipe for every take).
+
+    A fresh policy starts at its prior, the recipe with logit `prior_strength` (prior.py). When
+    acting, `greedy=True` (the director passes it for a scene's first take when `greedy_first`)
+    takes each factor's most likely value: the film keeps the best take, so exploring on the
+    other takes costs nothing when the first is good. Exploring takes sample at `temperature`."""
 
     def __init__(
         self,
@@ -89,16 +101,26 @@ class PromptPolicy:
         entropy_coef: float = 0.01,
         value_coef: float = 0.5,
         seed: int = 0,
+        recipe: dict[str, str] | None = None,
+        prior_strength: float = 2.5,
+        prior_kl: float = 0.0,
+        temperature: float = 1.0,
+        target_kl: float | None = None,
     ):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
-        if mode not in ("learn", "frozen", "random"):
-            raise ValueError(f"unknown policy mode {mode!r}: use learn, frozen or random")
+        if mode not in MODES:
+            raise ValueError(f"unknown policy mode {mode!r}: use {', '.join(MODES)}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, not {temperature}")
         self.algorithm, self.mode = algorithm, mode
         self.epochs, self.clip_eps = epochs, clip_eps
         self.entropy_coef, self.value_coef = entropy_coef, value_coef
+        self.recipe = dict(recipe or DEFAULT_RECIPE)
+        self.prior = prior_logits(self.recipe, prior_strength)
+        self.prior_kl, self.temperature, self.target_kl = prior_kl, temperature, target_kl
         torch.manual_seed(seed)
-        self.net = PolicyNet()
+        self.net = PolicyNet(prior=self.prior)
         self.optim = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.version = 0
         self.stats = RunningStats()
@@ -115,22 +137,32 @@ class PromptPolicy:
             clip_eps=s.clip_eps,
             entropy_coef=s.entropy_coef,
             seed=seed,
+            recipe=parse_recipe(s.recipe),
+            prior_strength=s.prior_strength,
+            prior_kl=s.prior_kl,
+            temperature=s.temperature,
+            target_kl=s.target_kl,
         )
 
     # acting -------------------------------------------------------------------------------
-    def act(self, state: np.ndarray, seed: int) -> tuple[dict[str, str], float]:
-        """Sample an action with a generator seeded per attempt, so that a resumed run samples
-        the same."""
+    def act(self, state: np.ndarray, seed: int, greedy: bool = False) -> tuple[dict[str, str], float]:
+        """An action and its log-probability under the policy. Sampled (at `temperature`) with a
+        generator seeded per attempt, so that a resumed run samples the same; `greedy` takes the
+        most likely value of each factor. 'random' is uniform, 'template' always the recipe."""
+        if self.mode == "template":
+            return dict(self.recipe), 0.0
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
         with torch.no_grad():
             logits, _ = self.net(torch.as_tensor(state, dtype=torch.float32)[None])
         action, log_prob = {}, 0.0
         for f in FACTORS:
             lg = torch.zeros_like(logits[f][0]) if self.mode == "random" else logits[f][0]
-            probs = torch.softmax(lg, -1)
-            idx = int(torch.multinomial(probs, 1, generator=gen))
+            if greedy and self.mode != "random":
+                idx = int(lg.argmax())
+            else:
+                idx = int(torch.multinomial(torch.softmax(lg / self.temperature, -1), 1, generator=gen))
             action[f] = ACTION_FACTORS[f][idx]
-            log_prob += float(torch.log(probs[idx]))
+            log_prob += float(torch.log_softmax(lg, -1)[idx])
         return action, log_prob
 
     def greedy(self, state: np.ndarray) -> dict[str, str]:
@@ -148,7 +180,11 @@ class PromptPolicy:
         states = torch.as_tensor(np.stack([t.state for t in batch]), dtype=torch.float32)
         actions = {f: torch.tensor([ACTION_FACTORS[f].index(t.action[f]) for t in batch]) for f in FACTORS}
         # the policy does not change between a scene's attempts, so the behaviour policy's
-        # log-probabilities are the current network's
+        # log-probabilities are the current network's. Two approximations, both bounded by the
+        # clip: the greedy first take was not sampled, and enters the ratio as if it had been
+        # (pi_old(a|s) of its action, so its ratio starts at 1 and its advantage moves the policy
+        # like any take's); exploring takes sampled at a temperature enter with the untempered
+        # pi_old, so the update is against the policy, not the exploration distribution.
         with torch.no_grad():
             old_logits, old_values = self.net(states)
         old_log_probs = ppo.chosen_log_probs(old_logits, actions)
@@ -159,6 +195,7 @@ class PromptPolicy:
         else:
             adv = grpo.advantages(rewards)
         info: dict[str, float] = {}
+        epochs = 0
         for _ in range(self.epochs):
             logits, values = self.net(states)
             if self.algorithm == "ppo":
@@ -176,12 +213,20 @@ class PromptPolicy:
                 )
             else:
                 loss, info = grpo.loss(logits, actions, old_log_probs, adv, self.clip_eps, self.entropy_coef)
+            if self.prior_kl > 0:
+                kl = kl_to_prior(logits, self.prior).mean()
+                loss = loss + self.prior_kl * kl
+                info["kl_to_prior"] = float(kl.detach())
+            if self.target_kl is not None and info["approx_kl"] > self.target_kl:
+                break  # CleanRL's --target-kl: this epoch would move the policy too far from pi_old
+            epochs += 1
             self.optim.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
             self.optim.step()
         self.version += 1
         self.history.append(float(rewards.mean()))
+        info["epochs"] = epochs
         return info
 
     # persistence --------------------------------------------------------------------------
@@ -195,6 +240,7 @@ class PromptPolicy:
             "history": self.history,
             "factors": {f: list(v) for f, v in ACTION_FACTORS.items()},
             "state_dim": STATE_DIM,
+            "recipe": dict(self.recipe),
         }
 
     def save(self, path: Path) -> Path:

@@ -47,15 +47,17 @@ def clipped_surrogate(
     clip_eps: float,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Per sample: L^CLIP = sum over factors f of min(r_f A, clip(r_f, 1 - eps, 1 + eps) A),
-    r_f = pi(a_f | s) / pi_old(a_f | s) (Schulman et al. 2017, eq. 7), and the entropy of the
-    policy, summed over factors. Also the diagnostics, CleanRL's: approx_kl, the estimator
-    (r - 1) - log r of KL(pi_old || pi) (summed over factors: the factors are independent given
-    the state, so the policy's KL is the sum of theirs; mean over samples), and clip_fraction,
-    the share of (sample, factor) ratios with |r - 1| > eps."""
+        r_f = pi(a_f | s) / pi_old(a_f | s) (Schulman et al. 2017, eq. 7), and the entropy of the
+        policy, summed over factors. Also the diagnostics, CleanRL's: approx_kl, the estimator
+        (r - 1) - log r of KL(pi_old || pi) (summed over factors: the factors are independent given
+        the state, so the policy's KL is the sum of theirs; mean over samples), and clip_fraction,
+        the share of (sample, factor) ratios with |r - 1| > eps, and each factor's entropy
+    ("entropy/<factor>"), which shows which choices the policy has settled."""
     n = len(adv)
     surrogate = torch.zeros(n)
     entropy = torch.zeros(n)
     log_ratios = []
+    factor_entropy: dict[str, float] = {}
     for f, lg in logits.items():
         # clip each factor's own ratio: a joint ratio over seven factors would let each factor
         # move only ~(1.2)^(1/7) per update
@@ -64,14 +66,17 @@ def clipped_surrogate(
         log_ratio = lp - old_log_probs[f]
         ratio = torch.exp(log_ratio)
         surrogate = surrogate + torch.min(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
-        entropy = entropy + -(logp_all.exp() * logp_all).sum(-1)
+        h = -(logp_all.exp() * logp_all).sum(-1)
+        entropy = entropy + h
+        factor_entropy[f"entropy/{f}"] = float(h.detach().mean())
         log_ratios.append(log_ratio.detach())
     with torch.no_grad():
         log_ratio = torch.stack(log_ratios)  # (factors, samples)
         ratio = torch.exp(log_ratio)
         approx_kl = ((ratio - 1) - log_ratio).sum(0).mean()
         clip_fraction = ((ratio - 1.0).abs() > clip_eps).float().mean()
-    return surrogate, entropy, {"approx_kl": float(approx_kl), "clip_fraction": float(clip_fraction)}
+    diagnostics = {"approx_kl": float(approx_kl), "clip_fraction": float(clip_fraction), **factor_entropy}
+    return surrogate, entropy, diagnostics
 
 
 def loss(
