@@ -96,17 +96,7 @@ def evaluate(
     seeds = seeds if seeds is not None else read_prompts(config.prompts)
     trained = Enhancer(config.enhancer, adapter=True)
     base = Enhancer(config.enhancer, adapter=False)
-    rewards = rewards or CineRLRewards(
-        backend=config.backend,
-        width=config.width,
-        height=config.height,
-        fps=config.fps,
-        seconds=config.seconds,
-        mode=config.mode,  # type: ignore[arg-type]
-        brief_level=config.brief_level,
-        seed=config.seed,
-        workers=config.workers,
-    )
+    rewards = rewards or CineRLRewards.from_config(config)
     result = {
         "base": score_prompts(base, seeds, rewards, config),
         "enhancer": score_prompts(trained, seeds, rewards, config),

@@ -78,17 +78,7 @@ def read_prompts(path: str | Path, what: str = "--prompts") -> list[str]:
 def rewards_for(config: EnhancerGRPOConfig) -> CineRLRewards:
     if config.mode not in ("t2v", "i2v"):
         raise UserError(f"mode must be t2v or i2v (got {config.mode!r})")
-    return CineRLRewards(
-        backend=config.backend,
-        width=config.width,
-        height=config.height,
-        fps=config.fps,
-        seconds=config.seconds,
-        mode=config.mode,  # type: ignore[arg-type]
-        brief_level=config.brief_level,
-        seed=config.seed,
-        workers=config.workers,
-    )
+    return CineRLRewards.from_config(config)
 
 
 def dataset_rows(seeds: list[str], rewards: CineRLRewards, tokenizer, system: str) -> list[dict]:

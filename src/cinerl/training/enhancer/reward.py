@@ -132,6 +132,21 @@ class CineRLRewards:
         self.calls: list[int] = []  # completions received per call (tests read it)
         self.last: list[RewardBreakdown | None] = []
 
+    @classmethod
+    def from_config(cls, config) -> "CineRLRewards":
+        """From a trainer's or the evaluation's Config (the fields they share)."""
+        return cls(
+            backend=config.backend,
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            seconds=config.seconds,
+            mode=config.mode,
+            brief_level=config.brief_level,
+            seed=config.seed,
+            workers=config.workers,
+        )
+
     # -- the episode of a simple prompt --------------------------------------------------------
     def episode(self, seed_prompt: str) -> Episode:
         with self._lock:
