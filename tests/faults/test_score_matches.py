@@ -1,9 +1,11 @@
 """`cinerl score` inside a run folder scores a take with the run's own context (the take's prompt,
-the references, the previous scene's last frame) and lands near the reward `cinerl make` stored:
-make scores the rendered frames, score the decoded H.264 file, so the two differ by the encoding
-(an open part of issue 12, item 11). And the non-terminal log has one line per take."""
+the references, the previous scene's last frame) and reproduces the reward `cinerl make` stored:
+both score the saved H.264 take as it decodes, the frames a viewer sees (issue 12, item 11).
+And the non-terminal log has one line per take."""
 
 import json
+
+import pytest
 
 from tests.e2e.helpers import CINERL, run
 
@@ -26,5 +28,10 @@ def test_score_reproduces_make(reference):
                 ]
             )
             assert proc.returncode == 0, proc.stderr
-            assert abs(json.loads(proc.stdout)["total"] - att["reward"]["total"]) < 0.05
+            scored = json.loads(proc.stdout)
+            assert scored["total"] == pytest.approx(att["reward"]["total"], abs=1e-9)
+            stored = att["reward"]["components"]
+            for name, comp in scored["components"].items():
+                assert comp["status"] == stored[name]["status"], name
+                assert comp["value"] == pytest.approx(stored[name]["value"], abs=1e-9), name
     assert "scene 1 take 1: reward" in stderr and "stitching the film" in stderr

@@ -329,14 +329,12 @@ class Director:
         folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
         stem = f"attempt_{k:02d}"
         with self.timer.stage("save", timings):
-            self.save_take(clip, folder, stem, request.num_frames)
+            saved = self.save_take(clip, folder, stem, request.num_frames)
         ctx.prompt = prompt
         with self.timer.stage("score", timings):
-            # the rendered frames, before H.264: scoring the decoded take (what a viewer sees)
-            # weakened what the policy learns at test sizes (PPO 0.547 against 0.670 over the
-            # last 4 films of tests/training/policy/test_learning.py), so it is left for issue 12's
-            # item 11 to settle (lossless takes, or a learning test at a size H.264 keeps)
-            reward = scorer.score(clip, ctx)
+            # the saved take, decoded: the frames a viewer sees and `cinerl score` reads (issue
+            # 12, item 11), not the rendered frames before H.264
+            reward = scorer.score(saved, ctx)
 
         def rel(name: str) -> str:
             return str((folder / name).relative_to(self.out_dir))
@@ -401,11 +399,11 @@ class Director:
         request = self.request(scene, rec.seed, rec.prompt, rec.negative_prompt, prev_last, ctx)
         clip = backend.generate(request)
         folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
-        self.save_take(clip, folder, f"attempt_{rec.attempt:02d}", request.num_frames)
+        saved = self.save_take(clip, folder, f"attempt_{rec.attempt:02d}", request.num_frames)
         how = "re-rendered from its stored seed"
         if old is None or sha256_file(self.out_dir / rec.clip_path) != old:
             ctx.prompt = rec.prompt
-            rec.reward = scorer.score(clip, ctx)
+            rec.reward = scorer.score(saved, ctx)
             how += " and re-scored"
         record_take(self.store, rec, self.out_dir)
         state = next(st for r, st in self.store.attempts(scene.index) if r.attempt == rec.attempt)

@@ -4,11 +4,12 @@ learns, and beats uniform random choices clearly.
 Every arm shoots the same films (same prompts, seeds, scenes); only the policy differs. The
 learning arms carry their policy across films through the saved policy file, as `cinerl make`
 does. Run with -s to see the reward curves. Measured with the full offline suite (the scene-plan
-group included), last 4 films: random all-take 0.441 against PPO 0.554 and GRPO 0.656 (asserted:
-+0.08); a fresh policy's first film 0.625 / 0.607 against the template's 0.529 (asserted: at
-least 0.98x); but chosen-take PPO 0.596 and GRPO 0.676 against the template's 0.730, so keeping
-the template is not reached yet and is reported as an expected failure with its figure, as is
-the issue's target (beating the best fixed recipe by 0.03; benchmarks/policy.py measures it).
+group included) scoring the saved takes as they decode (issue 12, item 11), last 4 films: random
+all-take 0.443 against PPO 0.697 and GRPO 0.705 (asserted: +0.08); a fresh policy's first film
+0.619 / 0.606 against the template's 0.542 (asserted: at least 0.98x); chosen takes PPO 0.711 and
+GRPO 0.721 against the template's 0.729 (asserted: at most 0.04 below; it was 0.596 / 0.676 when
+the rendered frames were scored, and would be reported as an expected failure with its figure
+again). Beating the best fixed recipe by 0.03 (the issue's target) is benchmarks/policy.py's.
 """
 
 import numpy as np
