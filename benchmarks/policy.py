@@ -53,6 +53,14 @@ EVAL_PROMPTS = [
 CHECKPOINTS = (0, 1, 2, 4, 8)
 
 
+def policy_overrides(text: str) -> dict[str, str]:
+    """--policy 'learning_rate=3e-3,target_kl=0.05' -> policy settings for the learning arms."""
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"--policy wants name=value pairs separated by commas, not {text!r}")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 def settings_for(args, seed: int, **policy) -> Settings:
     w, h = (int(x) for x in args.size.split("x"))
     fields = {f"policy__{k}": v for k, v in policy.items()}
@@ -124,14 +132,15 @@ def learning_curve(args, work: Path, algorithm: str) -> dict:
     """Train on the training prompts film after film; at each checkpoint evaluate a frozen copy."""
     policy_file = work / f"{algorithm}.pt"
     curve, diagnostics = {}, []
-    points = [n for n in CHECKPOINTS if n <= args.films]
+    points = [n for n in args.checkpoints if n <= args.films]
+    learn = policy_overrides(args.policy)
     for n in range(max(points) + 1):
         if n in points:
             frozen = work / f"{algorithm}_after_{n}.pt"
             if policy_file.exists():
                 shutil.copy(policy_file, frozen)
             curve[n] = evaluate(
-                args, work, f"{algorithm}_eval_{n}", mode="frozen", rl=algorithm, path=str(frozen)
+                args, work, f"{algorithm}_eval_{n}", mode="frozen", rl=algorithm, path=str(frozen), **learn
             )
             print(
                 f"  {algorithm} after {n} films: chosen {curve[n]['chosen']:.3f}  all {curve[n]['all']:.3f}"
@@ -141,10 +150,44 @@ def learning_curve(args, work: Path, algorithm: str) -> dict:
         film = shoot(
             TRAIN_PROMPTS[n % len(TRAIN_PROMPTS)],
             work / f"{algorithm}_train_{n}",
-            settings_for(args, 1000 + n, mode="learn", rl=algorithm, path=str(policy_file)),
+            settings_for(args, 1000 + n, mode="learn", rl=algorithm, path=str(policy_file), **learn),
         )
         diagnostics.append({"film": n, "chosen": film["chosen"], "all": film["all"], **film["updates"]})
     return {"curve": curve, "updates": diagnostics}
+
+
+SHARED = ("size", "scenes", "attempts", "fps", "search_prompts", "search_passes")
+
+
+def reused_baselines(args) -> tuple[str, list[dict], dict]:
+    """The recipe search and baselines of an earlier run, if it was made at the same settings."""
+    try:
+        old = json.loads(args.baselines_from.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--baselines-from {args.baselines_from}: cannot read it ({e})") from None
+    mine = {k: str(getattr(args, k)) for k in SHARED}
+    theirs = {k: old.get("settings", {}).get(k) for k in SHARED}
+    if mine != theirs:
+        diff = ", ".join(f"{k} {theirs[k]} != {mine[k]}" for k in SHARED if mine[k] != theirs[k])
+        raise SystemExit(f"--baselines-from {args.baselines_from} was made at other settings: {diff}")
+    print(f"baselines from {args.baselines_from}")
+    return old["best_fixed_recipe"], old["search"], old["baselines"]
+
+
+def reused_learning(args, path: Path) -> dict:
+    """The learning arms of an earlier run at the same settings (and the same --policy)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"--learning-from {path}: cannot read it ({e})") from None
+    keys = (*SHARED, "films", "policy")
+    diff = [k for k in keys if old.get("settings", {}).get(k) != str(getattr(args, k))]
+    if diff:
+        raise SystemExit(f"--learning-from {path} was made at other settings: {', '.join(diff)}")
+    return {
+        algo: {"curve": {int(n): r for n, r in lc["curve"].items()}, "updates": lc["updates"]}
+        for algo, lc in old["learning"].items()
+    }
 
 
 def plot(result: dict, png: Path) -> str:
@@ -191,37 +234,71 @@ def main() -> int:
     ap.add_argument("--algorithms", default="ppo,grpo")
     ap.add_argument("--search-prompts", type=int, default=2, help="training prompts the recipe search uses")
     ap.add_argument("--search-passes", type=int, default=1)
+    ap.add_argument(
+        "--checkpoints",
+        type=lambda t: tuple(int(x) for x in t.split(",")),
+        default=CHECKPOINTS,
+        help="training films after which the policy is evaluated (0,1,2,4,8)",
+    )
+    ap.add_argument("--policy", default="", help="policy settings of the learning arms: name=value,...")
+    ap.add_argument(
+        "--baselines-from",
+        type=Path,
+        help="reuse the recipe search and baselines of an earlier JSON of the same size, scenes, "
+        "attempts, fps and search settings (they do not depend on the learning arms)",
+    )
+    ap.add_argument(
+        "--learning-from",
+        type=lambda t: [Path(x) for x in t.split(",") if x],
+        default=[],
+        help="JSONs of earlier runs whose learning arms to merge in (each at the same settings)",
+    )
+    ap.add_argument(
+        "--learning-only",
+        action="store_true",
+        help="run the learning arms only (no search, no baselines), to merge into a full run",
+    )
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "policy_cpu.json")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="cinerl-policy-bench-"))
     t0 = time.perf_counter()
-    print("baselines ...")
-    best, trail = coordinate_search(args, work)
-    baselines = {
-        "random": evaluate(args, work, "random", mode="random"),
-        "default_recipe": evaluate(args, work, "default", mode="template"),
-        "best_fixed": evaluate(args, work, "best", mode="template", recipe=format_recipe(best)),
-    }
+    best, trail, baselines = None, [], {}
+    if not (args.baselines_from or args.learning_only):
+        print("baselines ...")
+        best, trail = coordinate_search(args, work)
+        baselines = {
+            "random": evaluate(args, work, "random", mode="random"),
+            "default_recipe": evaluate(args, work, "default", mode="template"),
+            "best_fixed": evaluate(args, work, "best", mode="template", recipe=format_recipe(best)),
+        }
     learning = {}
-    for algo in args.algorithms.split(","):
+    for path in args.learning_from:  # learning arms run apart (in parallel), merged here
+        learning.update(reused_learning(args, path))
+    for algo in [a for a in args.algorithms.split(",") if a and a not in learning]:
         print(f"{algo} ...")
         learning[algo] = learning_curve(args, work, algo)
+    if args.baselines_from:  # read after the learning arms: the earlier run may finish meanwhile
+        best, trail, baselines = reused_baselines(args)
     result = {
         "settings": {k: str(v) for k, v in vars(args).items()},
         "train_prompts": TRAIN_PROMPTS,
         "eval_prompts": EVAL_PROMPTS,
         "default_recipe": format_recipe(DEFAULT_RECIPE),
-        "best_fixed_recipe": format_recipe(best),
+        "best_fixed_recipe": format_recipe(best) if isinstance(best, dict) else best,
+        "learning_only": args.learning_only,
         "search": trail,
         "baselines": baselines,
         "learning": learning,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    result["plot"] = plot(result, args.json.with_suffix(".png"))
+    result["plot"] = "" if args.learning_only else plot(result, args.json.with_suffix(".png"))
     args.json.write_text(json.dumps(result, indent=2))
     shutil.rmtree(work, ignore_errors=True)
+    if args.learning_only:
+        print(f"wrote {args.json} (learning arms only; merge with --learning-from)")
+        return 0
 
     print(f"\nbest fixed recipe: {result['best_fixed_recipe']}")
     print(f"{'arm':<22}{'chosen':>8}{'all':>8}")

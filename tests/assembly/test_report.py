@@ -296,7 +296,8 @@ def test_user_text_is_escaped(built):
 
 
 def test_structure_and_self_contained(built):
-    report, out, _, html_path = built
+    report, out, _, _ = built
+    _, html_path = write_report(report, out, self_contained=True)  # --self-contained: one file
     page = html_path.read_text(encoding="utf-8")
     checker = parse(page)
     assert checker.errors == []
@@ -308,9 +309,10 @@ def test_structure_and_self_contained(built):
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "@import" not in page and "url(" not in page
     assert checker.counts.get("link", 0) == 0
-    # thumbnails and the (small) film are embedded
+    # every thumbnail (the chosen one in each scene's head, then every take's) and the (small)
+    # film are embedded
     imgs = [v for t, k, v in checker.attrs if t == "img" and k == "src"]
-    assert len(imgs) == 2 and all(v.startswith("data:image/jpeg;base64,") for v in imgs)
+    assert len(imgs) == 2 + 6 and all(v.startswith("data:image/jpeg;base64,") for v in imgs)
     thumb = (out / report["scenes"][0]["attempts"][1]["thumbnail_path"]).read_bytes()
     assert imgs[0] == "data:image/jpeg;base64," + base64.b64encode(thumb).decode()
     sources = [v for t, k, v in checker.attrs if t == "source" and k == "src"]
@@ -341,14 +343,24 @@ def test_attempt_tables_mark_chosen_and_statuses(built):
 def test_reward_curve_points(built):
     report, _, _, html_path = built
     page = html_path.read_text(encoding="utf-8")
-    polylines = re.findall(r'<polyline points="([^"]+)"', page)
-    assert len(polylines) == 2  # running best + totals
+    plot = page.split('aria-label="reward per attempt"', 1)[1].split("</svg>", 1)[0]
+    polylines = re.findall(r'<polyline points="([^"]+)"', plot)
+    # one running best per scene (rewards of different scenes do not compare), then the totals
+    assert len(polylines) == len(report["scenes"]) + 1
+    *bests, totals = ([tuple(map(float, pt.split(","))) for pt in p.split()] for p in polylines)
     n_attempts = sum(len(s["attempts"]) for s in report["scenes"])
-    assert all(len(p.split()) == n_attempts for p in polylines)
-    best, totals = ([tuple(map(float, pt.split(","))) for pt in p.split()] for p in polylines)
-    # svg y grows downwards: the running best never goes down (y never increases)
-    assert all(b2[1] <= b1[1] + 1e-9 for b1, b2 in zip(best, best[1:]))
+    assert len(totals) == n_attempts == sum(len(b) for b in bests)
+    assert [len(b) for b in bests] == [len(s["attempts"]) for s in report["scenes"]]
+    best = [pt for b in bests for pt in b]
+    # svg y grows downwards: within a scene the running best never goes down (y never increases)
+    for b in bests:
+        assert all(b2[1] <= b1[1] + 1e-9 for b1, b2 in zip(b, b[1:]))
     assert all(b[1] <= t[1] + 1e-9 for b, t in zip(best, totals))
+    # scene 2's best starts again at its first take (0.36), under scene 1's best (0.67)
+    assert bests[1][0] == totals[3] and bests[1][0][1] > bests[0][-1][1]
+    # each scene also has its own small curve, one dot per take
+    sparks = re.findall(r'aria-label="scene (\d) reward per take"', page)
+    assert sparks == ["1", "2"]
 
 
 def test_large_film_is_linked_not_embedded(tmp_path, monkeypatch):
@@ -509,3 +521,99 @@ def test_policy_updates_show_cleanrl_diagnostics_per_scene(built):
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", updates)
     assert cells[:5] == ["1", "0.013", "0.250", "5.500", "1.500"]  # scene 1 (0-based 0)
     assert cells[5:7] == ["2", "1.013"] and "1.400" in cells
+
+
+# ------------------------------------------------------------------------------------------
+# the report for a filmmaker: every take, the references, flags, linked media, the workbench
+
+
+def test_linked_by_default_every_take_side_by_side(tmp_path):
+    out = tmp_path / "run"
+    report = make_report(out, film_frames=48)
+    for s in range(2):  # the takes' clips exist: each take gets a player
+        for a in range(3):
+            write_mp4(
+                np.full((6, 32, 48, 3), 30 * a, np.uint8),
+                12,
+                out / f"scenes/scene_{s:02d}/attempt_{a:02d}.mp4",
+            )
+    save_png(np.full((18, 32, 3), 200, np.uint8), out / "references/character_mara.png")
+    report["references"] = {
+        "character:mara": "references/character_mara.png",
+        "location:gone": "references/x.png",
+    }
+    linked = render_html(report, out)
+    embedded = render_html(report, out, self_contained=True)
+    assert "data:video" not in linked and "data:image" not in linked
+    # a linked page leaves the film and the takes beside it; --self-contained carries them
+    media = sum(
+        (out / f).stat().st_size
+        for f in ["film.mp4", *(f"scenes/scene_0{s}/attempt_0{a}.mp4" for s in range(2) for a in range(3))]
+    )
+    assert len(embedded) - len(linked) > media
+    checker = parse(linked)
+    assert checker.errors == [] and checker.scripts == 0
+    sources = [v for t, k, v in checker.attrs if t == "source" and k == "src"]
+    takes = [f"scenes/scene_{s:02d}/attempt_{a:02d}.mp4" for s in range(2) for a in range(3)]
+    assert sources == ["film.mp4", *takes]  # the film, then every take's player, in order
+    posters = [v for t, k, v in checker.attrs if t == "video" and k == "poster"]
+    assert posters == [f"scenes/scene_{s:02d}/attempt_{a:02d}_thumb.jpg" for s in range(2) for a in range(3)]
+    assert re.findall(r'data-take="(\d+)"', linked) == ["1", "2", "3", "1", "2", "3"]
+    assert linked.count('class="take is-chosen"') == 2 and 'Take 2</strong> <span class="marker">' in linked
+    # the references every scene is held to (a missing file is left out)
+    imgs = [v for t, k, v in checker.attrs if t == "img" and k == "src"]
+    assert "references/character_mara.png" in imgs and "references/x.png" not in imgs
+    assert "character: <strong>Mara &lt;b&gt;Vell&lt;/b&gt;</strong>" in linked
+    # each take's breakdown by group: visual quality 0.8 is a bar of 80%, narrative not scored
+    assert linked.count("width:80%") == 6 and linked.count("not scored") == 6
+
+
+def test_weak_chosen_take_and_stale_scene_are_flagged(tmp_path):
+    out = tmp_path / "run"
+    report = make_report(out)
+    chosen = report["scenes"][1]["attempts"][1]
+    chosen["reward"]["groups"]["character_consistency"] = 0.12
+    report["scenes"][0]["attempts"][1]["reward"]["groups"]["character_consistency"] = 0.8
+    report["continuity_stale"] = [1]
+    page = render_html(report, out)
+    scenes = page.split('<section class="scene"')[1:]
+    assert "weak character consistency: 0.12 (under 0.30)" in scenes[1]
+    assert "weak" not in scenes[0].split('<div class="takes">')[0]
+    assert ">continuity stale</span>" in scenes[1] and "continuity stale" not in scenes[0]
+    assert scenes[1].count('class="bar weak"') == 1  # only the chosen take's low group
+
+
+def test_workbench_section_estimate_budget_edits(tmp_path):
+    out = tmp_path / "run"
+    report = {
+        **make_report(out),
+        "estimate": {
+            "clips": 9,
+            "frames": 300,
+            "steps": 0,
+            "seconds": 12.5,
+            "kind": "CPU seconds",
+            "source": "measured on this machine",
+            "measured": {"clips": 3, "frames": 100, "steps": 0, "seconds": 4.25},
+        },
+        "budget": {
+            "budget_s": 5.0,
+            "spent_s": 4.25,
+            "cuts": [{"scene": 0, "kept": 1, "planned": 3, "spent": 2.0}],
+        },
+        "edits": [
+            {"kind": "retake", "params": {"scene": 2, "attempts": 2, "prompt": None}, "status": "done"}
+        ],
+    }
+    page = render_html(report, out)
+    section = page.split("<h2>Estimate, budget and edits</h2>", 1)[1].split("</section>", 1)[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    assert cells[:9] == ["clips", "9", "3", "frames", "300", "100", "denoising steps", "0", "0"]
+    assert cells[9:12] == ["seconds (CPU seconds)", "12.5", "4.2"] or cells[9:12] == [
+        "seconds (CPU seconds)",
+        "12.5",
+        "4.3",
+    ]
+    assert "budget 5.0 s · spent 4.2 s" in section or "budget 5.0 s · spent 4.3 s" in section
+    assert ["1", "1", "3", "2.0"] == cells[12:16]
+    assert "<td>retake</td><td>scene=2, attempts=2</td><td>done</td>" in section

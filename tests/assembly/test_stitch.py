@@ -197,3 +197,84 @@ def test_cards_and_burned_subtitles(tmp_path):
         assert mae(body[j][:, :3], np.full_like(body[j][:, :3], 120)) < 3  # the 6 % side margin
     title, end = frames[0], frames[-1]
     assert title.mean() < 80 and mae(title, end) > 1  # dark palette cards, different text
+
+
+def textured_clip(n: int, seed: int, h: int = 64, w: int = 96) -> np.ndarray:
+    """A blurred noise texture panning a pixel a frame: H.264 uses B-frames on it."""
+    import cv2
+
+    base = np.random.default_rng(seed).integers(0, 255, (h, w + n, 3)).astype(np.uint8)
+    base = cv2.GaussianBlur(base, (5, 5), 0)
+    return np.stack([base[:, i : i + w] for i in range(n)])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_crossfade_encodes_only_the_join_windows(tmp_path):
+    """Takes written with IDR frames at their fades (crossfade_keyframes, as a crossfade run
+    writes them): only the 2 x N blended frames are encoded, everything else is copied packet by
+    packet and decodes to exactly the takes' frames. The blends are H.264-encoded in both paths
+    (here as short streams of their own, there inside the whole film), so they are not equal
+    bit for bit: the frame counts and scene offsets are exact, and each blend is within 30 dB
+    PSNR of the exact blend of the decoded takes in both paths (crf 20 on this texture: ~31-36 dB)."""
+    from cinerl.assembly.stitch import crossfade_keyframes
+
+    n, lengths = 6, (40, 36, 44)
+    clips = [
+        write_mp4(textured_clip(k, i), FPS, tmp_path / f"t{i}.mp4", keyframes=crossfade_keyframes(k, n))
+        for i, k in enumerate(lengths)
+    ]
+    joined = stitch(clips, tmp_path / "joins.mp4", transition="crossfade", crossfade_frames=n)
+    full = stitch(clips, tmp_path / "full.mp4", transition="crossfade", crossfade_frames=n, remux=False)
+    assert joined["remuxed"] and joined["encoded_frames"] == 2 * n
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no join window left
+    assert not full["remuxed"] and full["encoded_frames"] == full["frames"] == sum(lengths) - 2 * n
+    for key in ("frames", "seconds", "fps", "scene_offsets"):
+        assert joined[key] == pytest.approx(full[key])
+    takes = [read_mp4(p)[0] for p in clips]
+    exact = [takes[0][: 40 - n]]  # the film an exact blend of the decoded takes would be
+    for a, b in ((takes[0], takes[1]), (takes[1], takes[2])):
+        alphas = (np.arange(1, n + 1) / (n + 1))[:, None, None, None]
+        exact.append(np.rint((1 - alphas) * a[-n:] + alphas * b[:n]).astype(np.uint8))
+        exact.append(b[n : len(b) - n] if b is takes[1] else b[n:])
+    exact = np.concatenate(exact)
+    got, again = read_mp4(tmp_path / "joins.mp4")[0], read_mp4(tmp_path / "full.mp4")[0]
+    assert got.shape == again.shape == exact.shape
+    blends = np.zeros(len(exact), bool)
+    for start in (40 - n, 40 - n + 36 - n):
+        blends[start : start + n] = True
+    assert np.array_equal(got[~blends], exact[~blends])  # copied: not one pixel changed
+    assert not np.array_equal(again[~blends], exact[~blends])  # (the full path re-encodes them)
+    for j in np.flatnonzero(blends):
+        assert psnr(got[j], exact[j]) > 30 and psnr(again[j], exact[j]) > 30, j
+    assert psnr(got, again) > 33
+    twice = stitch(clips, tmp_path / "joins2.mp4", transition="crossfade", crossfade_frames=n)
+    assert twice == {**joined, "path": str(tmp_path / "joins2.mp4")}
+    assert (tmp_path / "joins.mp4").read_bytes() == (tmp_path / "joins2.mp4").read_bytes()
+
+
+def test_crossfade_of_takes_without_keyframes_encodes_up_to_the_next_idr(tmp_path):
+    """Takes with one IDR frame each (written before crossfade_keyframes): the first take's
+    frames before its fade are still copied (to the last clean cut of its stream); the rest is
+    encoded, and the film has the same length and offsets as the full re-encode."""
+    n, lengths = 6, (40, 36)
+    clips = [write_mp4(textured_clip(k, i), FPS, tmp_path / f"t{i}.mp4") for i, k in enumerate(lengths)]
+    joined = stitch(clips, tmp_path / "joins.mp4", transition="crossfade", crossfade_frames=n)
+    full = stitch(clips, tmp_path / "full.mp4", transition="crossfade", crossfade_frames=n, remux=False)
+    assert joined["remuxed"] and joined["frames"] == full["frames"] == 70
+    assert joined["scene_offsets"] == pytest.approx(full["scene_offsets"])
+    copied = joined["frames"] - joined["encoded_frames"]
+    assert 40 - n - 4 <= copied <= 40 - n  # a B-frame group short of the fade at most
+    first = read_mp4(clips[0])[0]
+    assert np.array_equal(read_mp4(tmp_path / "joins.mp4")[0][:copied], first[:copied])
+
+
+def test_crossfade_keyframes_sit_where_the_fades_begin_and_end():
+    from cinerl.assembly.stitch import crossfade_keyframes
+
+    assert crossfade_keyframes(264, 12) == [12, 252]
+    assert crossfade_keyframes(20, 12) == [8, 12]
+    assert crossfade_keyframes(8, 12) == [] and crossfade_keyframes(30, 0) == []

@@ -73,6 +73,7 @@ def test_config_command_shows_every_setting_with_its_source_in_groups(tmp_path):
         "policy",
         "assembly",
         "audio",
+        "executor",
     }
     # what each reward component needs, and whether it has it
     needs = {n["name"]: n for n in data["reward_components"]}

@@ -7,7 +7,10 @@ kept frame-identical; re-recorded when the offline planner began to read the pro
 (issue 23): the demo prompt's bible changed (the prompt's own clause is scene 1, the storm is the
 bible's weather), so the films changed; re-recorded with issue 20 (the policy's first take is the
 recipe, previz darkens night and frames only the cast a shot size holds, the scene-plan rewards
-pick other takes) and issue 17 (title and end cards off, so only the takes' frames)."""
+pick other takes) and issue 17 (title and end cards off, so only the takes' frames); the crossfade
+film re-recorded with issue 17's stitch: a crossfade run writes its takes with IDR frames where
+the fades begin and end, and the stitch copies the spans between them (exactly the takes'
+frames) and encodes only the blends, where it used to re-encode the whole film."""
 
 import hashlib
 
@@ -25,7 +28,7 @@ RECORDED = {
     # seed 3, keyframes between scenes, crossfades
     "keyframes": (
         ["--scenes", "2", "--seed", "3", "--mode", "keyframes", "--transition", "crossfade"],
-        "7c9c448ee0130d0a47690a1d159f1f3229a78cca4e5503b2eeb407c6009e2d37",
+        "2888293ddf262b9b5762ce9fd6a66153946b378d5ac98730dbf1d413d43675d6",
         126,
     ),
 }

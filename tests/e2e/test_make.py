@@ -55,7 +55,9 @@ def test_make_writes_every_output(tmp_path):
     srt = (out / "film.srt").read_text()
     assert srt.count(" --> ") == 3 and report["sound"]["narration"][0]["text"] in srt
     html = (out / "report.html").read_text()
-    assert "data:image/jpeg;base64" in html and "<video" in html
+    # takes and the film are linked from the run folder (--self-contained embeds them)
+    assert 'poster="scenes/scene_00/attempt_00_thumb.jpg"' in html and '<source src="film.mp4"' in html
+    assert '<source src="scenes/scene_00/attempt_00.mp4"' in html
     assert (tmp_path / "policy.pt").exists()
 
 

@@ -55,11 +55,13 @@ class FaultServer:
     """OpenAI-compatible /v1/chat/completions that plays a script of behaviours, one per request:
     ok, broken (truncated JSON), wrong_types (valid JSON, wrong field types), 429, 500, timeout
     (answers after `hang` seconds), 401, reject_json_schema (400 for response_format json_schema,
-    then ok), block (holds the request until released, then 503). After the script: ok."""
+    then ok), block (holds the request until released, then 503). After the script: ok. An ok
+    answer is the smallest valid instance of the requested schema, or ``answer(schema, body)``."""
 
-    def __init__(self, script: list[str] | None = None, hang: float = 2.0):
+    def __init__(self, script: list[str] | None = None, hang: float = 2.0, answer=None):
         self.script = list(script or [])
         self.hang = hang
+        self.answer = answer
         self.requests: list[dict] = []
         self.answered: list[str] = []
         self.release = threading.Event()
@@ -98,6 +100,8 @@ class FaultServer:
                     return self._send(401, {"error": {"message": "bad key"}})
                 schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema")
                 value = instance(schema) if schema else {"text": "hello"}
+                if outer.answer is not None and schema:
+                    value = outer.answer(schema, body)
                 if what == "wrong_types":
                     value = {k: ["not", "this"] for k in value}
                 text = json.dumps(value)

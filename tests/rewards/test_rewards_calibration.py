@@ -186,6 +186,111 @@ def test_face_swap_is_caught_by_identity_lock():
     assert a["framing"].raw["keyframes"][0]["subject"] == "face"
 
 
+def fit_square(img: np.ndarray, side: int) -> np.ndarray:
+    """An RGB portrait scaled (aspect kept) and centred on a black ``side`` x ``side`` frame."""
+    img = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+    s = side / max(img.shape[:2])
+    r = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
+    out = np.zeros((side, side, 3), np.uint8)
+    y, x = (side - r.shape[0]) // 2, (side - r.shape[1]) // 2
+    out[y : y + r.shape[0], x : x + r.shape[1]] = r
+    return out
+
+
+def portrait_swap_clips(side: int = 560) -> tuple[Clip, Clip]:
+    """Issue 15's case: 2 s at 24 fps of skimage's astronaut drifting slowly, and the same clip
+    whose second half shows skimage's cameraman, framed 120 px further right, so his face is
+    more than a face width from where hers was (position tracking never compares the two)."""
+    skd = pytest.importorskip("skimage.data", reason="scikit-image (test extra) provides the sample photos")
+    ast, cam = fit_square(skd.astronaut(), side), fit_square(skd.camera(), side)
+
+    def drift(img, i, dx=0.0):
+        m = np.float32([[1, 0, 0.5 * i - 6 + dx], [0, 1, 0]])
+        return cv2.warpAffine(img, m, (side, side), borderMode=cv2.BORDER_CONSTANT)
+
+    n = 48
+    steady = Clip(frames=np.stack([drift(ast, i) for i in range(n)]), fps=24)
+    swap = Clip(
+        frames=np.stack([drift(ast, i) if i < n // 2 else drift(cam, i, 120) for i in range(n)]), fps=24
+    )
+    return steady, swap
+
+
+def test_a_new_face_elsewhere_in_the_frame_is_a_swap():
+    """Without references the astronaut of the first keyframes is the clip's identity; the
+    cameraman, found away from where her face was, matches none and lowers the value (0.699
+    against 0.993; when only faces tracked by position were compared the swap scored 0.993 and
+    the steady clip 0.975). With the astronaut as
+    the character's reference, the cameraman is measured against her portrait instead."""
+    from cinerl.rewards.components.identity import identity_lock
+
+    skd = pytest.importorskip("skimage.data", reason="scikit-image (test extra) provides the sample photos")
+    steady, swap = (ClipAnalysis(c) for c in portrait_swap_clips())  # faces found once per clip
+    a, s = identity_lock(steady, ScoreContext()), identity_lock(swap, ScoreContext())
+    assert a.status == s.status == "ok"
+    assert a.raw["swaps"] == [] and a.value > 0.95
+    second_half = [k for k, n in zip(s.raw["keyframes"], s.raw["faces_per_keyframe"]) if k >= 24 and n]
+    assert second_half, "dlib must find the cameraman for the case to mean anything"
+    assert {w["keyframe"] for w in s.raw["swaps"] if w["kind"] == "unmatched face"} == set(second_half)
+    assert all(w["distance"] > 0.6 for w in s.raw["swaps"])
+    assert s.value < a.value - 0.2
+    assert s.raw["identities"] == ["clip_0"] and "clip_identities" in s.raw["parts"]
+
+    b = bible()
+    ctx = ScoreContext(
+        scene=b.scenes[0],
+        bible=b,
+        character_refs={"mara": np.ascontiguousarray(skd.astronaut()[20:260, 120:330])},
+    )
+    a, s = identity_lock(steady, ctx), identity_lock(swap, ctx)
+    assert a.raw["identities"] == s.raw["identities"] == ["mara"] and "reference" in a.raw["parts"]
+    assert a.value > 0.9 and a.value > s.value + 0.2
+    assert s.raw["swaps"] and all(w["keyframe"] >= 24 for w in s.raw["swaps"])
+
+
+def two_people_clip(swap_second: bool = False) -> tuple[Clip, np.ndarray, np.ndarray]:
+    """The astronaut with a second person (a face of skimage's LFW subset) beside her, both
+    steady; ``swap_second``: that second face becomes another LFW person halfway."""
+    skd = pytest.importorskip("skimage.data", reason="scikit-image (test extra) provides the sample photos")
+    ast, lfw = skd.astronaut(), skd.lfw_subset()
+    size = 130
+
+    def face(i):
+        return cv2.resize((lfw[i] * 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_CUBIC)
+
+    def frame(i_face):
+        img = ast.copy()
+        img[60 : 60 + size, 350 : 350 + size] = face(i_face)[..., None]
+        return img
+
+    first, other = frame(0), frame(20)
+    n = 24
+    frames = [first if (i < n // 2 or not swap_second) else other for i in range(n)]
+    ref_b = np.ascontiguousarray(np.repeat(np.pad(face(0), 40, constant_values=128)[..., None], 3, axis=2))
+    return Clip(frames=np.stack(frames), fps=24), np.ascontiguousarray(ast[20:260, 120:330]), ref_b
+
+
+def test_two_people_in_frame_keep_scoring_as_one_steady_person():
+    """Two people who each keep their face are no swap, with or without references (each face
+    is matched to its nearest identity); the second person changing halfway is one."""
+    b = bible()
+    scene = b.scenes[0].model_copy(update={"character_ids": ["mara", "ilya"]})
+    from cinerl.rewards.components.identity import identity_lock
+
+    clip, ref_a, ref_b = two_people_clip()
+    clip = ClipAnalysis(clip)
+    bare = identity_lock(clip, ScoreContext())
+    assert bare.status == "ok" and max(bare.raw["faces_per_keyframe"]) == 2
+    assert len(bare.raw["identities"]) == 2 and bare.raw["swaps"] == [] and bare.value > 0.95
+    ctx = ScoreContext(scene=scene, bible=b, character_refs={"mara": ref_a, "ilya": ref_b})
+    with_refs = identity_lock(clip, ctx)
+    assert with_refs.raw["reference_characters"] == ["ilya", "mara"]
+    assert with_refs.raw["swaps"] == [] and with_refs.value > 0.9
+    swapped, _, _ = two_people_clip(swap_second=True)
+    s = identity_lock(ClipAnalysis(swapped), ctx)
+    assert s.raw["swaps"] and s.value < with_refs.value - 0.2
+
+
 def test_no_face_is_not_applicable_never_zero(scored):
     c = scored["pan"]["identity_lock"]
     assert c.status == "not_applicable" and c.value is None and "no face found" in c.reason

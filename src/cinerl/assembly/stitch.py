@@ -17,16 +17,27 @@ Transitions:
 Clips whose size differs from the first clip's are resized to it. All clips are played at the
 film's frame rate (``fps``, or the first clip's): frames are never dropped or duplicated.
 
-Remuxing: at a cut, clips whose H.264 streams agree (codec, size, pixel format, frame rate and
-the encoder's parameter sets, as every take of one run does: they come from one Mp4Writer) are
-joined by copying their packets with shifted timestamps, no decoding or encoding at all; each
-take opens on an IDR frame, so the film decodes to exactly the frames its clips decode to. Any
-disagreement falls back to the streaming re-encode (``remux=False`` forces it).
+Remuxing: clips whose H.264 streams agree (codec, size, pixel format, frame rate and the
+encoder's parameter sets, as every take of one run does: they come from one Mp4Writer) are
+joined by copying their packets with shifted timestamps. At a cut nothing is decoded or encoded;
+each take opens on an IDR frame, so the film decodes to exactly the frames its clips decode to.
+At a crossfade only the frames around each join are encoded (the blend, by the same Mp4Writer
+settings, so its parameter sets equal the takes'); the span of a clip between its fades is copied
+from an IDR frame to a clean cut of its stream (no packet past the cut is referenced before it).
+Takes written with :func:`crossfade_keyframes` have IDR frames exactly where the fades begin and
+end, so the encoded frames are the blends alone; a take without them has more of its frames
+encoded, up to all of it. The copied spans decode to exactly the clips' frames; the blends differ
+from the full re-encode's only by H.264's loss on each. Any disagreement of the streams falls
+back to the streaming re-encode (``remux=False`` forces it). The "smart cut" of video editors
+(re-encode from a cut to the next keyframe, copy the rest), applied at both ends of each join.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from contextlib import ExitStack
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,11 +45,11 @@ import av
 import cv2
 import numpy as np
 
-from cinerl.core.media import Mp4Writer, atomic_path, iter_mp4_frames, probe_mp4
+from cinerl.core.media import Mp4Writer, atomic_path, frame_to_rgb, iter_mp4_frames, probe_mp4
 
 TRANSITIONS = ("cut", "crossfade")
 
-__all__ = ["TRANSITIONS", "card_frame", "overlay_film", "stitch"]
+__all__ = ["TRANSITIONS", "card_frame", "crossfade_keyframes", "overlay_film", "stitch"]
 
 
 def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -49,9 +60,129 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, (w, h), interpolation=interp)
 
 
+def crossfade_keyframes(frames: int, crossfade_frames: int) -> list[int]:
+    """Where a take of ``frames`` frames should have IDR frames for a crossfade film: where its
+    fade-in ends and where its fade-out begins, so that :func:`stitch` copies the frames between
+    and encodes only the blends (the fades are clamped as :func:`stitch` clamps them, to the take
+    itself; a shorter neighbour moves a fade, and then a few more frames are encoded)."""
+    n = min(max(0, int(crossfade_frames)), int(frames))
+    return sorted({k for k in (n, frames - n) if 0 < k < frames})
+
+
 def _blend(tail: np.ndarray, head: np.ndarray, alpha: float) -> np.ndarray:
     out = tail.astype(np.float32) * (1.0 - alpha) + head.astype(np.float32) * alpha
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class _NoRemux(Exception):
+    """The streams cannot be joined without re-encoding them (the caller falls back)."""
+
+
+@dataclass
+class _Take:
+    """One clip's H.264 packets in decode order, and where its stream may be cut unencoded."""
+
+    stream: av.video.stream.VideoStream
+    packets: list[av.Packet]
+    index: list[int]  # each packet's frame number (presentation order)
+    pts: list[int]  # the stream's pts of frame k, ascending
+    keyframes: set[int]  # frames that are IDR frames (x264's GOPs are closed)
+    clean: set[int]  # m such that the first m packets in decode order are frames 0..m-1
+    data: list[tuple[bytes, int, int]]  # (payload, pts, dts) of each packet: muxing empties a packet
+
+    @classmethod
+    def read(cls, container, stream) -> _Take:
+        packets = [p for p in container.demux(stream) if p.dts is not None and p.pts is not None]
+        pts = sorted(p.pts for p in packets)
+        rank = {v: k for k, v in enumerate(pts)}
+        if len(rank) != len(pts):
+            raise _NoRemux("two frames share a timestamp")
+        index = [rank[p.pts] for p in packets]
+        clean, top = {0}, -1
+        for m, k in enumerate(index, start=1):
+            top = max(top, k)
+            if top == m - 1:
+                clean.add(m)
+        keyframes = {k for p, k in zip(packets, index) if p.is_keyframe}
+        data = [(bytes(p), p.pts, p.dts) for p in packets]
+        return cls(stream, packets, index, pts, keyframes, clean, data)
+
+    @property
+    def frames(self) -> int:
+        return len(self.packets)
+
+    def span(self, start: int, stop: int) -> tuple[int, int] | None:
+        """The largest ``[s, e)`` inside ``[start, stop)`` whose packets decode alone: ``s`` an IDR
+        frame and a clean cut, ``e`` a clean cut; None when there is none."""
+        s = min((k for k in self.keyframes & self.clean if k >= start), default=None)
+        e = max((k for k in self.clean if k <= stop), default=None)
+        return (s, e) if s is not None and e is not None and s < e else None
+
+    def decode(self, start: int, stop: int) -> list[np.ndarray]:
+        """Frames ``[start, stop)`` decoded from the IDR frame at or before ``start`` on (an IDR
+        frame resets the decoder, so they are the frames a decode from the first frame gives)."""
+        first = max((k for k in self.keyframes & self.clean if k <= start), default=None)
+        if first is None:
+            raise _NoRemux("the clip does not open on an IDR frame")
+        codec = av.CodecContext.create(self.stream.codec_context.name, "r")
+        codec.extradata = self.stream.codec_context.extradata
+        wanted = {self.pts[k]: k for k in range(start, stop)}
+        got: dict[int, np.ndarray] = {}
+        tb = self.stream.time_base
+        for item in [*self.data[first:], None]:
+            packet = None
+            if item is not None:
+                packet = av.Packet(item[0])
+                packet.pts, packet.dts, packet.time_base = item[1], item[2], tb
+            for frame in codec.decode(packet):
+                if frame.pts in wanted:
+                    got[wanted[frame.pts]] = frame_to_rgb(frame)
+            if len(got) == stop - start:
+                break
+        if len(got) != stop - start:
+            raise _NoRemux("a clip decodes to fewer frames than it has packets")
+        return [got[k] for k in range(start, stop)]
+
+
+def _signature(st) -> tuple:
+    cc = st.codec_context
+    return (cc.name, cc.width, cc.height, cc.pix_fmt, st.average_rate, bytes(cc.extradata or b""))
+
+
+def _joinable(streams: list, fps: int | None) -> bool:
+    """Streams one H.264 encoder made with the same settings (as every take of a run is)."""
+    if any(st is None for st in streams):
+        return False
+    first = streams[0]
+    if first.codec_context.name != "h264" or any(_signature(st) != _signature(first) for st in streams):
+        return False
+    rate = first.average_rate
+    return bool(rate) and not (fps and Fraction(int(fps)) != rate)
+
+
+class _Muxer:
+    """Packets of many sources placed one after another on the film's timeline (frame ``at``)."""
+
+    def __init__(self, dst, template, rate: Fraction) -> None:
+        self.dst, self.rate = dst, rate
+        self.out = dst.add_stream_from_template(template)
+        self.at = 0  # frames of the film so far
+        self.last_dts: Fraction | None = None
+
+    def add(self, packets: list, first_pts: int, frames: int) -> None:
+        """``packets`` (decode order) whose frame ``first_pts`` lands at film frame ``self.at``."""
+        tb = packets[0].time_base
+        shift = round((Fraction(self.at) / self.rate - first_pts * tb) / tb)
+        for packet in packets:
+            packet.dts += shift
+            packet.pts += shift
+            dts = packet.dts * tb
+            if self.last_dts is not None and dts <= self.last_dts:
+                raise _NoRemux("joined streams would decode out of order")
+            self.last_dts = dts
+            packet.stream = self.out
+            self.dst.mux(packet)
+        self.at += frames
 
 
 def _remux_cut(paths: list[Path], out_path: Path, fps: int | None) -> list[int] | None:
@@ -60,38 +191,103 @@ def _remux_cut(paths: list[Path], out_path: Path, fps: int | None) -> list[int] 
     with ExitStack() as stack:
         inputs = [stack.enter_context(av.open(str(p))) for p in paths]
         streams = [c.streams.video[0] if c.streams.video else None for c in inputs]
-        if any(st is None for st in streams):
+        if not _joinable(streams, fps):
             return None
-        first = streams[0]
+        try:
+            takes = [_Take.read(c, st) for c, st in zip(inputs, streams)]
+            with atomic_path(out_path) as tmp:
+                with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
+                    mux = _Muxer(dst, streams[0], streams[0].average_rate)
+                    for take in takes:
+                        mux.add(take.packets, take.pts[0], take.frames)
+        except _NoRemux:
+            return None
+        return [t.frames for t in takes]
 
-        def signature(st) -> tuple:
-            cc = st.codec_context
-            return (cc.name, cc.width, cc.height, cc.pix_fmt, st.average_rate, bytes(cc.extradata or b""))
 
-        if first.codec_context.name != "h264" or any(signature(st) != signature(first) for st in streams):
+def _remux_crossfade(
+    paths: list[Path],
+    out_path: Path,
+    fps: int | None,
+    film_fps: int,
+    overlaps: list[int],
+    frame_counts: list[int],
+) -> int | None:
+    """The crossfade film with only the frames around each join encoded: each clip's span
+    between its fades is copied from the IDR frame at or after its fade-in to the last clean cut
+    at or before its fade-out (a take written with :func:`crossfade_keyframes` has IDR frames
+    exactly there); the frames between two copied spans (the blend, plus any untouched frames
+    short of an IDR frame) are encoded as one short stream by the same :class:`Mp4Writer`, whose
+    parameter sets must equal the clips'. Returns the number of frames encoded, or None
+    (nothing written) when the streams cannot be joined so."""
+    with ExitStack() as stack:
+        inputs = [stack.enter_context(av.open(str(p))) for p in paths]
+        streams = [c.streams.video[0] if c.streams.video else None for c in inputs]
+        if not _joinable(streams, fps):
             return None
-        rate = first.average_rate
-        if not rate or (fps and Fraction(int(fps)) != rate):
-            return None
-        counts: list[int] = []
-        with atomic_path(out_path) as tmp:
-            with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
-                out = dst.add_stream_from_template(first)
-                start = Fraction(0)  # seconds: where this clip begins in the film
-                for container, st in zip(inputs, streams):
-                    n = 0
-                    for packet in container.demux(st):
-                        if packet.dts is None:  # the demuxer's empty flush packet
+        try:
+            takes = [_Take.read(c, st) for c, st in zip(inputs, streams)]
+            if [t.frames for t in takes] != list(frame_counts):
+                return None
+            encoded = 0
+            with atomic_path(out_path) as tmp:
+                with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
+                    mux = _Muxer(dst, streams[0], streams[0].average_rate)
+                    pending: list[np.ndarray] = []
+
+                    def flush() -> None:
+                        nonlocal encoded
+                        if not pending:
+                            return
+                        # a temporary name beside the film (.film.join.<random>.tmp.mp4, which a
+                        # resumed run removes if this one is killed), gone once its packets are in
+                        fd, name = tempfile.mkstemp(
+                            prefix=f".{out_path.stem}.join.", suffix=".tmp.mp4", dir=out_path.parent
+                        )
+                        os.close(fd)
+                        seg = Path(name)
+                        try:
+                            with Mp4Writer(seg, film_fps) as writer:
+                                writer.write_many(pending)
+                            with av.open(str(seg)) as c:
+                                st = c.streams.video[0]
+                                if _signature(st) != _signature(streams[0]):
+                                    raise _NoRemux(
+                                        "the join windows' encoder settings differ from the clips'"
+                                    )
+                                enc = _Take.read(c, st)
+                                mux.add(enc.packets, enc.pts[0], enc.frames)
+                        finally:
+                            seg.unlink(missing_ok=True)
+                        encoded += len(pending)
+                        pending.clear()
+
+                    for i, take in enumerate(takes):
+                        fade_in = overlaps[i]
+                        fade_out = overlaps[i + 1] if i + 1 < len(takes) else 0
+                        if fade_in:  # the blend with the previous clip's tail
+                            prev = takes[i - 1]
+                            tail = prev.decode(prev.frames - fade_in, prev.frames)
+                            head = take.decode(0, fade_in)
+                            pending += [
+                                _blend(t, h, (j + 1) / (fade_in + 1))
+                                for j, (t, h) in enumerate(zip(tail, head))
+                            ]
+                        lo, hi = fade_in, take.frames - fade_out
+                        span = take.span(lo, hi)
+                        if span is None:
+                            pending += take.decode(lo, hi) if hi > lo else []
                             continue
-                        shift = int(start / packet.time_base)
-                        packet.dts += shift
-                        packet.pts = (packet.pts if packet.pts is not None else packet.dts - shift) + shift
-                        packet.stream = out
-                        dst.mux(packet)
-                        n += 1
-                    counts.append(n)
-                    start += Fraction(n) / rate
-        return counts
+                        s, e = span
+                        pending += take.decode(lo, s) if s > lo else []
+                        flush()
+                        mux.add(take.packets[s:e], take.pts[s], e - s)
+                        if hi > e:
+                            pending += take.decode(e, hi)
+                    flush()
+        except _NoRemux:
+            return None
+        return encoded
 
 
 def stitch(
@@ -104,10 +300,11 @@ def stitch(
 ) -> dict:
     """Write the clips as one H.264 film at ``out_path``.
 
-    Returns ``{"path", "frames", "seconds", "fps", "scene_offsets", "remuxed"}`` where
-    ``scene_offsets[i]`` is the time (seconds) in the film at which scene ``i`` first appears (for
-    a crossfade, where its fade-in starts) and ``remuxed`` says whether the clips were joined
-    without re-encoding.
+    Returns ``{"path", "frames", "seconds", "fps", "scene_offsets", "remuxed", "encoded_frames"}``
+    where ``scene_offsets[i]`` is the time (seconds) in the film at which scene ``i`` first appears
+    (for a crossfade, where its fade-in starts), ``remuxed`` says whether the clips' streams were
+    copied (all of them at cuts, all but the join windows at crossfades) and ``encoded_frames``
+    how many frames were encoded. ``remux=False`` forces the full re-encode.
     """
     if transition not in TRANSITIONS:
         raise ValueError(f"unknown transition {transition!r}; allowed transitions: {', '.join(TRANSITIONS)}")
@@ -123,30 +320,39 @@ def stitch(
     if film_fps <= 0:
         raise ValueError(f"cannot determine the frame rate of {paths[0]}; pass fps=")
     out_path = Path(out_path)
-    if transition == "cut" and remux:
-        counts = _remux_cut(paths, out_path, fps)
-        if counts is not None:
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
-            return {
-                "path": str(out_path),
-                "frames": int(sum(counts)),
-                "seconds": sum(counts) / film_fps,
-                "fps": int(film_fps),
-                "scene_offsets": [int(f) / film_fps for f in starts],
-                "remuxed": True,
-            }
-
     # Overlap (in frames) between clip i-1 and clip i; entry 0 is always 0.
     overlaps = [0] * len(paths)
     if transition == "crossfade":
         n = max(0, int(crossfade_frames))
         for i in range(1, len(paths)):
             overlaps[i] = min(n, infos[i - 1]["frames"], infos[i]["frames"])
+    counts = [int(info["frames"]) for info in infos]
+
+    def result(frames: int, offsets_frames: list[int], remuxed: bool, encoded: int) -> dict:
+        return {
+            "path": str(out_path),
+            "frames": int(frames),
+            "seconds": frames / film_fps,
+            "fps": int(film_fps),
+            "scene_offsets": [int(f) / film_fps for f in offsets_frames],
+            "remuxed": remuxed,
+            "encoded_frames": int(encoded),
+        }
+
+    if remux and transition == "cut":
+        got = _remux_cut(paths, out_path, fps)
+        if got is not None:
+            starts = np.concatenate([[0], np.cumsum(got)[:-1]]).astype(int)
+            return result(sum(got), list(starts), True, 0)
+    elif remux:
+        encoded = _remux_crossfade(paths, out_path, fps, film_fps, overlaps, counts)
+        if encoded is not None:
+            starts = [sum(counts[:i]) - sum(overlaps[: i + 1]) for i in range(len(paths))]
+            return result(sum(counts) - sum(overlaps), starts, True, encoded)
 
     size: tuple[int, int] | None = None  # (H, W) of the film: the first clip's decoded size
     offsets_frames: list[int] = []
     tail: list[np.ndarray] = []  # held back end of the previous clip, to be blended
-    out_path = Path(out_path)
 
     with Mp4Writer(out_path, film_fps) as writer:
         for i, path in enumerate(paths):
@@ -180,14 +386,7 @@ def stitch(
             writer.write(frame)
         total = writer.frames
 
-    return {
-        "path": str(out_path),
-        "frames": int(total),
-        "seconds": total / film_fps,
-        "fps": int(film_fps),
-        "scene_offsets": [f / film_fps for f in offsets_frames],
-        "remuxed": False,
-    }
+    return result(total, offsets_frames, False, total)
 
 
 CARD_SECONDS = 2.5

@@ -35,6 +35,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "frame_to_rgb",
     "iter_mp4_frames",
     "load_png",
     "probe_mp4",
@@ -182,6 +183,7 @@ class Mp4Writer:
         crf: int = 20,
         preset: str = "veryfast",
         threads: int = ENCODER_THREADS,
+        keyframes: Iterable[int] = (),
     ) -> None:
         fps = int(round(fps))
         if fps <= 0:
@@ -191,6 +193,9 @@ class Mp4Writer:
         self.crf = int(crf)
         self.preset = preset
         self.threads = int(threads)
+        # frame indexes forced to be IDR frames (closed GOPs: nothing after one refers before it),
+        # where a stitch may later cut the stream without decoding (assembly/stitch.py)
+        self.keyframes = frozenset(int(k) for k in keyframes)
         self.frames = 0
         self.size: tuple[int, int] | None = None  # (height, width) of the input frames
         self._atomic = None
@@ -264,6 +269,8 @@ class Mp4Writer:
         yuv = cv2.cvtColor(np.ascontiguousarray(_pad_even(frame)), cv2.COLOR_RGB2YUV_I420)
         vframe = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         vframe.pts = self.frames
+        if self.frames in self.keyframes:
+            vframe.pict_type = av.video.frame.PictureType.I
         for packet in self._stream.encode(vframe):
             self._container.mux(packet)
         self.frames += 1
@@ -279,15 +286,17 @@ def write_mp4(
     path: str | os.PathLike,
     crf: int = 20,
     preset: str = "veryfast",
+    keyframes: Iterable[int] = (),
 ) -> Path:
     """Encode uint8 RGB frames (T, H, W, 3) to an H.264 MP4 at ``path`` (atomic, deterministic).
 
-    Odd widths/heights are padded to even by repeating the last column/row.
+    Odd widths/heights are padded to even by repeating the last column/row; ``keyframes`` are
+    frame indexes forced to IDR frames.
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3 or frames.shape[0] < 1:
         raise ValueError(f"frames must be uint8 (T, H, W, 3) with T >= 1, got {frames.dtype} {frames.shape}")
-    with Mp4Writer(path, fps, crf=crf, preset=preset) as writer:
+    with Mp4Writer(path, fps, crf=crf, preset=preset, keyframes=keyframes) as writer:
         writer.write_many(frames)
     return Path(path)
 
@@ -305,6 +314,11 @@ def _frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 def _stream_fps(stream) -> int:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return int(round(float(rate))) if rate else 0
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as uint8 RGB (H, W, 3), converted as every reader here converts it."""
+    return _frame_to_rgb(frame)
 
 
 def iter_mp4_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:

@@ -9,6 +9,7 @@ so `cinerl config` can say why.
     [rewards] weights (a mapping), models, device   CINERL_REWARDS__WEIGHTS__TEXT_ALIGNMENT
     [policy] algorithm, learning rate, file         CINERL_POLICY__RL
     [assembly] transition, crossfade                CINERL_ASSEMBLY__TRANSITION
+    [executor] local or ray, workers, retries       CINERL_EXECUTOR__KIND
 
 Every environment variable CineRL reads is a field here (`env=` names the outside ones, such as
 OPENAI_API_KEY or WAN_MODEL_ROOT), so nothing is read behind `cinerl config`'s back. The flat
@@ -118,6 +119,32 @@ class RunSettings(Group):
         "continuous: each clip starts from the previous clip's last frame; "
         "keyframes: one keyframe per scene boundary, each clip runs between two",
     )
+    parallel_takes: bool = setting(
+        False,
+        "shoot a scene's takes at once (on --executor ray): every take acts from the state at the "
+        "scene's start, so the takes do not see each other's rewards (local or ray: the same film)",
+    )
+    parallel_scenes: bool = setting(
+        False,
+        "keyframes mode: shoot every scene's takes at once after the keyframes, all from the policy "
+        "snapshot and state at the film's start; updates and commits stay in scene order (docs/executor.md)",
+    )
+    cast: list[str] = setting(
+        [],
+        "cast members NAME=PORTRAIT[,LORA_DIR]: the character (by name or id) takes the portrait as "
+        "its reference, previz draws its face, wan loads its LoRA (cinerl cast, docs/cast.md)",
+    )
+
+    @field_validator("cast", mode="before")
+    @classmethod
+    def _cast_list(cls, v: Any) -> Any:
+        """From the environment or a flag a string: members separated by ';' (or a JSON list)."""
+        if isinstance(v, str):
+            import json
+
+            text = v.strip()
+            return json.loads(text) if text.startswith("[") else [p for p in text.split(";") if p.strip()]
+        return v
 
 
 class PlanSettings(Group):
@@ -224,7 +251,9 @@ class WanSettings(Group):
         "keep each take's final latents as attempt_KK.latents.safetensors (training data)",
         frames=False,
     )
-    lora: str | None = setting(None, "video LoRA folder[:scale] from `cinerl train video-dpo`")
+    lora: str | None = setting(
+        None, "video LoRA folder[:scale] from `cinerl train video-dpo` (several: A;B:0.8, one adapter each)"
+    )
 
     def component_paths(self) -> dict[str, str]:
         """Component name -> path for the pieces set one by one (the WAN_* variables)."""
@@ -315,6 +344,11 @@ class PolicySettings(Group):
     target_kl: float | None = setting(
         None, "stop a scene's update epochs once approx_kl passes this (CleanRL's --target-kl)", gt=0
     )
+    context_lr: float | None = setting(
+        None,
+        "Adam learning rate of the per-kind-of-scene logits (the net's wide part; none: learning_rate)",
+        gt=0,
+    )
 
     @field_validator("recipe")
     @classmethod
@@ -344,9 +378,17 @@ class AudioSettings(Group):
     narration: bool = setting(True, "speak each scene's narration line", frames=False)
     tts: Literal["espeak", "piper"] = setting("espeak", "speech engine: espeak-ng, or piper", frames=False)
     tts_model: str | None = setting(None, "piper voice file (VOICE.onnx) for --tts piper", frames=False)
-    voice: str = setting("en-us", "espeak-ng voice of the narrator (en-us, en-gb, fr, de, ...)", frames=False)
+    voice: str = setting(
+        "cast",
+        "cast (each line in its scene's first character's voice) or a narrator's espeak-ng voice (en-gb)",
+        frames=False,
+    )
+    cast_language: str = setting("en-us", "espeak-ng language of the cast's voices", frames=False)
+    cast_voices: str = setting(
+        "", "per character: 'id=VOICE[:WPM[:PITCH]], ...' over the voices from age and gender", frames=False
+    )
     rate_wpm: int = setting(160, "speaking rate, words per minute", ge=80, le=300, frames=False)
-    pitch: int = setting(50, "espeak-ng pitch, 0-99", ge=0, le=99, frames=False)
+    pitch: int = setting(50, "espeak-ng pitch of the narrator, 0-99", ge=0, le=99, frames=False)
     lead_in_s: float = setting(0.4, "seconds from a scene's start to its narration", ge=0, le=5, frames=False)
     music: str = setting(
         "generated", "generated (a bed from the scenes' moods), none, or an audio file", frames=False
@@ -361,6 +403,30 @@ class AudioSettings(Group):
     true_peak_dbtp: float = setting(-1.0, "true-peak ceiling of the mix, dBTP", ge=-12, le=0, frames=False)
 
 
+class ExecutorSettings(Group):
+    """Where takes and films run (executor/): in this process, or on a pool of Ray actors. None
+    of it changes a frame."""
+
+    kind: Literal["local", "ray"] = setting("local", "local (in this process) or ray (actors)", frames=False)
+    address: str | None = setting(
+        None, "ray: an existing cluster (auto or HOST:PORT); unset: a local one on 127.0.0.1", frames=False
+    )
+    workers: int | None = setting(
+        None,
+        "ray: actors in the pool (default: the cluster's GPUs, or its CPUs)",
+        ge=1,
+        le=4096,
+        frames=False,
+    )
+    gpus_per_worker: float = setting(0.0, "ray: GPUs per actor (1: one actor per GPU)", ge=0, frames=False)
+    max_retries: int = setting(
+        2, "ray: times a job is run again after its worker died", ge=0, le=100, frames=False
+    )
+    connect_timeout_s: float = setting(
+        20.0, "ray: seconds --ray-address HOST:PORT may take to answer at run start", gt=0, frames=False
+    )
+
+
 GROUPS: dict[str, type[Group]] = {
     "run": RunSettings,
     "plan": PlanSettings,
@@ -370,6 +436,7 @@ GROUPS: dict[str, type[Group]] = {
     "policy": PolicySettings,
     "assembly": AssemblySettings,
     "audio": AudioSettings,
+    "executor": ExecutorSettings,
 }
 
 
@@ -384,6 +451,7 @@ class Settings(BaseModel):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     assembly: AssemblySettings = Field(default_factory=AssemblySettings)
     audio: AudioSettings = Field(default_factory=AudioSettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
 
     @model_validator(mode="after")
     def _ranges(self) -> "Settings":
@@ -394,6 +462,11 @@ class Settings(BaseModel):
             raise ValueError("scene_seconds_min is above scene_seconds_max")
         if r.attempts > r.max_attempts:
             raise ValueError(f"attempts ({r.attempts}) is above max_attempts ({r.max_attempts})")
+        if r.parallel_scenes and r.shot_mode != "keyframes":
+            # continuous clips start from the previous scene's chosen take: they cannot run at once
+            raise ValueError(
+                "--parallel-scenes needs --mode keyframes (a continuous clip starts from the last one)"
+            )
         return self
 
     @classmethod

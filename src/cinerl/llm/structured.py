@@ -103,6 +103,7 @@ def structured_call(
     fallback: Callable[[], BaseModel] | None = None,
     cache: LLMCache | None = None,
     check: Callable[[BaseModel], list[str]] | None = None,
+    fix: Callable[[BaseModel], BaseModel] | None = None,
     temperature: float = 0.0,
     max_tokens: int = 1024,
     step: str = "",
@@ -110,7 +111,9 @@ def structured_call(
     """Ask for `schema`, repair up to `repairs` times, then fall back. Returns (model, meta).
 
     `check` adds rules the schema cannot state (word counts, names that must appear); its
-    complaints are repaired like validation errors. The offline provider answers every step with
+    complaints are repaired like validation errors; with `fix`, a valid value that `check` still
+    faults after the last repair is fixed by code (`fix(value)`, with a warning) instead of
+    falling back. The offline provider answers every step with
     `fallback` directly. Authentication errors are not caught: the user must fix the key.
     """
     meta: dict[str, Any] = {
@@ -171,6 +174,11 @@ def structured_call(
             if not problems:
                 return value, meta
             why = "\n".join(f"- {p}" for p in problems)
+            if attempt == repairs and fix is not None:
+                reason = f"{step or schema.__name__}: after {repairs} repairs:\n{why}\nfixed by code"
+                log.warning("%s", reason)
+                meta["warning"] = reason
+                return fix(value), meta
         except (ValidationError, ValueError) as e:
             why = validation_problems(e)
         if attempt == repairs:

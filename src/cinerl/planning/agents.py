@@ -32,13 +32,16 @@ from cinerl.planning.drafts import (
     cast_from_bible,
     cast_problems,
     expand,
+    keep_narration,
+    narration_budget,
     scene_bounds,
     scenes_from_bible,
+    scenes_problems,
     scenes_schema,
 )
 from cinerl.llm.structured import structured_call
 from cinerl.llm.types import LLMCache, LLMProvider
-from cinerl.planning.offline import plan_story
+from cinerl.planning.offline import NARRATION_WPS, plan_story
 from cinerl.planning.prompt_facts import PersonFact, PromptFacts, read_prompt
 from cinerl.planning.prompt_audit import (
     WORDS,
@@ -112,7 +115,9 @@ class DirectorAgent:
                 + f"\n\nWrite {count} scenes of {s_lo}-{s_hi} seconds "
                 "that tell this story: beats 'beginning', then 'turn', then 'end'; each scene "
                 "names its characters and one location from the cast and says in one sentence "
-                "what happens.",
+                "what happens, and gives the narrator's line over it: at most "
+                f"{narration_budget(s_lo)} words for a {s_lo} s scene ({NARRATION_WPS:g} words a "
+                "second, a normal speaking pace), naming only the cast.",
             },
         ]
 
@@ -182,6 +187,9 @@ class DirectorAgent:
                     "repairs": 0,
                 },
             ]
+        # the narration rules are sent back like any problem; a line that still breaks one after
+        # the last repair is replaced by code (keep_narration): a narration line alone never
+        # throws the model's whole scene plan away
         draft, m2 = structured_call(
             self.provider,
             self.scenes_messages(prompt, cast, lo, hi, s_lo, s_hi),
@@ -189,7 +197,9 @@ class DirectorAgent:
             repairs=self.repairs,
             fallback=lambda: scenes_from_bible(offline_bible(), cast, schema),
             cache=self.cache,
-            max_tokens=1200,
+            check=lambda d: scenes_problems(d, cast),
+            fix=lambda d: keep_narration(d, cast)[0],
+            max_tokens=1500,
             step="plan.scenes",
         )
         planner = f"{self.provider.name}:{self.provider.model}"

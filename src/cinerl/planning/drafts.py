@@ -10,6 +10,7 @@ real characters and a real location by construction. Ids and colours are filled 
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import Literal
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from cinerl.core.inputs import slug
 from cinerl.core.vocabulary import COLORS, SCENERY_TYPES
 from cinerl.core.schema import Character, Location, NamedColor, Scene, StoryBible
+from cinerl.planning.offline import NARRATION_PAD_S, NARRATION_WPS, narration_line
 
 ColorName = Literal[tuple(COLORS)]  # type: ignore[valid-type]
 SceneryType = Literal[tuple(SCENERY_TYPES)]  # type: ignore[valid-type]
@@ -71,6 +73,59 @@ def cast_problems(cast: CastDraft) -> list[str]:
     return out
 
 
+def narration_budget(seconds: float) -> int:
+    """The most words a narrator says over a scene of ``seconds`` at a normal pace (the offline
+    planner's rate: about 150 words a minute, with quiet either side)."""
+    return max(3, int((seconds - NARRATION_PAD_S) * NARRATION_WPS))
+
+
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]{2,}\b")
+
+
+def _narration_problems(i: int, sc, cast: CastDraft) -> list[str]:
+    known = {w.lower() for c in cast.characters for w in re.findall(r"[A-Za-z]+", c.name)}
+    known |= {w.lower() for loc in cast.locations for w in re.findall(r"[A-Za-z]+", loc.name)}
+    known |= {w.lower() for w in re.findall(r"[A-Za-z]+", cast.title)}
+    out = []
+    words, most = len(sc.narration.split()), narration_budget(sc.seconds)
+    if words > most:
+        out.append(
+            f"scene {i + 1}'s narration has {words} words; at most {most} fit its {sc.seconds} s "
+            "at a normal speaking pace: shorten it"
+        )
+    strangers = sorted({m for m in _NAME.findall(sc.narration.strip()) if m.lower() not in known})
+    if strangers:
+        out.append(
+            f"scene {i + 1}'s narration names {', '.join(strangers)}, who is not in the cast "
+            f"({', '.join(c.name for c in cast.characters)}): name only the cast"
+        )
+    return out
+
+
+def scenes_problems(draft: BaseModel, cast: CastDraft) -> list[str]:
+    """Rules of the scenes draft the schema cannot state: each narration line fits its scene at a
+    normal speaking pace and names nobody the cast lacks (a capitalised word inside a sentence
+    that is no cast member's name, no word of a location's name and not in the title)."""
+    return [p for i, sc in enumerate(draft.scenes) for p in _narration_problems(i, sc, cast)]
+
+
+def keep_narration(draft: BaseModel, cast: CastDraft) -> tuple[BaseModel, list[int]]:
+    """The draft with each narration line that still breaks a rule of :func:`scenes_problems`
+    replaced by the offline planner's line for the scene's own action (which fits by
+    construction), so a line alone never costs the model's whole scene plan; and the scenes
+    (0-based) whose line was replaced."""
+    fixed = [i for i, sc in enumerate(draft.scenes) if _narration_problems(i, sc, cast)]
+    if not fixed:
+        return draft, []
+    scenes = [
+        sc.model_copy(update={"narration": narration_line(sc.beat, sc.action, sc.seconds)})
+        if i in fixed
+        else sc
+        for i, sc in enumerate(draft.scenes)
+    ]
+    return draft.model_copy(update={"scenes": scenes}), fixed
+
+
 @lru_cache(maxsize=64)
 def scenes_schema(
     characters: tuple[str, ...],
@@ -93,6 +148,10 @@ def scenes_schema(
         location=(loc_t, ...),
         action=(str, Field(min_length=1, max_length=160, description="what happens, one sentence")),
         time_of_day=(TimeOfDay, ...),
+        narration=(
+            str,
+            Field(min_length=1, max_length=240, description="the narrator's line over the scene"),
+        ),
     )
     return create_model(
         "ScenesDraft",
@@ -157,15 +216,17 @@ def scenes_from_bible(bible: StoryBible, cast: CastDraft, schema: type[BaseModel
     scenes = []
     for sc in bible.scenes:
         who = [names[min(by_id[c], len(names) - 1)] for c in sc.character_ids][:3]
+        seconds = int(min(s_hi, max(s_lo, round(sc.duration_s))))
         scenes.append(
             item(
                 title=_clip(sc.title, 60),
                 beat=sc.beat,
-                seconds=int(min(s_hi, max(s_lo, round(sc.duration_s)))),
+                seconds=seconds,
                 characters=list(dict.fromkeys(who)) or names[:1],
                 location=places[min(loc_by_id[sc.location_id], len(places) - 1)],
                 action=_clip(sc.action, 160),
                 time_of_day=sc.time_of_day if sc.time_of_day in TimeOfDay.__args__ else "day",
+                narration=narration_line(sc.beat, sc.action, seconds),
             )
         )
     return schema(scenes=scenes)
@@ -221,6 +282,7 @@ def expand(prompt: str, seed: int, cast: CastDraft, scenes: BaseModel, planner: 
             location_id=loc_id[s.location],
             action=s.action.strip(),
             time_of_day=s.time_of_day,
+            narration=" ".join(s.narration.split()),
         )
         for i, s in enumerate(scenes.scenes)
     ]

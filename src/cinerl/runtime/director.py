@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import replace as with_fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,29 +26,34 @@ from cinerl.core.inputs import check_out_dir, check_prompt
 from cinerl.core.errors import UserError
 from cinerl.core.locks import run_lock
 from cinerl.core.media import (
-    atomic_write_bytes,
     atomic_write_text,
     load_png,
-    probe_mp4,
-    read_mp4,
-    save_jpeg,
-    save_png,
-    thumbnail,
-    write_mp4,
 )
 from cinerl.core.store import RunStore, fingerprint, sha256_file
 from cinerl.runtime import fingerprint as fpcheck
+from cinerl.runtime.budget import Budget
+from cinerl.runtime.edit_log import remember_settings, run_notes
 from cinerl.runtime.faults import as_user_error
 from cinerl.runtime.heal import heal_snapshots, record_take, take_damage, take_key
 from cinerl.runtime.rescore import rescore
 from cinerl.runtime.run_folder import clear_run, open_store, remove_stale_temps
 from cinerl.runtime.shared_policy import SharedPolicy
+from cinerl.runtime.takes import SHOOT_TAKE, commit_files, discard_files, save_take
+from cinerl.training.character.cast import dress_take
+from cinerl.executor import Executor, Job, make_executor
 from cinerl.planning.scene_prompts import scene_prompts
 from cinerl.planning.bible import llm_report, plan_bible
 from cinerl.prompting.composer import compose, compose_onto
 from cinerl.references.preproduce import References, preproduce
 from cinerl.rewards import ScoreContext, Scorer
 from cinerl.core.schema import Clip
+from cinerl.training.character.cast import (
+    add_triggers,
+    cast_references,
+    cast_report,
+    resolve_cast,
+    warn_faceless,
+)
 from cinerl.training.policy.state import state_vector
 from cinerl.training.policy.net import PromptPolicy, Transition
 from cinerl.core.schema import (
@@ -63,6 +70,18 @@ from cinerl.core.schema import (
 )
 
 log = logging.getLogger(__name__)
+
+
+AWAITING_APPROVAL = "awaiting approval"
+
+
+class Prepared(NamedTuple):
+    bible: StoryBible
+    refs: References
+    policy: PromptPolicy
+    version_start: int
+    backend: object
+    scorer: Scorer
 
 
 @dataclass
@@ -141,6 +160,7 @@ class Director:
                 log.warning("removed %d stale temp file(s) of an earlier run in %s", removed, self.out_dir)
             self.store = open_store(self.out_dir)
             self.resume_changes = self.open_run()
+            remember_settings(self.store, settings)  # what `cinerl approve/retake/choose` reopen it with
         except BaseException:
             self.lock.release()
             raise
@@ -149,6 +169,14 @@ class Director:
         self.prompt_scenes: dict[int, Scene] = {}  # --prompt-opt: scenes as the composer sees them
         self.prompt_opt: dict = {}  # --prompt-opt: what it added, for the report
         self.base_prompts: dict[int, str] = {}  # --llm, --from-plan: each scene's base prompt
+        self.plan_only = False  # make --plan-only: stop before the first take (runtime/edits.py)
+        self.budget: Budget | None = None  # make --budget: retries stop when the rest would not fit
+        self.self_contained = False  # --self-contained: the report embeds film, takes and stills
+        self.executor: Executor | None = None  # where takes run (--executor; made on the first take)
+        self.own_executor = False
+        self.ahead: dict[tuple[int, int], tuple] = {}  # (scene, take) submitted, not committed yet
+        self.acting: PromptPolicy | None = None  # --parallel-scenes: the policy at the film's start
+        self.cast: list = []  # --cast: bible characters played by a portrait (training/character/cast.py)
 
     def open_run(self) -> fpcheck.Changes:
         """Start the run, or resume it: settings compared one by one with the stored view
@@ -214,9 +242,14 @@ class Director:
         with self.timer.stage("references"):
             s = self.settings
             backend = get_image_backend(s.run.image_backend, s, model_path=s.run.image_model_path)
-            return preproduce(
+            refs = preproduce(
                 bible, backend, self.out_dir, self.store, (s.run.width, s.run.height), s.run.seed
             )
+            if s.run.cast:  # --cast: the portrait is the character's reference
+                self.cast = resolve_cast(s.run.cast, bible)
+                warn_faceless(self.cast)
+                cast_references(refs, self.cast, self.out_dir)
+            return refs
 
     def new_policy(self) -> PromptPolicy:
         return PromptPolicy.from_settings(self.settings.policy, seed=self.settings.run.seed)
@@ -237,6 +270,7 @@ class Director:
             read=lambda path: path,
         )
         policy.load(start)
+        self.start_snapshot = start  # --parallel-scenes acts from it (film_start_policy)
         version_start = policy.version
         latest = heal_snapshots(self.store, self.out_dir, self.new_policy) or start
         policy.load(latest)
@@ -261,6 +295,13 @@ class Director:
         batch: list[Transition] = []
         records: list[AttemptRecord] = []
         ctx = self.context(scene, bible, refs, prev_last)
+        # --parallel-takes: every take acts from the state at the scene's start (takes shot at once
+        # cannot see each other's rewards), so a take is the same whichever worker shoots it;
+        # --parallel-scenes: from the state at the film's start, with the film's first policy
+        start = state_vector(scene, bible, recent) if s.run.parallel_takes else None
+        acting = policy
+        if s.run.parallel_scenes:
+            start, acting = self.film_start_state(scene, bible), self.film_start_policy()
         k = 0
         while True:
             if k in done:
@@ -268,8 +309,8 @@ class Director:
                 rec = self.heal_take(rec, scene, bible, backend, scorer, ctx, prev_last)
                 state = np.asarray(st, dtype=np.float32)
             else:
-                state = state_vector(scene, bible, recent)
-                rec = self.attempt(scene, k, bible, policy, backend, scorer, ctx, state, prev_last)
+                state = start if start is not None else state_vector(scene, bible, recent)
+                rec = self.attempt(scene, k, bible, acting, backend, scorer, ctx, state, prev_last)
             records.append(rec)
             batch.append(Transition(state, rec.action, rec.reward.total))
             recent = recent + [rec.reward.total]
@@ -278,6 +319,9 @@ class Director:
             k += 1
             if enough_attempts(k, max(r.reward.total for r in records), s.run):
                 break
+            if self.budget is not None and not self.budget.allows_another(self.store, scene.index, k):
+                break
+        self.drop_ahead(scene)
         self.on_scene(scene, k)
         chosen = max(records, key=lambda r: (r.reward.total, -r.attempt)).attempt
         learn_t: dict[str, float] = {}
@@ -314,27 +358,19 @@ class Director:
         state: np.ndarray,
         prev_last: np.ndarray | None,
     ) -> AttemptRecord:
-        s = self.settings
-        seed = attempt_seed(s.run.seed, scene.index, k)
-        action, log_prob = policy.act(state, seed, greedy=k == 0 and s.policy.greedy_first)
-        composed = self.prompt_scenes.get(scene.index, scene)
-        if scene.index in self.base_prompts:
-            prompt, negative = compose_onto(self.base_prompts[scene.index], composed, bible, action)
-        else:
-            prompt, negative = compose(composed, bible, action)
-        request = self.request(scene, seed, prompt, negative, prev_last, ctx)
-        timings: dict[str, float] = {}
-        with self.timer.stage("render", timings):
-            clip = backend.generate(request)
+        """One take: the policy acts and the prompt is composed here, the take is rendered, saved
+        and scored as a job on the executor (runtime/takes.py; in this process by default), and
+        its files and record are committed here, in take order. `backend` and `scorer` are the
+        run's; the job's worker keeps its own (the same ones, in the local executor's process)."""
+        if (scene.index, k) not in self.ahead:
+            self.submit_takes(scene, k, bible, policy, ctx, state, prev_last)
+        seed, action, log_prob, prompt, negative, future = self.ahead.pop((scene.index, k))
+        take = future.result().value
         folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
         stem = f"attempt_{k:02d}"
-        with self.timer.stage("save", timings):
-            saved = self.save_take(clip, folder, stem, request.num_frames)
-        ctx.prompt = prompt
-        with self.timer.stage("score", timings):
-            # the saved take, decoded: the frames a viewer sees and `cinerl score` reads (issue
-            # 12, item 11), not the rendered frames before H.264
-            reward = scorer.score(saved, ctx)
+        commit_files(folder, take["files"])
+        for name, dt in take["timings"].items():
+            self.store.add_stage_time(name, dt)
 
         def rel(name: str) -> str:
             return str((folder / name).relative_to(self.out_dir))
@@ -347,16 +383,104 @@ class Director:
             negative_prompt=negative,
             action=action,
             log_prob=log_prob,
-            reward=reward,
+            reward=take["reward"],
             clip_path=rel(f"{stem}.mp4"),
             last_frame_path=rel(f"{stem}_last.png"),
             thumbnail_path=rel(f"{stem}_thumb.jpg"),
-            timings=timings,
-            backend_info=clip.metadata.get("report", {}),
+            timings=take["timings"],
+            backend_info=take["backend_info"],
         )
         record_take(self.store, record, self.out_dir)
         self.store.commit_attempt(record, state.tolist())
         return record
+
+    def submit_takes(self, scene: Scene, k: int, bible, policy: PromptPolicy, ctx, state, prev_last) -> None:
+        """Act, compose and submit take k; with --parallel-takes, every take the scene may still
+        need (up to the executor's workers when a threshold may stop it early), all from the same
+        policy snapshot and state."""
+        s = self.settings
+        if self.executor is None:
+            self.executor, self.own_executor = make_executor(s.executor), True
+        last = k + 1
+        if s.run.parallel_takes or s.run.parallel_scenes:
+            limit = s.run.max_attempts if s.run.consistency_threshold is not None else s.run.attempts
+            wave = limit - k if s.run.consistency_threshold is None else self.executor.workers
+            last = max(k + 1, min(limit, k + wave))
+        folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
+        for j in range(k, last):
+            seed = attempt_seed(s.run.seed, scene.index, j)
+            action, log_prob = policy.act(state, seed, greedy=j == 0 and s.policy.greedy_first)
+            composed = self.prompt_scenes.get(scene.index, scene)
+            if scene.index in self.base_prompts:
+                prompt, negative = compose_onto(self.base_prompts[scene.index], composed, bible, action)
+            else:
+                prompt, negative = compose(composed, bible, action)
+            prompt = add_triggers(prompt, scene.character_ids, bible, self.cast)  # --cast LoRAs
+            request = self.request(scene, seed, prompt, negative, prev_last, ctx)
+            job = Job(
+                SHOOT_TAKE,
+                kwargs=dict(
+                    settings=s,
+                    request=request,
+                    ctx=with_fields(ctx, prompt=prompt),
+                    folder=str(folder),
+                    stem=f"attempt_{j:02d}",
+                ),
+                out=str(folder),
+                key=f"scene_{scene.index:02d}/attempt_{j:02d}",
+            )
+            self.ahead[scene.index, j] = (seed, action, log_prob, prompt, negative, self.executor.submit(job))
+
+    def drop_ahead(self, scene: Scene) -> None:
+        """Takes shot ahead that the scene did not need (it stopped at its threshold or budget)."""
+        folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
+        for key in [key for key in self.ahead if key[0] == scene.index]:
+            *_, future = self.ahead.pop(key)
+            if not self.executor.cancel(future):
+                try:
+                    discard_files(folder, future.result().value["files"])
+                except Exception as e:  # noqa: BLE001 - a take nobody needs may fail quietly
+                    log.info("a take shot ahead and not needed failed: %s", e)
+
+    # --parallel-scenes (keyframes mode) -----------------------------------------------------
+    def film_start_policy(self) -> PromptPolicy:
+        """The policy every take of a --parallel-scenes film acts with: the run's start snapshot
+        (policy/start.pt, also on a resume), never the updated one, so no scene waits for the
+        update of the scene before it. The updates still happen, on the driver in scene order."""
+        if self.acting is None:
+            self.acting = self.new_policy()
+            if self.settings.policy.mode not in ("random", "template"):
+                self.acting.load(self.start_snapshot)
+        return self.acting
+
+    def film_start_state(self, scene: Scene, bible: StoryBible) -> np.ndarray:
+        """The state of a scene at the film's start: its own features, no rewards seen yet."""
+        return state_vector(scene, bible, [])
+
+    def previous_frame(self, scene: Scene, prev_last: np.ndarray | None) -> np.ndarray | None:
+        """The frame a scene's takes continue from, for their score: the previous scene's chosen
+        take's last frame; with --parallel-scenes the keyframe the scene starts on (the frame
+        the scene before was shot to end on), since no take is chosen when the takes are shot."""
+        if not self.settings.run.parallel_scenes:
+            return prev_last
+        return self.keyframes[scene.index][0] if scene.index > 0 else None
+
+    def shoot_ahead(self, bible: StoryBible, refs: References) -> None:
+        """--parallel-scenes: submit the takes of every scene not finished yet, all at once, in
+        scene order (the first wave of each: every take without a threshold, `workers` with
+        one); the driver then commits and learns scene by scene as the takes come back."""
+        committed = self.store.scenes()
+        for scene in bible.scenes:
+            if scene.index in committed:
+                continue
+            done = [rec for rec, _ in self.store.attempts(scene.index)]
+            if done and enough_attempts(len(done), max(r.reward.total for r in done), self.settings.run):
+                continue  # every take is in; only the scene's commit is left
+            ctx = self.context(scene, bible, refs, self.previous_frame(scene, None))
+            state = self.film_start_state(scene, bible)
+            self.submit_takes(
+                scene, len(done), bible, self.film_start_policy(), ctx, state, ctx.previous_last_frame
+            )
 
     def request(self, scene: Scene, seed: int, prompt: str, negative: str, prev_last, ctx) -> ClipRequest:
         r = self.settings.run
@@ -376,17 +500,9 @@ class Director:
         return request
 
     def save_take(self, clip, folder: Path, stem: str, expected: int) -> Clip:
-        """Write the take's mp4, lossless last frame and thumbnail; return the mp4 decoded (the
-        frames a viewer and `cinerl score` see), warning when it decodes short."""
-        path = write_mp4(clip.frames, clip.fps, folder / f"{stem}.mp4")
-        for suffix, data in clip.metadata.get("files", {}).items():  # a backend's extras (wan latents)
-            atomic_write_bytes(folder / f"{stem}.{suffix}", data)
-        save_png(clip.frames[-1], folder / f"{stem}_last.png")
-        save_jpeg(thumbnail(clip.frames[len(clip.frames) // 2]), folder / f"{stem}_thumb.jpg")
-        frames, fps = read_mp4(path)
-        if len(frames) < max(expected, probe_mp4(path)["frames"]):
-            log.warning("%s decodes to %d frames, fewer than the %d written", path, len(frames), expected)
-        return Clip(frames=frames, fps=fps or clip.fps, metadata=clip.metadata)
+        """Write the take's files in place (runtime/takes.save_take, which a take job also uses)
+        and return the mp4 decoded."""
+        return save_take(clip, folder, stem, expected, self.settings.assembly)[0]
 
     def heal_take(
         self, rec: AttemptRecord, scene: Scene, bible, backend, scorer, ctx, prev_last
@@ -397,7 +513,7 @@ class Director:
             return rec
         old = self.store.recorded_sha256("take", take_key(rec, "mp4"))
         request = self.request(scene, rec.seed, rec.prompt, rec.negative_prompt, prev_last, ctx)
-        clip = backend.generate(request)
+        clip = dress_take(backend.generate(request), request, ctx, self.settings)
         folder = self.out_dir / "scenes" / f"scene_{scene.index:02d}"
         saved = self.save_take(clip, folder, f"attempt_{rec.attempt:02d}", request.num_frames)
         how = "re-rendered from its stored seed"
@@ -418,7 +534,10 @@ class Director:
         return rec
 
     # the whole film -----------------------------------------------------------------------
-    def run(self) -> FilmResult:
+    def prepare(self) -> Prepared:
+        """Everything before the first take (plan, references, prompts, policy, backend,
+        keyframes), each read back from the store once committed: run() and the edits of
+        runtime/edits.py (approve, retake, choose) start from it."""
         s = self.settings
         self.on_event("planning")
         bible = self.plan()
@@ -450,19 +569,32 @@ class Director:
                     (s.run.width, s.run.height),
                     s.run.seed,
                 )
-        scorer = Scorer(config=s.rewards)
+        return Prepared(bible, refs, policy, version_start, backend, Scorer(config=s.rewards))
+
+    def run(self) -> FilmResult | None:
+        s = self.settings
+        if self.executor is None and s.executor.kind != "local" and not self.plan_only:
+            # joined (or started) before planning: a cluster that does not answer fails here
+            self.executor, self.own_executor = make_executor(s.executor), True
+        bible, refs, policy, version_start, backend, scorer = self.prepare()
+        if self.plan_only:  # `make --plan-only`: the storyboard waits for `cinerl approve`
+            self.store.set_status(AWAITING_APPROVAL)
+            return None
+        if s.run.parallel_scenes:  # every scene's takes at once, after the keyframes
+            self.shoot_ahead(bible, refs)
         committed = self.store.scenes()
         prev_last: np.ndarray | None = None
         recent: list[float] = []
         for scene in bible.scenes:
             self.on_event(f"scene {scene.index + 1}/{len(bible.scenes)}: {scene.title}")
+            prev = self.previous_frame(scene, prev_last)
             if scene.index not in committed:
-                self.shoot_scene(scene, bible, refs, policy, backend, scorer, prev_last, recent)
+                self.shoot_scene(scene, bible, refs, policy, backend, scorer, prev, recent)
                 committed = self.store.scenes()
             else:
-                ctx = self.context(scene, bible, refs, prev_last)
+                ctx = self.context(scene, bible, refs, prev)
                 for rec, _ in self.store.attempts(scene.index):
-                    self.heal_take(rec, scene, bible, backend, scorer, ctx, prev_last)
+                    self.heal_take(rec, scene, bible, backend, scorer, ctx, prev)
                     if self.on_attempt:
                         self.on_attempt(rec)
                 self.on_scene(scene, len(self.store.attempts(scene.index)))
@@ -506,11 +638,15 @@ class Director:
         self.on_event("writing the report")
         with self.timer.stage("report"):
             report = self.build_report(bible, refs, attempts, scenes, info, version_start, version_end)
-            json_path, html_path = write_report(report, self.out_dir)
+            if self.cast:  # --cast: portrait, LoRA, trigger, identity lock per scene
+                report.cast = cast_report(self.cast, report)
+            for key, value in run_notes(self.store).items():  # estimate, budget, edits, stale joins
+                setattr(report, key, value)
+            json_path, html_path = write_report(report, self.out_dir, self.self_contained)
         self.store.set_status("done")
         # written again so the report's stage table includes the report stage itself
         report.stages = self.store.stage_times()
-        json_path, html_path = write_report(report, self.out_dir)
+        json_path, html_path = write_report(report, self.out_dir, self.self_contained)
         return FilmResult(self.out_dir, film_path, json_path, html_path, report)
 
     def build_report(
@@ -569,6 +705,8 @@ class Director:
         )
 
     def close(self) -> None:
+        if self.own_executor:
+            self.executor.shutdown()
         self.store.close()
         self.lock.release()
 
@@ -582,13 +720,16 @@ def make_film(
     on_plan: Callable[[StoryBible], None] | None = None,
     on_event: Callable[[str], None] | None = None,
     on_scene: Callable[[Scene, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> FilmResult:
     """Make (or resume) the film; a full disk, a damaged store or a truncated file ends in a
-    UserError of one line (runtime/faults.py)."""
+    UserError of one line (runtime/faults.py). `executor`: where takes run (default: the one
+    the `executor` settings name, made for this film and shut down after it)."""
     with as_user_error(Path(out_dir)):
         director = Director(
             prompt, out_dir, settings, fresh, on_attempt, on_plan, on_event=on_event, on_scene=on_scene
         )
+        director.executor = executor
         try:
             return director.run()
         finally:

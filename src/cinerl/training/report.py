@@ -33,14 +33,28 @@ def _smooth(ys: list[float], k: int) -> list[float]:
     return out
 
 
-def svg_chart(name: str, xs: list[float], ys: list[float], width: int = 520, height: int = 180) -> str:
-    """A line chart of one series (raw in light grey, a running mean on top), with its range."""
-    pts = [(x, y) for x, y in zip(xs, ys) if isinstance(y, (int, float)) and math.isfinite(y)]
+def _finite(xs, ys) -> list[tuple[float, float]]:
+    return [(x, y) for x, y in zip(xs, ys) if isinstance(y, (int, float)) and math.isfinite(y)]
+
+
+def svg_chart(
+    name: str,
+    xs: list[float],
+    ys: list[float],
+    width: int = 520,
+    height: int = 180,
+    base: list[tuple[float, float]] | None = None,
+) -> str:
+    """A line chart of one series (raw in light grey, a running mean on top), with its range;
+    `base` (step, value) points are drawn dashed in orange on the same axes (an evaluation
+    metric of the untrained model beside the LoRA's)."""
+    pts = _finite(xs, ys)
     if not pts:
         return f"<figure><figcaption>{html.escape(name)}: no data</figcaption></figure>"
+    bpts = _finite([b[0] for b in base or []], [b[1] for b in base or []])
     px, py = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1 = min(px), max(px)
-    y0, y1 = min(py), max(py)
+    x0, x1 = min(px + [b[0] for b in bpts]), max(px + [b[0] for b in bpts])
+    y0, y1 = min(py + [b[1] for b in bpts]), max(py + [b[1] for b in bpts])
     if y1 == y0:  # a flat series: a band around it of a tenth of its size
         band = abs(y0) * 0.1 or 0.5
         y0, y1 = y0 - band, y1 + band
@@ -54,19 +68,27 @@ def svg_chart(name: str, xs: list[float], ys: list[float], width: int = 520, hei
             8 + (1 - (y - y0) / (y1 - y0)) * (height - pad - 8),
         )
 
-    def path(vals):
-        return " ".join(f"{a:.1f},{b:.1f}" for a, b in (pos(x, y) for x, y in zip(px, vals)))
+    def path(vals, xs_=None):
+        return " ".join(f"{a:.1f},{b:.1f}" for a, b in (pos(x, y) for x, y in zip(xs_ or px, vals)))
 
     smooth = _smooth(py, max(1, len(py) // 20))
+    base_line, base_note = "", ""
+    if bpts:
+        base_line = (
+            f'<polyline fill="none" stroke="#d9822b" stroke-width="2" stroke-dasharray="5,3" '
+            f'points="{path([b[1] for b in bpts], [b[0] for b in bpts])}"/>'
+        )
+        base_note = f"; untrained model (dashed) {bpts[-1][1]:.4g}"
     return (
         f"<figure><figcaption>{html.escape(name)} (last {py[-1]:.4g}, min {min(py):.4g}, "
-        f"max {max(py):.4g})</figcaption>"
+        f"max {max(py):.4g}{base_note})</figcaption>"
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{html.escape(name)}">'
         f'<rect x="{pad}" y="8" width="{width - pad - 8}" height="{height - pad - 8}" fill="#fafafa" '
         f'stroke="#ccc"/>'
         f'<polyline fill="none" stroke="#bbb" stroke-width="1" points="{path(py)}"/>'
         f'<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="{path(smooth)}"/>'
+        f"{base_line}"
         f'<text x="2" y="16" font-size="10">{y1:.3g}</text>'
         f'<text x="2" y="{height - pad}" font-size="10">{y0:.3g}</text>'
         f'<text x="{pad}" y="{height - 14}" font-size="10">step {x0:g}</text>'
@@ -86,12 +108,15 @@ def build_training_report(
     notes: list[str] | None = None,
 ) -> str:
     """The page's HTML. `evaluations` are rows of {step, metric: value...} (each metric charted
-    as eval/<metric>); `clips` are paths relative to the report's folder, shown as videos."""
+    as eval/<metric>, with `base/<metric>`, the untrained model's value, dashed on the same
+    chart); `clips` are paths relative to the report's folder, shown as videos."""
     xs = [m.get("step", i + 1) for i, m in enumerate(metrics)]
     charts = [svg_chart(s, xs, [m.get(s) for m in metrics]) for s in series if any(s in m for m in metrics)]
-    for key in sorted({k for e in evaluations or [] for k in e if k != "step"}):
+    evaluations = evaluations or []
+    for key in sorted({k for e in evaluations for k in e if k != "step" and not k.startswith("base/")}):
         ex = [e["step"] for e in evaluations if key in e]
-        charts.append(svg_chart(f"eval/{key}", ex, [e[key] for e in evaluations if key in e]))
+        base = [(e["step"], e[f"base/{key}"]) for e in evaluations if f"base/{key}" in e]
+        charts.append(svg_chart(f"eval/{key}", ex, [e[key] for e in evaluations if key in e], base=base))
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -130,7 +155,7 @@ def build_training_report(
                         h.get("step"),
                         f"{h.get('frames', '')} -> {h.get('next_frames', '')}",
                         h.get("round", ""),
-                        h.get("decision"),
+                        h.get("decision") + (f" ({h['gate']} gate)" if h.get("gate") else ""),
                         _fmt(h.get("metrics")),
                         _fmt(h.get("next_metrics")),
                         h.get("reason", ""),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from cinerl.assembly.audio.speech import MAX_SPEEDUP, espeak_speak, fit_line, piper_voice
 from cinerl.assembly.audio.soundtrack import speech_engine
+from cinerl.assembly.audio.voices import Voice
 from cinerl.core.errors import ModelUnavailable, UserError
 from cinerl.core.settings import Settings
 
@@ -52,15 +55,28 @@ def test_piper_without_a_voice_is_unavailable_with_the_setting_to_set(tmp_path):
         piper_voice(str(tmp_path / "missing.onnx"))
     speak, engine, warnings = speech_engine(Settings.of(audio__tts="piper").audio)
     assert engine.startswith("espeak-ng") and "audio.tts_model" in warnings[0] and "espeak-ng" in warnings[0]
-    assert len(speak("hello", 160)) > 0
+    assert len(speak("hello", 160, Voice("en-us", 160, 50))) > 0
 
 
-def test_piper_voice_file_without_the_package_is_unavailable(tmp_path):
-    import importlib.util
+def test_a_piper_voice_that_does_not_load_is_unavailable_and_espeak_narrates(tmp_path):
+    """piper-tts is installed (the test extra): a voice file without its .onnx.json, and one that
+    is not an ONNX model, are each `unavailable` naming the setting; the engine falls back."""
+    voice = tmp_path / "voice.onnx"
+    voice.write_bytes(b"not an onnx model" * 10)
+    with pytest.raises(ModelUnavailable, match=r"no voice\.onnx\.json beside it: set audio\.tts_model"):
+        piper_voice(str(voice))
+    (tmp_path / "voice.onnx.json").write_text('{"audio": {"sample_rate": 22050}}')
+    with pytest.raises(ModelUnavailable, match=r"piper could not load the voice .*set audio\.tts_model"):
+        piper_voice(str(voice))
+    audio = Settings.of(audio__tts="piper", audio__tts_model=str(voice)).audio
+    speak, engine, warnings = speech_engine(audio)
+    assert engine.startswith("espeak-ng") and "could not load" in warnings[0] and "espeak-ng" in warnings[0]
 
-    if importlib.util.find_spec("piper") is not None:
-        pytest.skip("piper-tts is installed here: this checks the message when it is not")
+
+def test_piper_voice_file_without_the_package_is_unavailable(tmp_path, monkeypatch):
     voice = tmp_path / "voice.onnx"
     voice.write_bytes(b"onnx")
-    with pytest.raises(ModelUnavailable, match="needs the piper-tts package"):
+    (tmp_path / "voice.onnx.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "piper", None)  # `import piper` raises ImportError, as uninstalled
+    with pytest.raises(ModelUnavailable, match=r"needs the piper-tts package .*cinerl\[sound-piper\]"):
         piper_voice(str(voice))

@@ -13,6 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from cinerl.apps.cli.actors import actors
+from cinerl.apps.cli.cast import cast
+from cinerl.apps.cli.batch import batch
+from cinerl.apps.cli.edit import approve, choose, estimate, retake
+from cinerl.apps.cli.ui import ui
 from cinerl.apps.cli.common import OneLineErrors, config_option, fail, set_option, settings_from
 from cinerl.apps.cli.make import make
 from cinerl.apps.cli.plan import plan
@@ -31,9 +35,16 @@ app = typer.Typer(
     help="CineRL: one prompt to a coherent multi-scene film.",
 )
 app.command()(make)
+app.command()(batch)  # many films, one folder each: runtime/batch.py
 app.command()(plan)
 app.command()(actors)
+app.command()(cast)  # a portrait -> actor set -> character LoRA -> `make --cast` (issue 15)
 app.command()(score)
+app.command()(approve)  # editing a film: runtime/edits.py
+app.command()(retake)
+app.command()(choose)
+app.command()(estimate)
+app.command()(ui)  # the workbench: apps/web
 app.add_typer(rapo_app, name="rapo")  # RAPO++: `cinerl rapo PROMPT | build | export`
 app.command("sspo")(sspo)
 app.command("enhance")(enhance_cmd)  # `cinerl enhance PROMPT --enhancer DIR`

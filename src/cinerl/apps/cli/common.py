@@ -159,3 +159,18 @@ def set_option():
 
 def config_option():
     return typer.Option(None, "--config", help="TOML settings file ([run], [wan], [rewards]...)")
+
+
+# where the work runs (executor/), shared by make and batch
+def executor_option():
+    return typer.Option(None, "--executor", help="local (this process, default) or ray (a pool of actors)")
+
+
+def ray_address_option():
+    return typer.Option(
+        None, "--ray-address", help="ray: an existing cluster, auto or HOST:PORT (default: a local one)"
+    )
+
+
+def workers_option():
+    return typer.Option(None, "--workers", help="ray: actors in the pool (default: GPUs, else CPUs)")

@@ -11,15 +11,18 @@ import typer
 from cinerl.apps.cli.common import (
     config_option,
     err,
+    executor_option,
     fail,
     llm_base_url_option,
     llm_model_option,
     llm_option,
     parse_size,
     progress,
+    ray_address_option,
     set_option,
     settings_from,
     setup_logging,
+    workers_option,
 )
 from cinerl.core.errors import Unavailable, UserError
 from cinerl.core.inputs import check_out_dir, check_prompt, check_scene_count
@@ -51,6 +54,17 @@ def make(
     run__shot_mode: Optional[str] = typer.Option(
         None, "--mode", help="continuous (each clip from the last frame) or keyframes"
     ),
+    executor__kind: Optional[str] = executor_option(),
+    executor__address: Optional[str] = ray_address_option(),
+    executor__workers: Optional[int] = workers_option(),
+    run__parallel_takes: Optional[bool] = typer.Option(
+        None, "--parallel-takes", help="shoot a scene's takes at once, all from the scene's first state"
+    ),
+    run__parallel_scenes: Optional[bool] = typer.Option(
+        None,
+        "--parallel-scenes",
+        help="--mode keyframes: shoot every scene's takes at once, all from the film's first policy",
+    ),
     wan__model_dir: Optional[Path] = typer.Option(
         None, "--model-dir", help="wan: local Wan2.2 diffusers folder (else WAN_MODEL_ROOT)"
     ),
@@ -77,8 +91,16 @@ def make(
         None, "--save-latents", help="wan: keep each take's latents (training data for cinerl train)"
     ),
     wan__lora: Optional[str] = typer.Option(
-        None, "--lora", help="wan: a video LoRA folder from `cinerl train video-dpo`, DIR[:scale]"
+        None,
+        "--lora",
+        help="wan: a video LoRA folder from `cinerl train video-dpo`, DIR[:scale] (several: A;B:0.8)",
     ),
+    cast: Optional[list[str]] = typer.Option(
+        None,
+        "--cast",
+        help="NAME=PORTRAIT[,LORA_DIR]: a real person plays the character NAME (repeatable; docs/cast.md)",
+    ),
+    cast_scale: float = typer.Option(1.0, "--cast-scale", help="wan: strength of the --cast character LoRA"),
     policy__rl: Optional[str] = typer.Option(None, "--rl", help="ppo or grpo"),
     policy__path: Optional[Path] = typer.Option(
         None, "--policy", help="policy file (default ~/.cinerl/policy/<backend>.pt)"
@@ -96,7 +118,7 @@ def make(
         None, "--music", help="music bed: generated (default), none, or an audio FILE looped to the film"
     ),
     audio__voice: Optional[str] = typer.Option(
-        None, "--voice", help="espeak-ng narrator voice (en-us, en-gb, ...)"
+        None, "--voice", help="cast (each line in its first character's voice) or a narrator's (en-gb, ...)"
     ),
     audio__tts: Optional[str] = typer.Option(None, "--tts", help="speech engine: espeak or piper"),
     audio__tts_model: Optional[str] = typer.Option(None, "--tts-model", help="piper: the VOICE.onnx file"),
@@ -141,6 +163,18 @@ def make(
     config: Optional[Path] = config_option(),
     fresh: bool = typer.Option(False, "--fresh", help="start over, replacing a run in --out"),
     resume: bool = typer.Option(False, "--resume", help="resume a run in --out without asking"),
+    plan_only: bool = typer.Option(
+        False, "--plan-only", help="stop after the plan, references and keyframes: `cinerl approve` shoots it"
+    ),
+    approve: bool = typer.Option(
+        False, "--approve", help="shoot a plan made with --plan-only (edits included)"
+    ),
+    budget: Optional[float] = typer.Option(
+        None, "--budget", help="seconds the takes may spend: retries stop when the rest would not fit"
+    ),
+    self_contained: bool = typer.Option(
+        False, "--self-contained", help="report.html embeds the film, takes and stills (one file)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Plan, shoot, score, learn, stitch and report a film from one prompt."""
@@ -155,16 +189,39 @@ def make(
         text = check_prompt(prompt)
         check_scene_count(plan__scenes)
         width, height = parse_size(size)
-        settings, source = settings_from(config, ctx.params, sets, run__width=width, run__height=height)
+        from cinerl.training.character.cast import parse_cast
+
+        # a malformed value or a missing portrait: one line, before anything is written
+        cast_loras = [c.lora for c in parse_cast(cast) if c.lora]
+        settings, source = settings_from(
+            config,
+            ctx.params,
+            sets,
+            run__width=width,
+            run__height=height,
+            run__cast=list(cast) if cast else None,
+        )
+        if cast_loras and settings.run.backend == "wan":  # the character LoRAs, checked by preflight
+            from cinerl.training.character.cast import with_cast_loras
+
+            # beside --lora, one adapter each (diffusers' multiple adapters)
+            settings = settings.updated(wan__lora=with_cast_loras(settings.wan.lora, cast_loras, cast_scale))
         from cinerl.generation.registry import preflight
 
         settings = preflight(settings, source)  # the backend's checks, before anything is written
         from cinerl.assembly.audio.preflight import check_audio
 
         check_audio(settings)  # a missing or unreadable --music FILE: one line, before any shooting
+        from cinerl.executor import preflight as check_executor
+
+        check_executor(settings.executor)  # --executor ray without Ray: one line, before any shooting
         # only now: bad settings leave no empty --out behind (a str: typer's Path("") is ".")
         out = check_out_dir(out)
-        from cinerl.runtime.director import existing_run, make_film  # heavy imports after the checks
+        if budget is not None and budget <= 0:
+            raise UserError(f"--budget must be a number of seconds above 0 (got {budget})")
+        from cinerl.runtime.director import existing_run  # heavy imports after the checks
+        from cinerl.runtime.edits import Hooks
+        from cinerl.runtime.edits import make as make_run
 
         if existing_run(out) and not fresh and not resume and sys.stdin.isatty():
             fresh = not typer.confirm(f"{out} has a run in progress. Resume it?", default=True)
@@ -191,18 +248,33 @@ def make(
                 if takes < per_scene:
                     bar.update(task, total=bar.tasks[0].total - (per_scene - takes))
 
-            result = make_film(
+            def on_estimate(lines):  # the first lines of every make: clips, frames, steps, seconds
+                for line in lines:
+                    typer.echo(line)
+
+            result = make_run(
                 text,
                 out,
                 settings,
                 fresh=fresh,
-                on_attempt=on_attempt,
-                on_plan=on_plan,
-                on_event=None if err.is_terminal else log_line,
-                on_scene=on_scene,
+                plan_only=plan_only,
+                approve=approve,
+                budget_s=budget,
+                self_contained=self_contained,
+                hooks=Hooks(
+                    on_attempt=on_attempt,
+                    on_plan=on_plan,
+                    on_event=None if err.is_terminal else log_line,
+                    on_scene=on_scene,
+                    on_estimate=on_estimate,
+                ),
             )
     except (UserError, Unavailable) as e:
         fail(str(e))
+    if result is None:  # --plan-only
+        typer.echo(f"plan:   {out}/story/bible.json (awaiting approval)")
+        typer.echo(f"edit it if you like, then: cinerl approve {out}")
+        return
     rep = result.report
     totals = [a.reward.total for a in (s.chosen_attempt for s in rep.scenes) if a is not None]
     mean = sum(totals) / len(totals) if totals else 0.0

@@ -21,7 +21,17 @@ from cinerl.apps.cli.train_video import pairs, video_dpo  # noqa: E402
 train_app.command("pairs")(pairs)
 train_app.command("video-dpo")(video_dpo)
 
+# online Flow-GRPO of the video LoRA (issue 22): `cinerl train video-grpo`
+from cinerl.apps.cli.train_video_grpo import video_grpo  # noqa: E402
+
+train_app.command("video-grpo")(video_grpo)
+
 # the prompt enhancer (issue 14): `cinerl train enhancer sft | grpo | eval`
 from cinerl.apps.cli.train_enhancer import enhancer_app  # noqa: E402
 
 train_app.add_typer(enhancer_app, name="enhancer")
+
+# the character LoRA (issue 15): `cinerl train character DATASET_DIR --name NAME ...`
+from cinerl.apps.cli.train_character import character  # noqa: E402
+
+train_app.command("character")(character)

@@ -124,6 +124,13 @@ def _run_video_dpo(cfg) -> None:
             f"steps:  {result.steps}, loss {last['loss']:.4f}, accuracy {last['accuracy']:.2f}, "
             f"margin {last['margin']:.4f}"
         )
+    if result.evaluations:
+        ev = result.evaluations[-1]
+        scored = sorted(k[5:] for k in ev if k.startswith("eval/"))
+        typer.echo(
+            f"eval:   step {ev['step']}, LoRA / untrained: "
+            + ", ".join(f"{k} {ev['eval/' + k]:.3f}/{ev.get('base/' + k, float('nan')):.3f}" for k in scored)
+        )
     if result.curriculum:
         c = result.curriculum
         typer.echo(

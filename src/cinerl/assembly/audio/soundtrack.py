@@ -22,8 +22,10 @@ import numpy as np
 from cinerl.assembly.audio import music as music_mod
 from cinerl.assembly.audio.mix import Mix, mix, place_lines
 from cinerl.assembly.audio.speech import RATE, espeak_speak, fit_line, piper_speak, piper_voice
+from cinerl.assembly.audio.voices import CAST, Voice, scene_voice
 from cinerl.assembly.audio.writer import mux_audio, read_wav, write_wav
 from cinerl.core.errors import Unavailable
+from cinerl.core.failpoints import fault_point
 from cinerl.core.media import atomic_write_text
 from cinerl.core.schema import Scene, StoryBible
 from cinerl.core.store import RunStore, sha256_file
@@ -45,6 +47,7 @@ class Line:
     speedup: float = 1.0
     trimmed: bool = False
     warnings: list[str] = field(default_factory=list)
+    voice: str = ""  # who spoke it, in which voice (voices.Voice.describe)
 
     @property
     def seconds(self) -> float:
@@ -61,9 +64,10 @@ def narration_text(scene: Scene) -> str:
 
 
 def speech_engine(audio) -> tuple[Callable | None, str, list[str]]:
-    """``(speak(text, wpm) -> samples, description, warnings)`` for the audio settings: piper
-    when asked and its voice loads, else espeak-ng (with the reason piper is unavailable);
-    ``speak`` is None, with the reason, when espeak-ng's wheel is not installed."""
+    """``(speak(text, wpm, voice) -> samples, description, warnings)`` for the audio settings:
+    piper when asked and its voice loads (one voice for every line, paced by ``wpm``), else
+    espeak-ng in each line's :class:`Voice` (with the reason piper is unavailable); ``speak`` is
+    None, with the reason, when espeak-ng's wheel is not installed."""
     warnings: list[str] = []
     if importlib.util.find_spec("espeakng_loader") is None and audio.tts == "espeak":
         warnings.append(
@@ -73,18 +77,19 @@ def speech_engine(audio) -> tuple[Callable | None, str, list[str]]:
         return None, "", warnings
     if audio.tts == "piper":
         try:
-            voice = piper_voice(audio.tts_model)
+            model = piper_voice(audio.tts_model)
             return (
-                lambda text, wpm: piper_speak(voice, text, wpm / audio.rate_wpm),
+                lambda text, wpm, voice: piper_speak(model, text, wpm / audio.rate_wpm),
                 f"piper {Path(audio.tts_model).name}",
                 warnings,
             )
         except Unavailable as e:
             warnings.append(f"{e}; narrating with espeak-ng instead")
             log.warning("%s", warnings[-1])
+    one = f"espeak-ng {audio.voice}, {audio.rate_wpm} wpm, pitch {audio.pitch}"
     return (
-        lambda text, wpm: espeak_speak(text, audio.voice, wpm, audio.pitch),
-        f"espeak-ng {audio.voice}, {audio.rate_wpm} wpm, pitch {audio.pitch}",
+        lambda text, wpm, voice: espeak_speak(text, voice.name, wpm, voice.pitch),
+        "espeak-ng, the cast's voices" if audio.voice.strip().lower() == CAST else one,
         warnings,
     )
 
@@ -92,25 +97,42 @@ def speech_engine(audio) -> tuple[Callable | None, str, list[str]]:
 def speak_lines(
     bible: StoryBible, durations: list[float], audio, store: RunStore, out_dir: Path
 ) -> tuple[list[Line], str, list[str]]:
-    """Every scene's line spoken to fit ``durations[i]`` (its length in the film), cached per
-    scene as ``audio/narration_NN.wav`` (+ ``.json``: what was said, how it was made to fit)."""
+    """Every scene's line spoken to fit ``durations[i]`` (its length in the film) in its voice
+    (voices.py), cached per scene as ``audio/narration_NN.wav`` (+ ``.json``: what was said, by
+    whom, how it was made to fit)."""
     speak, engine, warnings = speech_engine(audio)
     lines: list[Line] = []
     if speak is None:
         return lines, engine, warnings
+    piper = engine.startswith("piper")
     for scene, seconds in zip(bible.scenes, durations):
         text = narration_text(scene)
         if not text:
             continue
+        voice = scene_voice(scene, bible, audio)
+        if piper:  # one piper voice speaks every line; only the pace is the character's
+            voice = Voice(engine, voice.wpm, 0, voice.speaker)
         room = max(0.5, seconds - audio.lead_in_s - TAIL_S)
         stem = out_dir / "audio" / f"narration_{scene.index:02d}"
-        key = f"narration_{scene.index:02d}:{_digest(text, round(room, 3), engine)}"
+        key = f"narration_{scene.index:02d}:{_digest(text, round(room, 3), engine, voice)}"
 
-        def make(text=text, room=room, scene=scene):
-            return fit_line(text, room, speak, audio.rate_wpm, label=f"scene {scene.index + 1} narration")
+        def make(text=text, room=room, scene=scene, voice=voice):
+            return fit_line(
+                text,
+                room,
+                lambda t, wpm: speak(t, wpm, voice),
+                voice.wpm,
+                label=f"scene {scene.index + 1} narration",
+            )
 
-        def write(sp, stem=stem) -> Path:
-            meta = {"text": sp.text, "speedup": sp.speedup, "trimmed": sp.trimmed, "warnings": sp.warnings}
+        def write(sp, stem=stem, voice=voice) -> Path:
+            meta = {
+                "text": sp.text,
+                "speedup": sp.speedup,
+                "trimmed": sp.trimmed,
+                "warnings": sp.warnings,
+                "voice": voice.describe(),
+            }
             atomic_write_text(stem.with_suffix(".json"), json.dumps(meta, indent=2))
             return write_wav(sp.audio, stem.with_suffix(".wav"))
 
@@ -120,6 +142,7 @@ def speak_lines(
             return {"audio": read_wav(path), **meta}
 
         got = store.cached("audio", key, make, write, read)
+        fault_point(f"audio.after_narration_{scene.index:02d}")  # the line is committed
         line = Line(
             scene.index,
             got["text"],
@@ -128,6 +151,7 @@ def speak_lines(
             got.get("speedup", 1.0),
             got.get("trimmed", False),
             got.get("warnings", []),
+            got.get("voice", voice.describe()),
         )
         for w in line.warnings:
             log.warning("%s", w)
@@ -177,6 +201,7 @@ def _music(bible: StoryBible, offsets: list[float], seconds: float, settings, st
     bed = store.cached(
         "audio", f"music:{key}", make, lambda x: write_wav(x, out_dir / "audio" / "music.wav"), read_wav
     )
+    fault_point("audio.after_music")
     return bed, what
 
 
@@ -221,6 +246,7 @@ def add_soundtrack(
         return read_wav(path)
 
     track = store.cached("audio", f"mix:{key}", make, write, read)
+    fault_point("audio.after_mix")
     mux_audio(film, track, film)
     return {"music": what, "track": True, **result}, track
 
@@ -272,6 +298,7 @@ def finish_film(
                 "text": ln.text,
                 "speedup": round(ln.speedup, 3),
                 "trimmed": ln.trimmed,
+                "voice": ln.voice,
             }
             for ln in lines
         ],

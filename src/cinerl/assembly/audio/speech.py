@@ -32,7 +32,9 @@ __all__ = [
     "MAX_SPEEDUP",
     "RATE",
     "Speech",
+    "check_espeak_voice",
     "espeak_speak",
+    "espeak_variants",
     "espeak_voices",
     "fit_line",
     "piper_voice",
@@ -128,6 +130,25 @@ def espeak_voices() -> list[str]:
     return sorted(names)
 
 
+def espeak_variants() -> list[str]:
+    """The voice variants (the ``+f3`` of ``en-us+f3``) espeak-ng's data holds."""
+    import espeakng_loader
+
+    root = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+    return sorted(p.name for p in root.iterdir() if p.is_file()) if root.is_dir() else []
+
+
+def check_espeak_voice(voice: str) -> None:
+    """A UserError naming ``voice`` when espeak-ng lacks its language or its ``+variant``
+    (espeak-ng itself ignores an unknown variant without a word)."""
+    _, plus, variant = voice.partition("+")
+    if plus and variant not in espeak_variants():
+        raise UserError(
+            f"espeak-ng has no voice variant {variant!r} in {voice!r} (e.g. +f1..+f5, +m1..+m7, +grandma)"
+        )
+    espeak_speak("a", voice)
+
+
 def espeak_speak(text: str, voice: str = "en-us", wpm: int = 160, pitch: int = 50) -> np.ndarray:
     """``text`` spoken by espeak-ng: mono float32 at :data:`RATE` Hz, deterministic.
 
@@ -221,11 +242,24 @@ def piper_voice(model: str | None):
     path = Path(model).expanduser()
     if not path.is_file():
         raise ModelUnavailable(f"piper voice {path} not found: set audio.tts_model (--tts-model VOICE.onnx)")
+    config = Path(f"{path}.json")  # piper's voices come as VOICE.onnx + VOICE.onnx.json
+    if not config.is_file():
+        raise ModelUnavailable(
+            f"piper voice {path} has no {config.name} beside it: set audio.tts_model (--tts-model VOICE.onnx)"
+        )
     try:
         from piper import PiperVoice
     except ImportError as e:
-        raise ModelUnavailable("--tts piper needs the piper-tts package (pip install piper-tts)") from e
-    return PiperVoice.load(str(path))
+        raise ModelUnavailable(
+            "--tts piper needs the piper-tts package (pip install 'cinerl[sound-piper]')"
+        ) from e
+    try:
+        return PiperVoice.load(str(path), config_path=str(config))
+    except Exception as e:  # noqa: BLE001 - onnxruntime and json raise many kinds on a bad file
+        raise ModelUnavailable(
+            f"piper could not load the voice {path} ({type(e).__name__}: {str(e)[:120]}): "
+            "set audio.tts_model (--tts-model VOICE.onnx)"
+        ) from None
 
 
 def piper_speak(voice, text: str, speed: float = 1.0) -> np.ndarray:

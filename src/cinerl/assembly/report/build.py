@@ -1,5 +1,5 @@
-"""The run report: ``report.json`` (a :class:`~cinerl.core.schema.FilmReport` as JSON) and a
-self-contained ``report.html`` (drawn by :mod:`cinerl.assembly.report.html` from its template).
+"""The run report: ``report.json`` (a :class:`~cinerl.core.schema.FilmReport` as JSON) and
+``report.html`` (drawn by :mod:`cinerl.assembly.report.html` from its template).
 
 Both take the typed report or a plain dict of the same shape: old run folders and tests hand in
 dicts, and the page tolerates missing optional keys (no bible, no scenes, no film).
@@ -22,13 +22,17 @@ __all__ = ["EMBED_VIDEO_MAX_BYTES", "render_html", "write_report"]
 EMBED_VIDEO_MAX_BYTES = 20 * 1024 * 1024
 
 
-def render_html(report: FilmReport | Mapping[str, Any], out_dir: Path) -> str:
-    """The report as one self-contained HTML page; relative paths in it (film, thumbnails)
-    resolve against ``out_dir``."""
-    return html.render(report, Path(out_dir), EMBED_VIDEO_MAX_BYTES)
+def render_html(report: FilmReport | Mapping[str, Any], out_dir: Path, self_contained: bool = False) -> str:
+    """The report as an HTML page; relative paths in it (film, takes, stills) resolve against
+    ``out_dir``. By default the film and the takes are linked (the page stays small and plays
+    them from the run folder); ``self_contained`` embeds them, and every image, as ``data:``
+    URIs, a film under EMBED_VIDEO_MAX_BYTES included."""
+    return html.render(report, Path(out_dir), EMBED_VIDEO_MAX_BYTES, self_contained=self_contained)
 
 
-def write_report(report: FilmReport | Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def write_report(
+    report: FilmReport | Mapping[str, Any], out_dir: Path, self_contained: bool = False
+) -> tuple[Path, Path]:
     """Write ``out_dir/report.json`` (indent 2) and ``out_dir/report.html``, both atomically.
 
     A dict is written verbatim; a FilmReport as ``model_dump(mode="json")``, which is the same
@@ -40,5 +44,5 @@ def write_report(report: FilmReport | Mapping[str, Any], out_dir: Path) -> tuple
     json_path = out_dir / "report.json"
     html_path = out_dir / "report.html"
     atomic_write_text(json_path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-    atomic_write_text(html_path, render_html(data, out_dir))
+    atomic_write_text(html_path, render_html(data, out_dir, self_contained))
     return json_path, html_path

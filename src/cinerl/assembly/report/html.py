@@ -1,6 +1,8 @@
-"""report.html: one self-contained page (inline CSS and SVG, images and — when small enough — the
-film as ``data:`` URIs; no external resources, no scripts), rendered from
-``templates/report.html.j2``.
+"""report.html, rendered from ``templates/report.html.j2``: inline CSS and SVG, no scripts and
+no external resources. By default the film, every take (a thumbnail and a player) and the
+reference stills are linked relative to the run folder, so the page stays small; with
+``self_contained`` they arrive as ``data:`` URIs (videos when under the embed limit) and the page
+is one file.
 
 This module only shapes the report into view values (strings, numbers already formatted, table
 cells); every tag lives in the template. The Jinja environment autoescapes, and its ``finalize``
@@ -205,6 +207,29 @@ def _planner(planner: str, report: dict) -> str:
     return f"offline (every LLM step fell back: {reason})"
 
 
+#: a chosen take whose consistency group scores under this is flagged in its scene
+WEAK = 0.3
+
+
+@dataclass
+class Media:
+    """How the page points at the run's files: linked (relative paths) or embedded."""
+
+    out_dir: Path
+    self_contained: bool
+    embed_max: int
+
+    def src(self, rel: Any) -> str | None:
+        """The src of a file of the run (None when the report names none or it is missing)."""
+        path = _resolve(self.out_dir, rel)
+        if path is None or not path.is_file():
+            return None
+        video = MIME.get(path.suffix.lower(), "").startswith("video/")
+        if self.self_contained and (not video or path.stat().st_size < self.embed_max):
+            return _data_uri(path)
+        return str(rel)
+
+
 def _film(report: dict, out_dir: Path, embed_max: int) -> dict:
     film = _d(report.get("film"))
     rel = str(film.get("path") or "film.mp4")
@@ -249,6 +274,7 @@ def _sound(report: dict) -> dict | None:
             Cell(_ordinal(ln.get("scene"))),
             Cell(f"{_fmt(ln.get('start'), 2)}–{_fmt(ln.get('end'), 2)} s", cls="num"),
             Cell(ln.get("text", "")),
+            Cell(ln.get("voice", "")),
             Cell(
                 ("sped up " + _fmt(ln.get("speedup"), 2) + "x" if (_num(ln.get("speedup")) or 1) > 1 else "")
                 + (", trimmed" if ln.get("trimmed") else "")
@@ -256,8 +282,36 @@ def _sound(report: dict) -> dict | None:
         ]
         for ln in _dicts(sound.get("narration"))
     ]
-    lines = table(["scene", "time", "narration", "fit"], rows, empty="no narration") if rows else None
+    head = ["scene", "time", "narration", "voice", "fit"]
+    lines = table(head, rows, empty="no narration") if rows else None
     return {"facts": facts, "lines": lines, "warnings": [str(w) for w in _l(sound.get("warnings"))]}
+
+
+def _cast(report: dict) -> Table | None:
+    """`make --cast`: who plays whom, with which LoRA and trigger, and the identity lock of each
+    scene's chosen take against the portrait (the portrait itself is under References)."""
+    members = _dicts(report.get("cast"))
+    if not members:
+        return None
+    rows = []
+    for m in members:
+        per_scene = [
+            f"scene {s.get('scene', 0) + 1}: "
+            + (_fmt(s.get("value")) if s.get("status") == "ok" else str(s.get("status", "")))
+            + (f" ({s['swaps']} swap{'s' if s['swaps'] != 1 else ''})" if s.get("swaps") else "")
+            for s in _dicts(m.get("scenes"))
+        ]
+        rows.append(
+            [
+                Cell(m.get("name", ""), kind="name", detail=m.get("character_id", "")),
+                Cell(m.get("portrait", ""), title=str(m.get("portrait_sha256", ""))),
+                Cell(m.get("lora") or "none"),
+                Cell(m.get("trigger") or "—"),
+                Cell("; ".join(per_scene) or "in no scene"),
+                Cell("; ".join(str(w) for w in _l(m.get("warnings")))),
+            ]
+        )
+    return table(["Character", "Portrait", "LoRA", "Trigger", "Identity lock per scene", "Warnings"], rows)
 
 
 def _characters(bible: dict) -> Table | None:
@@ -330,13 +384,18 @@ def _curve(scenes: list[dict]) -> dict | None:
     for first, scene_no in bounds:
         bx = x(first) - (pw / (n - 1) / 2 if n > 1 and first > 0 else 0)
         scene_lines.append({"x": f"{bx:.1f}", "tx": f"{bx + 3:.1f}", "label": f"S{_ordinal(scene_no)}"})
-    best, best_pts = -1.0, []
+    # the running best restarts at every scene: rewards of different scenes do not compare
+    best_lines: list[list[str]] = []
+    best, scene_of = -1.0, object()
     for i, p in enumerate(points):
+        if p[0] != scene_of:
+            best, scene_of = -1.0, p[0]
+            best_lines.append([])
         best = max(best, p[2])
-        best_pts.append(f"{x(i):.1f},{y(best):.1f}")
+        best_lines[-1].append(f"{x(i):.1f},{y(best):.1f}")
     dots = []
     for i, (sc, at, t, chosen) in enumerate(points):
-        label = f"scene {_ordinal(sc)} attempt {at}: {t:.3f}" + (" (chosen)" if chosen else "")
+        label = f"scene {_ordinal(sc)} take {_ordinal(at)}: {t:.3f}" + (" (chosen)" if chosen else "")
         dots.append(
             {
                 "cx": f"{x(i):.1f}",
@@ -358,7 +417,7 @@ def _curve(scenes: list[dict]) -> dict | None:
         "legend_y": height - 4,
         "grid": grid,
         "scenes": scene_lines,
-        "best": " ".join(best_pts),
+        "best": [" ".join(line) for line in best_lines],
         "totals": " ".join(f"{x(i):.1f},{y(p[2]):.1f}" for i, p in enumerate(points)),
         "dots": dots,
     }
@@ -418,7 +477,102 @@ def _attempt_table(atts: list[dict], chosen: Any) -> Table:
     return table(head, rows, cls="attempts", scroll=True, empty="no attempts recorded")
 
 
-def _scene(scene: dict, bible_scenes: dict, chars: dict, locs: dict, out_dir: Path) -> dict:
+def _groups(reward: dict) -> list[dict]:
+    """A take's reward by group, as bars: name, value, width in percent (None: not scored)."""
+    rows = []
+    for name, value in _d(reward.get("groups")).items():
+        v = _num(value)
+        rows.append(
+            {
+                "name": name.replace("_", " "),
+                "value": _fmt(v),
+                "pct": f"{100 * max(0.0, min(1.0, v)):.0f}" if v is not None else None,
+                "weak": v is not None and "consistency" in name and v < WEAK,
+            }
+        )
+    return rows
+
+
+def _takes(atts: list[dict], chosen: Any, number: Any, media: Media) -> list[dict]:
+    """Every take of a scene side by side: thumbnail, player, total and breakdown."""
+    takes = []
+    for a in atts:
+        reward = _d(a.get("reward"))
+        at = a.get("attempt")
+        takes.append(
+            {
+                "attempt": at,
+                "number": _ordinal(at),
+                "chosen": at == chosen,
+                "thumb": media.src(a.get("thumbnail_path")),
+                "clip": media.src(a.get("clip_path")),
+                "clip_rel": a.get("clip_path") or "",
+                "total": _fmt(reward.get("total")),
+                "groups": _groups(reward),
+                "alt": f"scene {number} take {_ordinal(at)}",
+            }
+        )
+    return takes
+
+
+def _flags(chosen_att: dict | None) -> list[str]:
+    """What is weak about the chosen take: a consistency group under WEAK."""
+    if chosen_att is None:
+        return []
+    out = []
+    for name, value in _d(_d(chosen_att.get("reward")).get("groups")).items():
+        v = _num(value)
+        if v is not None and "consistency" in name and v < WEAK:
+            out.append(f"weak {name.replace('_', ' ')}: {v:.2f} (under {WEAK:.2f})")
+    return out
+
+
+def _spark(atts: list[dict], chosen: Any) -> dict | None:
+    """The scene's own curve: each take's total and the scene's running best."""
+    totals = [(a.get("attempt"), _total(a)) for a in atts]
+    totals = [(at, v) for at, v in totals if v is not None]
+    if len(totals) < 2:
+        return None
+    w, h, pad = 220, 60, 6
+
+    def x(i: int) -> float:
+        return pad + (w - 2 * pad) * i / (len(totals) - 1)
+
+    def y(v: float) -> float:
+        return pad + (h - 2 * pad) * (1.0 - max(0.0, min(1.0, v)))
+
+    best, best_pts = -1.0, []
+    for i, (_, v) in enumerate(totals):
+        best = max(best, v)
+        best_pts.append(f"{x(i):.1f},{y(best):.1f}")
+    dots = [
+        {
+            "cx": f"{x(i):.1f}",
+            "cy": f"{y(v):.1f}",
+            "r": 4 if at == chosen else 2.5,
+            "fill": "#d9822b" if at == chosen else "#2f6fde",
+            "label": f"take {_ordinal(at)}: {v:.3f}",
+        }
+        for i, (at, v) in enumerate(totals)
+    ]
+    return {
+        "width": w,
+        "height": h,
+        "totals": " ".join(f"{x(i):.1f},{y(v):.1f}" for i, (_, v) in enumerate(totals)),
+        "best": " ".join(best_pts),
+        "dots": dots,
+    }
+
+
+def _scene(
+    scene: dict,
+    bible_scenes: dict,
+    chars: dict,
+    locs: dict,
+    out_dir: Path,
+    media: Media | None = None,
+    stale: frozenset = frozenset(),
+) -> dict:
     idx = scene.get("scene", 0)
     chosen = scene.get("chosen")
     atts = _dicts(scene.get("attempts"))
@@ -426,11 +580,11 @@ def _scene(scene: dict, bible_scenes: dict, chars: dict, locs: dict, out_dir: Pa
     number = _ordinal(idx)
     chosen_att = next((a for a in atts if a.get("attempt") == chosen), None)
     thumb = None
+    media = media or Media(out_dir, True, 0)
     for key in ("thumbnail_path", "last_frame_path") if chosen_att is not None else ():
-        path = _resolve(out_dir, chosen_att.get(key))
-        uri = _data_uri(path) if path is not None and path.is_file() else None
+        uri = media.src(chosen_att.get(key))
         if uri:
-            thumb = {"src": uri, "alt": f"scene {number} chosen attempt {chosen}"}
+            thumb = {"src": uri, "alt": f"scene {number} chosen take {_ordinal(chosen)}"}
             break
     facts: list[tuple[str, Any]] = []
     if bscene:
@@ -454,7 +608,8 @@ def _scene(scene: dict, bible_scenes: dict, chars: dict, locs: dict, out_dir: Pa
     facts.append(
         (
             "chosen",
-            f"attempt {chosen} of {len(atts)}" + (f" (reward {_fmt(best)})" if best is not None else ""),
+            f"take {_ordinal(chosen)} of {len(atts)}"
+            + (f" (reward {_fmt(best)})" if best is not None else ""),
         )
     )
     return {
@@ -464,6 +619,78 @@ def _scene(scene: dict, bible_scenes: dict, chars: dict, locs: dict, out_dir: Pa
         "thumb": thumb,
         "facts": facts,
         "attempts": _attempt_table(atts, chosen),
+        "takes": _takes(atts, chosen, number, media),
+        "flags": _flags(chosen_att),
+        "stale": idx in stale,
+        "spark": _spark(atts, chosen),
+    }
+
+
+def _references(report: dict, bible: dict, media: Media) -> list[dict]:
+    """The reference stills every scene is held to, with whom or where each shows."""
+    names = {("character", c.get("id")): c.get("name", "") for c in _dicts(bible.get("characters"))}
+    names |= {("location", loc.get("id")): loc.get("name", "") for loc in _dicts(bible.get("locations"))}
+    out = []
+    for key, rel in _d(report.get("references")).items():
+        kind, _, ident = str(key).partition(":")
+        src = media.src(rel)
+        if src:
+            out.append({"src": src, "kind": kind, "name": names.get((kind, ident)) or ident, "rel": rel})
+    return out
+
+
+def _workbench(report: dict) -> dict | None:
+    """The estimate against what the run measured, the budget and where it cut, the edits."""
+    est, budget, edits = _d(report.get("estimate")), _d(report.get("budget")), _dicts(report.get("edits"))
+    if not (est or budget or edits):
+        return None
+    rows = []
+    if est:
+        m = _d(est.get("measured"))
+        for key, label in (("clips", "clips"), ("frames", "frames"), ("steps", "denoising steps")):
+            rows.append([Cell(label), Cell(est.get(key, "—"), cls="num"), Cell(m.get(key, "—"), cls="num")])
+        rows.append(
+            [
+                Cell(f"seconds ({est.get('kind', '')})"),
+                Cell(_fmt(est.get("seconds"), 1), cls="num", title=str(est.get("source", ""))),
+                Cell(_fmt(m.get("seconds"), 1), cls="num"),
+            ]
+        )
+    cuts = [
+        [
+            Cell(_ordinal(c.get("scene"))),
+            Cell(c.get("kept"), cls="num"),
+            Cell(c.get("planned"), cls="num"),
+            Cell(_fmt(c.get("spent"), 1), cls="num"),
+        ]
+        for c in _dicts(budget.get("cuts"))
+    ]
+    edit_rows = [
+        [
+            Cell(e.get("kind", "")),
+            Cell(", ".join(f"{k}={v}" for k, v in _d(e.get("params")).items() if v not in (None, False, []))),
+            Cell(e.get("status", "")),
+        ]
+        for e in edits
+    ]
+    return {
+        "estimate": table(["", th("estimated", "num"), th("measured (edits included)", "num")], rows)
+        if rows
+        else None,
+        "source": est.get("source", ""),
+        "budget": (
+            f"budget {_fmt(budget.get('budget_s'), 1)} s · spent {_fmt(budget.get('spent_s'), 1)} s"
+            if budget
+            else ""
+        ),
+        "cuts": table(
+            [th("scene"), th("takes kept", "num"), th("takes planned", "num"), th("spent s", "num")],
+            cuts,
+            empty="the budget cut no attempts",
+        )
+        if budget
+        else None,
+        "edits": table(["edit", "what", "status"], edit_rows) if edit_rows else None,
     }
 
 
@@ -635,7 +862,12 @@ def _environment() -> Environment:
     )
 
 
-def render(report: FilmReport | Mapping[str, Any], out_dir: Path, embed_video_max_bytes: int) -> str:
+def render(
+    report: FilmReport | Mapping[str, Any],
+    out_dir: Path,
+    embed_video_max_bytes: int,
+    self_contained: bool = False,
+) -> str:
     """The page for ``report``; relative paths in it (film, thumbnails) resolve against
     ``out_dir``, and a film under ``embed_video_max_bytes`` is embedded."""
     out_dir = Path(out_dir)
@@ -648,17 +880,22 @@ def render(report: FilmReport | Mapping[str, Any], out_dir: Path, embed_video_ma
     locs = {loc.get("id"): loc.get("name", loc.get("id")) for loc in _dicts(bible.get("locations"))}
     bible_scenes = {s.get("index"): s for s in _dicts(bible.get("scenes"))}
     scenes = _dicts(data.get("scenes"))
+    media = Media(out_dir, self_contained, embed_video_max_bytes)
+    stale = frozenset(i for i in _l(data.get("continuity_stale")) if isinstance(i, int))
     return (
         _environment()
         .get_template("report.html.j2")
         .render(
             header=_header(data, bible),
-            film=_film(data, out_dir, embed_video_max_bytes),
+            film=_film(data, out_dir, embed_video_max_bytes if self_contained else 0),
             sound=_sound(data),
+            cast=_cast(data),
             characters=_characters(bible),
             locations=_locations(bible),
             curve=_curve(scenes),
-            scenes=[_scene(s, bible_scenes, chars, locs, out_dir) for s in scenes],
+            scenes=[_scene(s, bible_scenes, chars, locs, out_dir, media, stale) for s in scenes],
+            references=_references(data, bible, media),
+            workbench=_workbench(data),
             prompt_opt=_prompt_opt(data),
             llm=_llm(data),
             stages=_stages(data),

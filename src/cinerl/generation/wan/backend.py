@@ -162,13 +162,12 @@ class WanBackend:
         (before compilation, so the compiled blocks include it)."""
         if not self.options.lora:
             return
-        from cinerl.generation.wan.lora import load_lora, parse_lora
+        from cinerl.generation.wan.lora import load_loras, parse_loras
 
-        spec = parse_lora(self.options.lora)
-        self.stats["lora"] = load_lora(self.t2v or self.i2v, self.comp, spec, self.variant.name)
-        log.info(
-            "wan: LoRA %s loaded at scale %g into %s", spec.path, spec.scale, self.stats["lora"]["experts"]
-        )
+        specs = parse_loras(self.options.lora)  # several: diffusers' multiple adapters
+        self.stats["lora"] = load_loras(self.t2v or self.i2v, self.comp, specs, self.variant.name)
+        for info in self.stats["lora"]["adapters"]:
+            log.info("wan: LoRA %s loaded at scale %g into %s", info["path"], info["scale"], info["experts"])
 
     def _speed_setup(self, cuda: bool) -> None:
         o = self.options

@@ -8,6 +8,11 @@ The folder is diffusers' LoRA format, written by `WanPipeline.save_lora_weights`
   diffusers' `load_into_transformer_2=True`;
 - `cinerl_lora.json`: the variant it was trained for, the base transformer's shape, which experts
   it holds and how it was trained; `make` refuses a LoRA of another variant with that file's word.
+
+Several LoRAs at once (`--lora A;B:0.8`, and `make --cast` with a character LoRA per cast member
+beside a style or DPO `--lora`) load as diffusers' multiple adapters: each with its own adapter
+name (`cinerl`, `cinerl_2`, ...), then `set_adapters(names, weights)` on each transformer, so
+their scaled deltas add (diffusers' "Load LoRAs for inference" guide, combining adapters).
 """
 
 from __future__ import annotations
@@ -35,6 +40,32 @@ class LoraSpec:
 
     def describe(self) -> dict:
         return {"path": str(self.path), "scale": self.scale}
+
+
+LORA_SEP = ";"
+
+
+def adapter_name(k: int) -> str:
+    """The adapter name of the k-th LoRA of a run (the first keeps the one-LoRA name)."""
+    return ADAPTER if k == 0 else f"{ADAPTER}_{k + 1}"
+
+
+def parse_loras(text: str) -> list[LoraSpec]:
+    """`DIR[:scale][;DIR[:scale]...]` -> specs; the same folder twice is a UserError."""
+    specs = [parse_lora(part) for part in str(text).split(LORA_SEP) if part.strip()]
+    if not specs:
+        raise UserError("--lora needs a folder: --lora LORA_DIR[:scale]")
+    seen = set()
+    for sp in specs:
+        key = sp.path.resolve()
+        if key in seen:
+            raise UserError(f"--lora {sp.path} is given twice")
+        seen.add(key)
+    return specs
+
+
+def join_loras(specs: list[LoraSpec]) -> str:
+    return LORA_SEP.join(f"{sp.path}:{sp.scale:g}" for sp in specs)
 
 
 def parse_lora(text: str) -> LoraSpec:
@@ -75,11 +106,12 @@ def check_variant(manifest: dict, variant: str, folder: Path) -> None:
         )
 
 
-def preflight_lora(text: str, variant: str) -> LoraSpec:
-    """Before a run writes anything: the folder is a LoRA of this variant."""
-    spec = parse_lora(text)
-    check_variant(read_manifest(spec.path), variant, spec.path)
-    return spec
+def preflight_lora(text: str, variant: str) -> list[LoraSpec]:
+    """Before a run writes anything: every folder is a LoRA of this variant."""
+    specs = parse_loras(text)
+    for spec in specs:
+        check_variant(read_manifest(spec.path), variant, spec.path)
+    return specs
 
 
 def check_compatible(manifest: dict, variant: str, transformer, folder: Path) -> None:
@@ -94,10 +126,28 @@ def check_compatible(manifest: dict, variant: str, transformer, folder: Path) ->
         )
 
 
+def load_loras(pipe, comp, specs: list[LoraSpec], variant: str) -> dict:
+    """Load several LoRAs as named adapters and activate them all, each at its scale; returns the
+    first's report entry (the one-LoRA shape) with `adapters`, every LoRA's entry."""
+    infos = [_load_one(pipe, comp, sp, variant, adapter_name(k)) for k, sp in enumerate(specs)]
+    for name in ("transformer", "transformer_2"):
+        on = [i for i in infos if name in i["experts"]]
+        if on:
+            getattr(comp, name).set_adapters([i["adapter"] for i in on], weights=[i["scale"] for i in on])
+    return {**infos[0], "adapters": infos}
+
+
 def load_lora(pipe, comp, spec: LoraSpec, variant: str) -> dict:
     """Load the LoRA into the pipeline's transformer(s) (both experts where the folder has
     both) at `spec.scale`; returns what the report says about it. The t2v and i2v pipelines
     share their module objects, so loading through one pipeline serves both."""
+    info = _load_one(pipe, comp, spec, variant, ADAPTER)
+    for name in info["experts"]:
+        getattr(comp, name).set_adapters([ADAPTER], weights=[spec.scale])
+    return info
+
+
+def _load_one(pipe, comp, spec: LoraSpec, variant: str, adapter: str) -> dict:
     manifest = read_manifest(spec.path)
     check_compatible(manifest, variant, comp.transformer, spec.path)
     loaded = []
@@ -106,18 +156,17 @@ def load_lora(pipe, comp, spec: LoraSpec, variant: str) -> dict:
         if not (spec.path / EXPERT_FILES[name]).is_file():
             raise UserError(f"--lora {spec.path} lists {name} but has no {EXPERT_FILES[name]}")
     if "transformer" in experts:
-        pipe.load_lora_weights(str(spec.path), weight_name=WEIGHTS, adapter_name=ADAPTER)
+        pipe.load_lora_weights(str(spec.path), weight_name=WEIGHTS, adapter_name=adapter)
         loaded.append("transformer")
     if "transformer_2" in experts:
         if comp.transformer_2 is None:
             raise UserError(f"--lora {spec.path} holds a low-noise expert but {variant} has one expert")
         pipe.load_lora_weights(
-            str(spec.path), weight_name=WEIGHTS_2, adapter_name=ADAPTER, load_into_transformer_2=True
+            str(spec.path), weight_name=WEIGHTS_2, adapter_name=adapter, load_into_transformer_2=True
         )
         loaded.append("transformer_2")
-    for name in loaded:
-        getattr(comp, name).set_adapters([ADAPTER], weights=[spec.scale])
     return {
+        "adapter": adapter,
         **spec.describe(),
         "experts": loaded,
         "variant": manifest.get("variant"),

@@ -29,6 +29,7 @@ class FacesUnavailable(RuntimeError):
 class Face:
     box: tuple[int, int, int, int]  # left, top, right, bottom in the frame it was found in
     embedding: np.ndarray  # (128,) float32
+    score: float = 0.0  # the HOG detector's confidence (SVM margin; 0 is its detection threshold)
 
 
 class FaceModels:
@@ -54,15 +55,16 @@ class FaceModels:
         self.encoder = dlib.face_recognition_model_v1(str(rec))
 
     def detect(self, rgb: np.ndarray, upsample: int = 0) -> list:
-        """dlib rectangles of the faces in one image. Safe to call from several threads: a dlib
-        detector is not, so each call borrows an idle one (a new one, ~0.5 s to build, when
-        all are busy) and gives it back."""
+        """(dlib rectangle, detection score) of the faces in one image. Safe to call from
+        several threads: a dlib detector is not, so each call borrows an idle one (a new one,
+        ~0.5 s to build, when all are busy) and gives it back."""
         try:
             det = self._idle.get_nowait()
         except queue.Empty:
             det = self._new_detector()
         try:
-            return list(det(np.ascontiguousarray(rgb), upsample))
+            rects, scores, _ = det.run(np.ascontiguousarray(rgb), upsample, 0.0)
+            return list(zip(rects, scores))
         finally:
             self._idle.put(det)
 
@@ -73,12 +75,12 @@ class FaceModels:
         detections when they were already made). Not thread-safe: the encoder is one network."""
         img = np.ascontiguousarray(rgb)
         dets = self.detect(img, upsample) if dets is None else dets
-        dets = sorted(dets, key=lambda r: -r.width() * r.height())[:max_faces]
+        dets = sorted(dets, key=lambda d: -d[0].width() * d[0].height())[:max_faces]
         out = []
-        for r in dets:
+        for r, score in dets:
             shape = self.shape(img, r)
             emb = np.asarray(self.encoder.compute_face_descriptor(img, shape), np.float32)
-            out.append(Face((r.left(), r.top(), r.right(), r.bottom()), emb))
+            out.append(Face((r.left(), r.top(), r.right(), r.bottom()), emb, float(score)))
         return out
 
 

@@ -52,6 +52,9 @@ class EnhancerGRPOConfig:
     fps: int = arg(8, "clip frames per second")
     seconds: float = arg(2.0, "clip length in seconds")
     workers: int = arg(2, "threads rendering and scoring one step's completions in parallel")
+    executor: str = arg("local", "where completions are rendered and scored: local (this process) or ray")
+    ray_address: str = arg("", "ray: an existing cluster, auto or HOST:PORT (default: a local one)")
+    ray_workers: int = arg(0, "ray: actors in the pool (0: the cluster's CPUs)")
     lora_rank: int = arg(16, "LoRA rank r (a new adapter only)")
     lora_alpha: int = arg(32, "LoRA alpha (a new adapter only)")
     seed: int = arg(0, "seed of sampling, rendering, planning and the LoRA initialisation")
@@ -78,7 +81,16 @@ def read_prompts(path: str | Path, what: str = "--prompts") -> list[str]:
 def rewards_for(config: EnhancerGRPOConfig) -> CineRLRewards:
     if config.mode not in ("t2v", "i2v"):
         raise UserError(f"mode must be t2v or i2v (got {config.mode!r})")
-    return CineRLRewards.from_config(config)
+    if config.executor not in ("local", "ray"):
+        raise UserError(f"--executor must be local or ray (got {config.executor!r})")
+    from cinerl.core.settings import ExecutorSettings
+    from cinerl.executor import make_executor, preflight
+
+    where = ExecutorSettings(
+        kind=config.executor, address=config.ray_address or None, workers=config.ray_workers or None
+    )
+    preflight(where)  # a bad --ray-address or no Ray: one line, before the model loads
+    return CineRLRewards.from_config(config, executor=make_executor(where))
 
 
 def dataset_rows(seeds: list[str], rewards: CineRLRewards, tokenizer, system: str) -> list[dict]:
@@ -154,12 +166,17 @@ def build_trainer(config: EnhancerGRPOConfig, rewards: CineRLRewards | None = No
 
 def train(config: EnhancerGRPOConfig, rewards: CineRLRewards | None = None) -> Path:
     """GRPO on rendered-and-scored clips; returns the output folder (a loadable enhancer)."""
+    own = rewards is None  # rewards made here: their executor (a Ray pool) is released here
     trainer, rewards, base = build_trainer(config, rewards)
     out = Path(config.out).expanduser()
     resume = config.resume and any(out.glob("checkpoint-*"))
     if config.resume and not resume:
         log.warning("--resume: no checkpoint in %s; training from the start", out)
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    try:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    finally:
+        if own:
+            rewards.close()
     trainer.save_model(str(out))
     write_info(out, base, "grpo", dataclasses.asdict(config), system=config.system)
     return out

@@ -10,8 +10,11 @@ range of the shot's mode and no invented cast member.
 TRL calls each function with `prompts`, `completions` and every other dataset column as lists
 (here `seed_prompt`), plus `log_metric`; `clip` logs the mean of every reward component and
 group, and the seconds spent rendering and scoring, so they reach TRL's logs and metrics.jsonl.
-A step's renders and scores run in parallel on `workers` threads. Written by hand because this is
-CineRL's own reward, not a trainer: the trainer is TRL's.
+A step's renders and scores are jobs on an executor (executor/, `score_completion`): `local`
+runs them in this process on `workers` threads with this object's backend and scorer, `ray` on a
+pool of Ray actors, each keeping its own backend and scorer (executor.worker_cache) loaded
+between steps; the rewards are the same either way. Written by hand because this is CineRL's own
+reward, not a trainer: the trainer is TRL's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import math
 import re
 import threading
 import time
+import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +34,7 @@ import numpy as np
 
 from cinerl.core.schema import Clip, ClipRequest, RewardBreakdown, Scene, StoryBible
 from cinerl.core.settings import Settings
+from cinerl.executor import Executor, Job, worker_cache
 from cinerl.planning.agents import Mode
 from cinerl.planning.prompt_audit import WORDS, word_count
 from cinerl.training.datasets.prompt_pairs import enhancer_brief
@@ -117,10 +123,26 @@ class CineRLRewards:
         workers: int = 2,
         weights: dict[str, float] | None = None,
         components: list[str] | None = None,
+        executor: Executor | None = None,
     ):
         from cinerl.generation.registry import get_image_backend, get_video_backend
         from cinerl.rewards import Scorer
 
+        # what a worker in another process builds its own copy from (score_completion)
+        self.spec = dict(
+            backend=backend,
+            settings=settings,
+            width=width,
+            height=height,
+            fps=fps,
+            seconds=seconds,
+            mode=mode,
+            brief_level=brief_level,
+            seed=seed,
+            workers=1,
+            weights=weights,
+            components=components,
+        )
         self.settings = settings or Settings()
         self.backend = get_video_backend(backend, self.settings)
         self.image_backend = get_image_backend(self.settings.run.image_backend, self.settings)
@@ -131,11 +153,23 @@ class CineRLRewards:
         self._lock = threading.Lock()
         self.calls: list[int] = []  # completions received per call (tests read it)
         self.last: list[RewardBreakdown | None] = []
+        if executor is None:
+            from cinerl.executor.local import LocalExecutor
+
+            executor = LocalExecutor()
+        self.executor = executor
+        self.token = uuid.uuid4().hex  # how a job in this process finds this object
+        _IN_PROCESS[self.token] = self
+
+    def close(self) -> None:
+        """Release the executor's workers (a Ray pool; nothing for the local one)."""
+        self.executor.shutdown()
 
     @classmethod
-    def from_config(cls, config) -> "CineRLRewards":
+    def from_config(cls, config, executor: Executor | None = None) -> "CineRLRewards":
         """From a trainer's or the evaluation's Config (the fields they share)."""
         return cls(
+            executor=executor,
             backend=config.backend,
             width=config.width,
             height=config.height,
@@ -218,8 +252,19 @@ class CineRLRewards:
         self, texts: list[str], seed_prompts: list[str]
     ) -> tuple[list[RewardBreakdown | None], float, float]:
         episodes = [self.episode(p) for p in seed_prompts]
+        jobs = [
+            Job(
+                SCORE_COMPLETION,
+                kwargs=dict(token=self.token, spec=self.spec, text=t, episode=e),
+                key=f"completion_{i:03d}",
+            )
+            for i, (t, e) in enumerate(zip(texts, episodes))
+        ]
+        # the local executor runs a job on the thread that submits it: `workers` threads submit;
+        # the Ray executor returns at once and its actors are the parallelism
         with ThreadPoolExecutor(self.workers, thread_name_prefix="enhancer-reward") as pool:
-            results = list(pool.map(self.one, texts, episodes))
+            futures = list(pool.map(self.executor.submit, jobs))
+        results = [f.result().value for f in futures]
         return [r[0] for r in results], sum(r[1] for r in results), sum(r[2] for r in results)
 
     # -- TRL's reward functions ---------------------------------------------------------------
@@ -242,6 +287,24 @@ class CineRLRewards:
     def fmt(self, prompts, completions, seed_prompt, **_) -> list[float]:
         """The format reward: word range of the mode, no invented cast member."""
         return [format_score(text_of(c), self.episode(p)) for c, p in zip(completions, seed_prompt)]
+
+
+SCORE_COMPLETION = "cinerl.training.enhancer.reward:score_completion"
+# the rewards objects of this process, by token: a job the local executor runs uses the driver's own
+_IN_PROCESS: weakref.WeakValueDictionary[str, CineRLRewards] = weakref.WeakValueDictionary()
+
+
+def score_completion(
+    token: str, spec: dict, text: str, episode: Episode
+) -> tuple[RewardBreakdown | None, float, float]:
+    """The job of one completion: render and score it (CineRLRewards.one). In the driver's
+    process it is the driver's rewards object; in a worker (a Ray actor) one built from `spec`
+    once and kept for the actor's life (executor.worker_cache: the backend loads once)."""
+    rewards = _IN_PROCESS.get(token)
+    if rewards is None:
+        key = ("enhancer-rewards", repr(sorted((k, repr(v)) for k, v in spec.items())))
+        rewards = worker_cache(key, lambda: CineRLRewards(**spec))
+    return rewards.one(text, episode)
 
 
 def component_means(found: list[RewardBreakdown | None]) -> dict[str, float]:

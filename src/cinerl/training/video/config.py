@@ -52,14 +52,34 @@ class VideoDPOConfig:
     timestep_std: float = _f(1.0, "logit-normal timestep std")
     expert: str = _f("both", "A14B: train the high-noise, low-noise or both experts (high|low|both)")
     strategy: str = _f("auto", "single, ddp (several processes), fsdp; auto: ddp when launched on several")
-    gradient_checkpointing: str = _f("auto", "auto (on above 5k tokens), on, off")
+    # auto: the issue's "on above 5k tokens" on the CPU; on a GPU off until a step runs out of
+    # memory (an H200's 139 GiB holds the 5B's activations: recomputing them only costs time)
+    gradient_checkpointing: str = _f(
+        "auto", "auto (CPU: on above 5k tokens; GPU: on after an out-of-memory), on, off"
+    )
     mixed_precision: str = _f("auto", "auto (bf16 weights on CUDA, fp32 on CPU), no, bf16")
+    compile: str = _f(
+        "auto", "regional torch.compile of each transformer block: auto (on for CUDA), on, off", neutral=True
+    )
     checkpoint_every: int = _f(100, "checkpoint every N steps", neutral=True)
     keep_checkpoints: int = _f(2, "checkpoints kept (older ones removed)", neutral=True)
     curriculum: str = _f("", "length curriculum, frames per stage: e.g. 33,49,65,97 (empty: off)")
     stage_steps: int = _f(0, "curriculum: steps per stage (0: steps / stages)")
     gate_tolerance: float = _f(0.05, "curriculum: how far a gate metric may fall at the next length")
     gate_retries: int = _f(2, "curriculum: extra rounds of a stage before the curriculum stops")
+    gate: str = _f(
+        "auto",
+        "curriculum gate: rewards (clips at both lengths scored by the length-sensitive reward "
+        "components; needs the folder's vae/), dpo (implicit accuracy on fixed pairs); auto: rewards "
+        "when the folder has a VAE",
+    )
+    # evaluation: the LoRA against the untrained model (LoRA off), same prompts and seeds
+    eval_every: int = _f(0, "evaluate every N steps (0: off; needs the folder's vae/)", neutral=True)
+    eval_prompts: int = _f(
+        2, "evaluation prompts: the first N pairs' chosen prompts and conditions", neutral=True
+    )
+    eval_steps: int = _f(20, "sampling steps of an evaluation clip (UniPC, no guidance)", neutral=True)
+    eval_frames: int = _f(0, "frames of an evaluation clip (0: the training length)", neutral=True)
 
     # ---- derived ------------------------------------------------------------------------
     def neutral_fields(self) -> set[str]:
@@ -96,6 +116,14 @@ class VideoDPOConfig:
             problems.append("--gradient-checkpointing must be auto, on or off")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             problems.append("--mixed-precision must be auto, no or bf16")
+        if self.compile not in ("auto", "on", "off"):
+            problems.append("--compile must be auto, on or off")
+        if self.gate not in ("auto", "rewards", "dpo"):
+            problems.append(f"--gate must be auto, rewards or dpo (got {self.gate!r})")
+        if self.eval_every < 0 or self.eval_prompts < 1 or self.eval_steps < 1:
+            problems.append("--eval-every must be 0 or more, --eval-prompts and --eval-steps at least 1")
+        if self.eval_frames and (self.eval_frames - 1) % 4:
+            problems.append(f"--eval-frames must be 4k+1 (Wan's VAE), got {self.eval_frames}")
         if self.checkpoint_every < 1:
             problems.append("--checkpoint-every must be at least 1")
         if not self.pairs:

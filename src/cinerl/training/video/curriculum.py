@@ -17,9 +17,13 @@ The state machine:
     training(last stage) --stage end--> done  (status "finished")
 
 A gate is any callable `gate(frames_now, frames_next, context) -> (metrics_now, metrics_next)`,
-two dicts of metric -> value. The DPO trainer's default gate (`dpo_gate`) measures the implicit
-accuracy and reward margin on fixed pairs, fixed noise and timesteps, at both lengths; a reward
-gate (generated clips scored with the length-sensitive reward components) plugs in the same way.
+two dicts of metric -> value; a gate that measures nothing at both lengths stops the curriculum.
+Two are built: the reward gate (`evaluate.reward_gate`, `--gate rewards`, the default when the
+model folder has a VAE) renders the fixed evaluation clips with the current LoRA at both lengths
+and scores them with the length-sensitive reward components (warp consistency, flow smoothness,
+identity lock, loop break, seam continuity, subject consistency: those that apply); the DPO gate
+(`dpo_gate`, `--gate dpo`) measures the implicit accuracy and reward margin on fixed pairs, fixed
+noise and timesteps, at both lengths.
 """
 
 from __future__ import annotations
@@ -73,7 +77,15 @@ class Curriculum:
         else:
             fell = self.judge(now or {}, nxt or {})
             entry.update(next_frames=self.stages[self.index + 1], metrics=now, next_metrics=nxt, fell=fell)
-            if not fell:
+            if not any(k in (nxt or {}) for k in (now or {})):
+                # nothing measured at both lengths: advancing would be a guess
+                self.status = "stopped"
+                self.reason = (
+                    f"stopped at {self.frames} frames: the gate measured no metric at both "
+                    f"{self.frames} and {self.stages[self.index + 1]} frames"
+                )
+                entry.update(decision="stop", reason=self.reason)
+            elif not fell:
                 entry.update(decision="advance", reason="every gate metric within tolerance")
                 self.index += 1
                 self.round = 0

@@ -19,6 +19,9 @@ Devices and processes through accelerate (one GPU, or DDP under `accelerate laun
 a progress bar, `metrics.jsonl`, a TensorBoard log where tensorboard imports, checkpoints every
 `checkpoint_every` steps written atomically (LoRA, optimizer, scheduler, RNG, data position):
 the same command after a kill resumes from the last one and reaches the same LoRA weights.
+Speed (attention kernel, regional compile, fused AdamW, checkpointing when memory needs it) is
+`speed.py`'s; `--eval-every` renders and scores clips with and without the LoRA (`evaluate.py`);
+`--curriculum` runs the gated length curriculum (`curriculum.py`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cinerl.core.errors import UserError
 from cinerl.core.inputs import check_out_dir
@@ -48,6 +50,12 @@ from cinerl.training.datasets.video_pairs import read_pairs
 from cinerl.training.video import flow_matching as fm
 from cinerl.training.video.config import VideoDPOConfig
 from cinerl.training.video.data import PairData, Target, collate, prepare
+from cinerl.training.video.dpo_loss import (  # noqa: F401 (re-exported: the trainer's maths)
+    dpo_losses,
+    flow_dpo_loss,
+    pair_inputs,
+    sample_noise_and_t,
+)
 from cinerl.training.video.model import (
     Experts,
     add_lora,
@@ -56,7 +64,6 @@ from cinerl.training.video.model import (
     load_experts,
     lora_named_parameters,
     lora_targets,
-    reference,
 )
 
 log = logging.getLogger(__name__)
@@ -68,49 +75,6 @@ CONFIG_FILE = "config.json"
 
 def config_hash(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# ---- the loss -------------------------------------------------------------------------------
-def flow_dpo_loss(
-    mse_w: torch.Tensor, mse_l: torch.Tensor, ref_w: torch.Tensor, ref_l: torch.Tensor, beta: float
-) -> dict[str, torch.Tensor]:
-    """Per-pair Flow-DPO loss, implicit reward margin and accuracy (all fp32)."""
-    margin = -0.5 * beta * ((mse_w - ref_w) - (mse_l - ref_l))
-    return {"loss": -F.logsigmoid(margin), "margin": margin, "accuracy": (margin > 0).float()}
-
-
-def pair_inputs(x_w, x_l, noise, t):
-    """The batch of 2B samples, chosen then rejected, sharing noise and timestep (asserted)."""
-    b = x_w.shape[0]
-    x0 = torch.cat([x_w, x_l])
-    eps = torch.cat([noise, noise])
-    tt = torch.cat([t, t])
-    assert torch.equal(eps[:b], eps[b:]) and torch.equal(tt[:b], tt[b:]), "a pair must share noise and t"
-    return x0, eps, tt
-
-
-def dpo_losses(model, unwrapped: Experts, expert: str, batch: dict, noise, t, beta: float, dtype, autocast):
-    """Reference and trained forward passes on one batch; the per-pair loss terms."""
-    x0, eps, tt = pair_inputs(batch["x_w"], batch["x_l"], noise, t)
-    dev = next(unwrapped.parameters()).device
-    x0, eps, tt = x0.to(dev), eps.to(dev), tt.to(dev)
-    emb = torch.cat([batch["prompt_embeds"]] * 2).to(dev, dtype)
-    cond = batch["condition"]
-    cond = torch.cat([cond, cond]).to(dev) if cond is not None else None
-    x_t = fm.noisy(x0, eps, tt)
-    target = fm.velocity_target(x0, eps)
-    mod = unwrapped.experts[expert]
-    hidden, timestep, weight = fm.model_inputs(x_t, tt, batch["condition_kind"], cond, mod.config.patch_size)
-    kw = dict(hidden_states=hidden.to(dtype), timestep=timestep, encoder_hidden_states=emb)
-    with torch.no_grad(), reference(mod), autocast():
-        ref = fm.per_sample_mse(unwrapped(expert, **kw), target, weight)
-    with autocast():
-        pred = model(expert, **kw)
-    mse = fm.per_sample_mse(pred, target, weight)
-    b = batch["x_w"].shape[0]
-    out = flow_dpo_loss(mse[:b], mse[b:], ref[:b], ref[b:], beta)
-    out.update(mse_w=mse[:b].detach(), mse_l=mse[b:].detach(), ref_w=ref[:b], ref_l=ref[b:])
-    return out
 
 
 # ---- data order and sampling ------------------------------------------------------------------
@@ -149,14 +113,6 @@ def pick_expert(ranges: dict, seed: int, step: int) -> str:
     if len(names) == 1:
         return names[0]
     return names[random.Random(fm.sample_seed(seed, step, -1)).random() >= 0.5]
-
-
-def sample_noise_and_t(shape, seeds: list[int], lo: float, hi: float, mean: float, std: float):
-    noise = torch.stack([fm.sample_noise(shape, s) for s in seeds])
-    t = torch.cat(
-        [fm.logit_normal(1, torch.Generator().manual_seed(s ^ 0x5EED), mean, std, lo, hi) for s in seeds]
-    )
-    return noise, t
 
 
 # ---- checkpoints ----------------------------------------------------------------------------
@@ -312,6 +268,8 @@ class TrainResult:
     skipped: list[str]
     curriculum: dict | None = None
     main: bool = True  # the main process (the others of a DDP run print nothing)
+    evaluations: list[dict] = dataclasses.field(default_factory=list)
+    speed: dict = dataclasses.field(default_factory=dict)
 
 
 def _accelerator(cfg: VideoDPOConfig, experts_trained: int):
@@ -405,31 +363,28 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         for m in experts.values():
             add_lora(m, cfg.lora_rank, cfg.lora_alpha, targets)
-        tokens = self.data.target.frames * self.data.target.height * self.data.target.width // 4
-        ckpt_on = cfg.gradient_checkpointing == "on" or (
-            cfg.gradient_checkpointing == "auto" and tokens > 5000
-        )
+        # speed (training/video/speed.py): checkpointing when memory needs it, a training
+        # attention kernel with a backward, regional compile, fused AdamW on a GPU
+        from cinerl.training.video import speed
+
+        tg = self.data.target
+        tokens = speed.tokens_of(tg.frames, tg.height, tg.width)
+        self.ckpt = speed.Checkpointing(cfg.gradient_checkpointing, device, tokens)
         for m in experts.values():
             m.to(device)
-            if ckpt_on:
-                m.enable_gradient_checkpointing()
             m.train()
-        # inference's fa3-fwd kernel has no backward: training gets one that has (wan/attention.py)
-        from cinerl.generation.wan.attention import training_attention
-
-        first = next(iter(experts.values()))
-        attn, why = training_attention("auto", first.config.attention_head_dim, dtype)
-        for m in experts.values():
-            if attn is not None:
-                m.set_attention_backend(attn)
-        log.info(why)
+        self.ckpt.apply(experts.values())
+        log.info(self.ckpt.why)
+        self.speed = {"checkpointing": self.ckpt.why}
+        self.speed["attention"] = speed.setup_attention(experts.values(), dtype)
+        if speed.compile_wanted(cfg.compile, device):  # per block, before FSDP2 wraps the blocks
+            self.speed["compiled_blocks"] = speed.compile_blocks(experts.values())
         if fsdp:
             shard(experts.values())
         unwrapped = Experts(experts)
         params = lora_named_parameters(unwrapped)
-        opt = torch.optim.AdamW(
-            list(params.values()), lr=cfg.learning_rate, betas=(0.9, 0.999), weight_decay=cfg.weight_decay
-        )
+        opt = speed.adamw(list(params.values()), cfg.learning_rate, cfg.weight_decay, device)
+        self.speed["fused_adamw"] = bool(opt.defaults.get("fused"))
         from diffusers.optimization import get_constant_schedule_with_warmup
 
         sched = get_constant_schedule_with_warmup(opt, cfg.warmup_steps)
@@ -454,13 +409,15 @@ class Trainer:
                 )
             start, curriculum_state = state["step"], state.get("curriculum")
             log.info("resumed from %s (step %d)", found[-1], start)
-        metrics = [m for m in read_metrics(self.out) if m.get("step", 0) <= start]
+        logged = [m for m in read_metrics(self.out) if m.get("step", 0) <= start]
+        metrics = [m for m in logged if m.get("kind") != "eval"]  # training steps
+        evaluations = [m for m in logged if m.get("kind") == "eval"]
         if main:
             atomic_write_text(
                 self.out / CONFIG_FILE,
                 json.dumps({"identity": self.identity, "config": dataclasses.asdict(cfg)}, indent=2),
             )
-            atomic_write_text(self.out / METRICS, "".join(json.dumps(m) + "\n" for m in metrics))
+            atomic_write_text(self.out / METRICS, "".join(json.dumps(m) + "\n" for m in logged))
         accel.wait_for_everyone()
         writer = _tensorboard(self.out) if main else None
         from cinerl.training.video.curriculum import Curriculum
@@ -475,6 +432,15 @@ class Trainer:
             (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if dtype == torch.bfloat16 else _null
         )
         self._eval = (unwrapped, ranges, dtype, autocast)
+        gate, gate_name = self._gate(gate)
+        self.evaluator = None
+        if cfg.eval_every or gate_name == "rewards":
+            from cinerl.training.video.evaluate import Evaluator
+
+            self.evaluator = Evaluator(self, unwrapped, dtype, autocast, device)
+            if self.evaluator.unavailable:
+                log.warning("evaluation unavailable: %s", self.evaluator.unavailable)
+        self.global_step = start
         bar = _bar(main, start, cfg.steps)
         t_last, metrics_file = time.perf_counter(), open(self.out / METRICS, "a") if main else None
         step = start
@@ -535,9 +501,22 @@ class Trainer:
                         acc=f"{row['accuracy']:.2f}",
                         steps_s=f"{1 / max(row['seconds'], 1e-9):.2f}",
                     )
+                self.global_step = step
+                if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+                    ev = self._evaluate(step, main, fsdp)
+                    if ev is not None and main:
+                        evaluations.append(ev)
+                        metrics_file.write(json.dumps(ev) + "\n")
+                        metrics_file.flush()
+                        if writer is not None:
+                            for k, v in ev.items():
+                                if k.startswith(("eval/", "base/")):
+                                    writer.add_scalar(k, v, step)
                 if curriculum is not None and curriculum.stage_done(step):
                     # the gate's forward passes are collectives under FSDP2: every process runs it
                     decision = curriculum.decide(step, gate, self) if main or fsdp else None
+                    if decision is not None:
+                        decision["gate"] = gate_name
                     curriculum.sync(accel, decision)
                     if main:
                         curriculum.write(self.out)
@@ -569,7 +548,9 @@ class Trainer:
                 metrics,
                 dataclasses.asdict(cfg),
                 curriculum=curriculum.state() if curriculum else None,
-                notes=self.data.skipped,
+                evaluations=[report_row(e) for e in evaluations],
+                clips=(evaluations[-1]["clips"] + evaluations[-1]["base_clips"]) if evaluations else None,
+                notes=[*self.data.skipped, *self._notes(evaluations)],
             )
         accel.wait_for_everyone()
         return TrainResult(
@@ -580,11 +561,59 @@ class Trainer:
             self.data.skipped,
             curriculum.state() if curriculum else None,
             main,
+            evaluations,
+            dict(self.speed),
         )
+
+    def _gate(self, gate) -> tuple[object, str]:
+        """The curriculum's gate and its name: one given to `train`, else --gate (auto: the
+        reward gate when the folder has a VAE to decode clips, else the DPO gate, logged)."""
+        from cinerl.training.video.curriculum import dpo_gate
+        from cinerl.training.video.evaluate import reward_gate, vae_folder
+
+        if gate is not None:
+            return gate, getattr(gate, "__name__", "custom")
+        if not self.stages:
+            return None, ""
+        has_vae = vae_folder(self.model_dir) is not None
+        if self.cfg.gate == "rewards" and not has_vae:
+            raise UserError(
+                f"--gate rewards renders clips and {self.model_dir} has no vae/: add the Wan VAE or "
+                "use --gate dpo"
+            )
+        if self.cfg.gate == "rewards" or (self.cfg.gate == "auto" and has_vae):
+            return reward_gate, "rewards"
+        if self.cfg.gate == "auto":
+            log.info("curriculum gate: dpo (no vae/ in %s to render the reward gate's clips)", self.model_dir)
+        return dpo_gate, "dpo"
+
+    def _evaluate(self, step: int, main: bool, fsdp: bool) -> dict | None:
+        """One evaluation (main process; every process under FSDP2, whose forwards are
+        collectives); None where the evaluation cannot run (said once in the log)."""
+        ev = self.evaluator
+        if ev is None or ev.unavailable or not (main or fsdp):
+            return None
+        t0 = time.perf_counter()
+        row = ev.evaluate(step)
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        log.info(
+            "evaluation at step %d: %s",
+            step,
+            ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.startswith("eval/")),
+        )
+        return row
+
+    def _notes(self, evaluations: list[dict]) -> list[str]:
+        if self.evaluator is not None and self.evaluator.unavailable:
+            return [f"evaluation unavailable: {self.evaluator.unavailable}"]
+        if not evaluations:
+            return []
+        skipped = evaluations[-1].get("not_scored") or {}
+        return [f"evaluation: {k} not scored ({v})" for k, v in sorted(skipped.items())]
 
     def evaluate(self, frames: int, n: int = 8) -> dict[str, float]:
         """Implicit accuracy and margin of the current LoRA on the first `n` pairs at `frames`,
-        fixed noise and timesteps (the curriculum's default gate)."""
+        fixed noise and timesteps (the curriculum's DPO gate, `--gate dpo`)."""
         unwrapped, ranges, dtype, autocast = self._eval
         target = self.data.target.with_frames(frames)
         accs, margins = [], []
@@ -610,6 +639,25 @@ class Trainer:
                     margins.append(float(out["margin"].mean()))
         unwrapped.train(was)
         return {"accuracy": sum(accs) / len(accs), "margin": sum(margins) / len(margins)}
+
+    def _forward_backward(self, model, unwrapped, expert, samples, groups, mine, step, lo, hi) -> dict:
+        """The step's loss terms over this process's pairs (one forward per conditioning kind);
+        `objective` is the mean loss to back-propagate."""
+        cfg = self.cfg
+        dtype, autocast = self._eval[2], self._eval[3]
+        parts = []
+        for kind, js in groups.items():
+            batch = collate([samples[j] for j in js])
+            seeds = [fm.sample_seed(cfg.seed, step, mine[j]) for j in js]
+            noise, t = sample_noise_and_t(
+                tuple(batch["x_w"].shape[1:]), seeds, lo, hi, cfg.timestep_mean, cfg.timestep_std
+            )
+            out = dpo_losses(model, unwrapped, expert, batch, noise, t, cfg.beta, dtype, autocast)
+            out["t"] = t.to(out["loss"].device)
+            parts.append(out)
+        per = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        per["objective"] = per["loss"].sum() / cfg.batch_size  # DDP averages the processes
+        return per
 
     def step(
         self,
@@ -638,19 +686,20 @@ class Trainer:
         for j, s in enumerate(samples):
             groups.setdefault(s["condition_kind"], []).append(j)
         opt.zero_grad(set_to_none=True)
-        parts = []
-        for kind, js in groups.items():
-            batch = collate([samples[j] for j in js])
-            seeds = [fm.sample_seed(cfg.seed, step, mine[j]) for j in js]
-            noise, t = sample_noise_and_t(
-                tuple(batch["x_w"].shape[1:]), seeds, lo, hi, cfg.timestep_mean, cfg.timestep_std
-            )
-            out = dpo_losses(model, unwrapped, expert, batch, noise, t, cfg.beta, dtype, autocast)
-            out["t"] = t.to(out["loss"].device)
-            parts.append(out)
-        per = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        loss = per["loss"].sum() / b  # the mean over this process's pairs; DDP averages processes
-        accel.backward(loss)
+        while True:
+            try:
+                per = self._forward_backward(model, unwrapped, expert, samples, groups, mine, step, lo, hi)
+                accel.backward(per.pop("objective"))
+                break
+            except Exception as e:  # CUDA OOM without checkpointing (auto, one process): on, redo
+                opt.zero_grad(set_to_none=True)
+                from cinerl.training.video.speed import is_oom
+
+                if not (
+                    is_oom(e) and accel.num_processes == 1 and self.ckpt.after_oom(unwrapped.experts.values())
+                ):
+                    raise
+                self.speed["checkpointing"] = self.ckpt.why
         grad_norm = _full(torch.nn.utils.clip_grad_norm_(list(params.values()), cfg.max_grad_norm))
         lr = sched.get_last_lr()[0]
         opt.step()
@@ -779,6 +828,17 @@ def save_lora(
         },
     }
     atomic_write_text(out / fmt.MANIFEST, json.dumps(manifest, indent=2))
+    return out
+
+
+def report_row(ev: dict) -> dict:
+    """An evaluation row as the report charts it: `name` (LoRA) and `base/name` (LoRA off)."""
+    out = {"step": ev["step"]}
+    for k, v in ev.items():
+        if k.startswith("eval/"):
+            out[k[5:]] = v
+        elif k.startswith("base/"):
+            out[k] = v
     return out
 
 
