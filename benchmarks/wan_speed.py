@@ -40,24 +40,9 @@ from cinerl.generation.wan.loading import WanComponents, make_scheduler  # noqa:
 from cinerl.generation.wan.variants import VARIANTS  # noqa: E402
 from cinerl.core.schema import ClipRequest  # noqa: E402
 
-PEAK_BF16 = {"H100": 989.4e12, "H200": 989.4e12}  # dense bf16 tensor-core peak, SXM
-GiB = 1024**3
-# Wan2.2 TI2V-5B (Wan-Video/Wan2.2 wan/configs/wan_ti2v_5B.py; diffusers folder configs)
-TRANSFORMER_5B = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=24,
-    attention_head_dim=128,
-    in_channels=48,
-    out_channels=48,
-    text_dim=4096,
-    freq_dim=256,
-    ffn_dim=14336,
-    num_layers=30,
-    cross_attn_norm=True,
-    qk_norm="rms_norm_across_heads",
-    eps=1e-6,
-    rope_max_seq_len=1024,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wan_configs import GiB, PEAK_BF16, TRANSFORMER_5B, TRANSFORMER_A14B  # noqa: E402
+
 VAE_5B = dict(
     base_dim=160,
     decoder_base_dim=256,
@@ -564,9 +549,6 @@ def run_extras(comp, emb, neg, args, flops, peak, result: dict) -> None:
 
 # Wan2.2 T2V-A14B, each expert (Wan-Video/Wan2.2 wan/configs/wan_t2v_A14B.py: dim 5120, 40 heads,
 # 40 layers, FFN 13824); its VAE is Wan2.1's (diffusers' AutoencoderKLWan defaults)
-TRANSFORMER_A14B = dict(
-    TRANSFORMER_5B, num_attention_heads=40, in_channels=16, out_channels=16, ffn_dim=13824, num_layers=40
-)
 
 
 def flops_per_step_a14b(width: int, height: int, frames: int, text_len: int = 512) -> float:
