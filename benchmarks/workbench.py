@@ -148,9 +148,10 @@ def main() -> int:
         "summary": summary,
         "same_film": same,
         "targets": {
-            # CPU seconds: what the UI could add; a shared machine's load inflates wall time for both
-            "ui_within_5pct_cpu": abs(summary["cpu_s"]["ui_over_cli"] - 1) <= 0.05,
-            "ui_within_5pct_wall": abs(summary["wall_s"]["ui_over_cli"] - 1) <= 0.05,
+            # the UI may add at most 5% (quicker is within). CPU seconds are what the UI could add;
+            # a shared machine's load moves the wall time of either side by more than that
+            "ui_within_5pct_cpu": summary["cpu_s"]["ui_over_cli"] <= 1.05,
+            "ui_within_5pct_wall": summary["wall_s"]["ui_over_cli"] <= 1.05,
         },
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

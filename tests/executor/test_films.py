@@ -194,3 +194,26 @@ def test_parallel_scenes_on_ray_make_the_local_film_all_from_the_films_first_pol
     assert (
         len(states) == 3
     )  # one state per scene (its features at the film's start), whatever its takes scored
+
+
+def test_a_parallel_scenes_film_stopped_mid_film_resumes_to_the_same_film(tmp_path):
+    """Stopped after the 4th commit (scene 2's first take; scene 3's takes shot and never
+    committed), the rerun acts again from policy/start.pt and the film's first states."""
+    settings = Settings.of(**KEYFRAMES, **{"policy.path": str(tmp_path / "a.pt")})
+    make_film(PROMPT, tmp_path / "whole", settings)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_fourth(rec):
+        if (rec.scene, rec.attempt) == (1, 0):
+            raise Stop
+
+    resumed = Settings.of(**KEYFRAMES, **{"policy.path": str(tmp_path / "b.pt")})
+    with pytest.raises(Stop):
+        make_film(PROMPT, tmp_path / "run", resumed, on_attempt=stop_at_the_fourth)
+    assert len(takes(tmp_path / "run")) == 4 and not (tmp_path / "run" / "film.mp4").exists()
+    make_film(PROMPT, tmp_path / "run", resumed)
+    assert np.array_equal(film_frames(tmp_path / "run"), film_frames(tmp_path / "whole"))
+    assert takes(tmp_path / "run") == takes(tmp_path / "whole")
+    assert not temp_files(tmp_path / "run")  # the uncommitted takes' staged files are gone

@@ -54,3 +54,15 @@ def test_an_address_where_no_cluster_answers_fails_at_the_start_before_the_plan(
     proc = run([*cmd, "--set", "executor.connect_timeout_s=3"])  # nothing listens on port 1
     assert "--ray-address 127.0.0.1:1: no Ray cluster answers there" in one_line_error(proc)
     assert not (out / "story" / "bible.json").exists()  # failed before planning
+
+
+def test_a_run_resumed_with_parallel_scenes_changed_is_refused_by_name():
+    """--parallel-scenes changes which policy and state a take acts from: it changes frames."""
+    from cinerl.runtime import fingerprint as fpcheck
+
+    kf = {"run.shot_mode": "keyframes"}
+    before = Settings.of(**kf).film_fingerprint_view(())
+    after = Settings.of(**kf, **{"run.parallel_scenes": True}).film_fingerprint_view(())
+    assert fpcheck.compare(before, after).refuse == ["run.parallel_scenes: False -> True"]
+    timeout = Settings.of(**kf, **{"executor.connect_timeout_s": 5}).film_fingerprint_view(())
+    assert fpcheck.compare(before, timeout).refuse == []  # where the takes run changes no frame

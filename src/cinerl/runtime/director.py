@@ -534,10 +534,11 @@ class Director:
         return rec
 
     # the whole film -----------------------------------------------------------------------
-    def prepare(self) -> Prepared:
+    def prepare(self, shoot: bool = True) -> Prepared:
         """Everything before the first take (plan, references, prompts, policy, backend,
         keyframes), each read back from the store once committed: run() and the edits of
-        runtime/edits.py (approve, retake, choose) start from it."""
+        runtime/edits.py (approve, retake, choose) start from it. `shoot=False` (choose: a
+        re-cut, nothing rendered) leaves the video backend unloaded and the keyframes unread."""
         s = self.settings
         self.on_event("planning")
         bible = self.plan()
@@ -557,8 +558,8 @@ class Director:
                 )
                 self.base_prompts = scene_prompts(seen, s, self.store, self.out_dir)
         policy, version_start = self.load_policy()
-        backend = get_video_backend(s.run.backend, s)
-        if s.run.shot_mode == "keyframes":
+        backend = get_video_backend(s.run.backend, s) if shoot else None
+        if s.run.shot_mode == "keyframes" and shoot:
             with self.timer.stage("keyframes"):
                 self.keyframes = scene_keyframes(
                     bible,

@@ -368,7 +368,9 @@ class Editor:
     """A finished run opened for an edit: the director under the run lock, its prepared stages
     (all read back from the store), and the policy as the last edit left it."""
 
-    def __init__(self, out_dir: Path, hooks: Hooks | None = None, self_contained: bool = False):
+    def __init__(
+        self, out_dir: Path, hooks: Hooks | None = None, self_contained: bool = False, shoot: bool = True
+    ):
         self.hooks = hooks or Hooks()
         prompt, settings = run_settings(out_dir)
         self.d = Director(
@@ -378,7 +380,7 @@ class Editor:
         self.store = self.d.store
         edit_log.ensure(self.store)
         try:
-            self.p: Prepared = self.d.prepare()
+            self.p: Prepared = self.d.prepare(shoot=shoot)  # choose renders nothing: no backend
             self.check_finished()
             self.keyframes = settings.run.shot_mode == "keyframes"
             edit_log.fill_origins(self.store, self.keyframes)
@@ -576,7 +578,7 @@ def choose(
     """`cinerl choose DIR --scene N --attempt K` (both 1-based): that take in the film, re-cut."""
     if scene < 1 or attempt < 1:
         raise UserError(f"--scene and --attempt count from 1 (got {scene} and {attempt})")
-    with as_user_error(Path(out_dir)), Editor(out_dir, hooks, self_contained) as ed:
+    with as_user_error(Path(out_dir)), Editor(out_dir, hooks, self_contained, shoot=False) as ed:
         sc = ed.scene(scene)
         takes = {rec.attempt for rec, _ in ed.store.attempts(sc.index)}
         if attempt - 1 not in takes:

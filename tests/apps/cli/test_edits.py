@@ -196,6 +196,25 @@ def test_sigkill_during_a_retake_then_rerun(film):
     assert [a["attempt"] for a in report(out)["scenes"][0]["attempts"]] == [0, 1, 2]
 
 
+def test_choose_loads_no_video_backend(film, monkeypatch):
+    """A choice renders nothing: the re-cut runs without the video backend (Wan's would load
+    gigabytes), in-process so the backend's loader can be made to fail if it is asked for."""
+    from cinerl.runtime import director, edits
+
+    root, out = film
+    monkeypatch.setenv("HOME", str(root))
+
+    def no_backend(*a, **k):
+        raise AssertionError("choose asked for the video backend")
+
+    monkeypatch.setattr(director, "get_video_backend", no_backend)
+    before = report(out)["scenes"][0]["chosen"]
+    take = 1 if before != 0 else 2
+    _, summary = edits.choose(out, 1, take)
+    assert summary["previous"] == before + 1
+    assert report(out)["scenes"][0]["chosen"] == take - 1
+
+
 def test_budget_keeps_one_take_per_scene(tmp_path):
     out = tmp_path / "run"
     args = [*SMALL, "--attempts", "3", "--budget", "0.01"]

@@ -9,6 +9,7 @@ minutes (make test-heavy)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -111,6 +112,12 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
         page.get_by_role("button", name="Refresh").click()
         page.wait_for_function("document.querySelector('#board').innerText.includes('Characters')")
         assert page.locator("#board img").count() >= 2  # reference stills of the cast and places
+        # the plan field by field: a character's age and a scene's action, saved into the bible
+        age = page.locator("[id^=char-][id$=-age] input").first
+        age.fill("33")
+        page.locator("#scene-2-action textarea").fill("They cross the frozen stream together.")
+        page.locator("#save-fields").click()
+        page.wait_for_function("document.querySelector('#board-out').innerText.includes('saved')")
         shot("2_storyboard")
         page.locator("#approve").click()
         status_has("approve (done)")
@@ -157,6 +164,9 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
         fresh.wait_for_function("document.querySelector('#status').innerText.includes('tiny')")
         loads.append(("reload, run shown", time.monotonic() - t0))
         browser.close()
+    plan = json.loads((runs / "tiny" / "story" / "bible.json").read_text())
+    assert plan["characters"][0]["age"] == 33  # the field edit was saved, approved and shot
+    assert plan["scenes"][1]["action"] == "They cross the frozen stream together."
     film = runs / "tiny" / "film.mp4"
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(film.read_bytes()).hexdigest()
     print("screenshots:", *sorted(str(p) for p in shots.iterdir()))

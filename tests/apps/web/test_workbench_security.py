@@ -51,7 +51,16 @@ def test_host_needs_auth_and_auth_is_checked(tmp_path):
         "/runs/r1/nope",
     ):
         assert client.get(path).status_code == 404, path
+    # Gradio's frontend from memory (apps/web/assets.py): hashed names cached for good, compressed
+    page = client.get("/").text
+    script = page.split('src="./assets/', 1)[1].split('"', 1)[0]
+    got = client.get(f"/assets/{script}", headers={"Accept-Encoding": "br, gzip"})
+    assert got.status_code == 200 and "immutable" in got.headers["cache-control"]
+    assert got.headers["content-encoding"] in ("br", "gzip") and got.text  # the client decodes it
+    for path in ("/assets/../../routes.py", "/assets/..%2F..%2Froutes.py", "/static/nope.js"):
+        assert client.get(path).status_code == 404, path
     locked = TestClient(create_app(runs, ("ann", "s3cret")))
+    assert locked.get(f"/assets/{script}").status_code == 401  # behind the login too
     assert locked.get("/runs/r1/film.srt").status_code == 401
     assert locked.get("/").status_code == 401  # the UI too, not only the files
     good = {"Authorization": "Basic " + base64.b64encode(b"ann:s3cret").decode()}

@@ -18,6 +18,9 @@ def ui(
     ),
     port: int = typer.Option(7860, "--port", help="port"),
     auth: Optional[str] = typer.Option(None, "--auth", help="USER:PASSWORD every request must give"),
+    auth_file: Optional[Path] = typer.Option(
+        None, "--auth-file", help="a file whose first line is USER:PASSWORD (instead of --auth)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Plan, approve, watch, compare takes, retake and choose in a browser (Gradio)."""
@@ -25,8 +28,12 @@ def ui(
     try:
         if not 1 <= port <= 65535:
             raise UserError(f"--port must be between 1 and 65535 (got {port})")
-        from cinerl.apps.web.app import check_host
+        from cinerl.apps.web.app import check_host, read_auth_file
 
+        if auth is not None and auth_file is not None:
+            raise UserError("give --auth or --auth-file, not both")
+        if auth_file is not None:
+            auth = read_auth_file(auth_file)
         check_host(host, auth)
         try:
             import gradio  # noqa: F401

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 import secrets
 from pathlib import Path
@@ -53,10 +54,24 @@ def check_host(host: str, auth: str | None) -> tuple[str, str] | None:
         creds = (user, password)
     if host not in LOCAL_HOSTS and creds is None:
         raise UserError(
-            f"--host {host} would let other machines start films: pass --auth USER:PASSWORD too "
-            "(or bind 127.0.0.1)"
+            f"--host {host} would let other machines start films: pass --auth USER:PASSWORD or "
+            "--auth-file FILE too (or bind 127.0.0.1)"
         )
     return creds
+
+
+def read_auth_file(path: Path) -> str:
+    """`--auth-file FILE`: USER:PASSWORD on the file's first non-empty line (a token file kept
+    out of the shell history and the process list)."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"--auth-file {path}: cannot read it ({e.__class__.__name__})") from None
+    line = next((x.strip() for x in text.splitlines() if x.strip()), "")
+    user, sep, password = line.partition(":")
+    if not sep or not user or not password:
+        raise UserError(f"--auth-file {path}: the first line must be USER:PASSWORD (both non-empty)")
+    return line
 
 
 def _esc(value) -> str:
@@ -88,7 +103,7 @@ def film_overrides(
     if not m:
         raise UserError(f"size must look like 640x360 (got {size!r})")
     check_scene_count(int(scenes) if scenes else None)
-    takes = int(takes or 1)
+    takes = 1 if takes in (None, "") else int(takes)
     if not 1 <= takes <= 64:
         raise UserError(f"takes per scene must be between 1 and 64 (got {takes})")
     out = {
@@ -106,6 +121,76 @@ def film_overrides(
     if llm_url and llm_url.strip():
         out["llm.base_url"] = llm_url.strip()
     return out
+
+
+# the storyboard, field by field ---------------------------------------------------------------
+def parse_wardrobe(text: str) -> tuple[list, list[str]]:
+    """'crimson coat, navy collar' -> the colours (NamedColor, measurable) and the garments."""
+    from cinerl.core.schema import NamedColor
+    from cinerl.core.vocabulary import color_rgb, find_colors
+
+    colours, garments = [], []
+    for item in (x.strip() for x in str(text or "").split(",")):
+        if not item:
+            continue
+        found = find_colors(item)
+        if not found:
+            raise UserError(f"wardrobe item {item!r} names no colour cinerl knows (e.g. 'crimson coat')")
+        colour = found[0]
+        garment = re.sub(re.escape(colour), "", item, count=1, flags=re.IGNORECASE).strip()
+        colours.append(NamedColor(name=colour, rgb=color_rgb(colour)))
+        garments.append(garment or "clothes")
+    if not colours:
+        raise UserError("a character's wardrobe needs at least one 'colour garment'")
+    return colours, garments
+
+
+def wardrobe_text(character) -> str:
+    garments = list(character.garments) + [""] * len(character.wardrobe)
+    return ", ".join(f"{w.name} {g}".strip() for w, g in zip(character.wardrobe, garments))
+
+
+def apply_fields(bible, characters: list[tuple], actions: list[str]):
+    """The bible with the Storyboard fields written in: per character (name, age, gender,
+    wardrobe), per scene the action. A bad value is a UserError naming the field."""
+    chars = []
+    for c, (name, age, gender, wardrobe) in zip(bible.characters, characters):
+        if not str(name or "").strip():
+            raise UserError(f"character {c.id}: the name must not be empty")
+        try:
+            age_ = int(float(age))
+        except (TypeError, ValueError):
+            raise UserError(f"character {c.id}: age must be a whole number (got {age!r})") from None
+        if not 1 <= age_ <= 120:
+            raise UserError(f"character {c.id}: age must be between 1 and 120 (got {age_})")
+        colours, garments = parse_wardrobe(wardrobe)
+        chars.append(
+            c.model_copy(
+                update={
+                    "name": str(name).strip(),
+                    "age": age_,
+                    "gender": str(gender or c.gender).strip(),
+                    "wardrobe": colours,
+                    "garments": garments,
+                }
+            )
+        )
+    scenes = []
+    for sc, action in zip(bible.scenes, actions):
+        if not str(action or "").strip():
+            raise UserError(f"scene {sc.index + 1}: the action must not be empty")
+        scenes.append(sc.model_copy(update={"action": str(action).strip()}))
+    return bible.model_copy(update={"characters": chars, "scenes": scenes})
+
+
+def apply_prompts(text: str, prompts: list[str]) -> str:
+    """story/scene_prompts.json with each scene's base prompt replaced (empty: the plan's own)."""
+    saved = json.loads(text)
+    for row in saved.get("scenes", []):
+        k = int(row["scene"])
+        if k < len(prompts) and str(prompts[k] or "").strip():
+            row["base_prompt"] = str(prompts[k]).strip()
+    return json.dumps(saved, indent=2)
 
 
 # views ----------------------------------------------------------------------------------------
@@ -438,6 +523,7 @@ def build_ui(runs: Path, worker: Worker):
                 board = gr.HTML(elem_id="board")
                 # a plain textbox, not gr.Code: CodeMirror is 400 KB of script the first page
                 # load would wait for (the 1 s first-load target)
+                board_out = gr.Markdown(elem_id="board-out")
                 bible = gr.Textbox(
                     label="story/bible.json (edit, then approve)",
                     lines=14,
@@ -445,8 +531,111 @@ def build_ui(runs: Path, worker: Worker):
                     elem_id="bible",
                     elem_classes=["mono"],
                 )
+
+                # drawn again when the run changes, on Refresh and on a page load (a plan that
+                # has just been made appears with the board)
+                @gr.render(inputs=[run], triggers=[run.change, refresh.click, demo.load])
+                def plan_fields(name):
+                    """Characters and scenes field by field (the JSON below holds the rest); the
+                    fields say interactive=True: in gr.render Gradio would draw them read-only"""
+                    try:
+                        v = view(name)
+                    except UserError:
+                        v = {}
+                    plan = v.get("bible")
+                    if plan is None:
+                        return
+                    prompts_path = run_dir(runs, name) / "story" / "scene_prompts.json"
+                    rows = {}
+                    if prompts_path.is_file():
+                        try:
+                            rows = {
+                                int(r["scene"]): r.get("base_prompt") or ""
+                                for r in json.loads(prompts_path.read_text(encoding="utf-8"))["scenes"]
+                            }
+                        except (ValueError, KeyError, TypeError):
+                            rows = {}
+                    fields = []
+                    gr.Markdown("#### Characters")
+                    for c in plan.characters:
+                        with gr.Row():
+                            fields += [
+                                gr.Textbox(
+                                    c.name,
+                                    label=f"{c.id}: name",
+                                    elem_id=f"char-{c.id}-name",
+                                    interactive=True,
+                                ),
+                                gr.Number(
+                                    c.age,
+                                    precision=0,
+                                    label="age",
+                                    elem_id=f"char-{c.id}-age",
+                                    interactive=True,
+                                ),
+                                gr.Textbox(
+                                    c.gender, label="gender", elem_id=f"char-{c.id}-gender", interactive=True
+                                ),
+                                gr.Textbox(
+                                    wardrobe_text(c),
+                                    label="wardrobe (colour garment, ...)",
+                                    elem_id=f"char-{c.id}-wardrobe",
+                                    scale=3,
+                                    interactive=True,
+                                ),
+                            ]
+                    gr.Markdown("#### Scenes")
+                    for sc in plan.scenes:
+                        with gr.Row():
+                            fields.append(
+                                gr.Textbox(
+                                    sc.action,
+                                    label=f"Scene {sc.index + 1}: action",
+                                    lines=2,
+                                    elem_id=f"scene-{sc.index + 1}-action",
+                                    interactive=True,
+                                )
+                            )
+                            fields.append(
+                                gr.Textbox(
+                                    rows.get(sc.index, ""),
+                                    label="prompt"
+                                    + ("" if rows else " (this plan has no scene prompts file)"),
+                                    lines=2,
+                                    interactive=bool(rows),
+                                    elem_id=f"scene-{sc.index + 1}-prompt",
+                                )
+                            )
+                    save = gr.Button("Save the fields", elem_id="save-fields")
+
+                    def save_fields(*values):
+                        n = len(plan.characters)
+                        chars = [tuple(values[4 * i : 4 * i + 4]) for i in range(n)]
+                        rest = values[4 * n :]
+                        try:
+                            out = run_dir(runs, name)
+                            info = edits.run_info(out) or {}
+                            if info.get("status") != "awaiting approval":
+                                raise UserError(f"{name} is not awaiting approval: retake a scene instead")
+                            new = apply_fields(plan, chars, list(rest[0::2]))
+                            text = new.model_dump_json(indent=2)
+                            path = out / "story" / "bible.json"
+                            edits.check_plan(text, info["prompt"], path)
+                            from cinerl.core.media import atomic_write_text
+
+                            atomic_write_text(path, text)
+                            if rows:
+                                atomic_write_text(
+                                    prompts_path,
+                                    apply_prompts(prompts_path.read_text(encoding="utf-8"), list(rest[1::2])),
+                                )
+                        except (UserError, Unavailable) as e:
+                            return err(e), gr.update()
+                        return "saved: approve to shoot it", text
+
+                    save.click(save_fields, fields, [board_out, bible])
+
                 approve_btn = gr.Button("Save and approve", elem_id="approve", variant="primary")
-                board_out = gr.Markdown(elem_id="board-out")
             with gr.Tab("Shooting", elem_id="tab-shoot"):
                 shoot = gr.HTML(elem_id="shoot")
                 resume_btn = gr.Button("Resume an interrupted run", elem_id="resume")
