@@ -26,8 +26,9 @@ lint: venv
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/lint-imports
 
+# two workers (pytest-xdist), one test file each at a time (module fixtures are built once)
 test: venv lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not heavy"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not heavy" -n 2 --dist loadfile
 
 # the trainers' multi-process (torchrun DDP/FSDP2) and SIGKILL-and-resume tests: minutes each on 2
 # cores, so outside `make test`'s 15 minutes; CI runs them after it

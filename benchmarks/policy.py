@@ -18,6 +18,14 @@ and the JSON says why).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/policy.py [--size 160x96] [--scenes 3] \\
         [--attempts 3] [--films 8] [--json benchmarks/results/policy_cpu.json]
+
+Options for a loaded machine: `--checkpoints 0,8` evaluates fewer curve points; `--policy
+learning_rate=3e-3,target_kl=0.2` sets the learning arms' policy settings; `--learning-only` runs
+only the learning arms (one process per algorithm, in parallel), and `--baselines-from FULL.json
+--learning-from PPO.json,GRPO.json --algorithms ''` merges them with an earlier run's search and
+baselines into one JSON, table and PNG (each must be made at the same settings). The committed
+benchmarks/results/policy_cpu.json is a full run at --size 96x64 --films 8 (its `tried` arms,
+policies not kept, were run apart with --learning-only).
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ import argparse
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -57,7 +67,7 @@ def policy_overrides(text: str) -> dict[str, str]:
     """--policy 'learning_rate=3e-3,target_kl=0.05' -> policy settings for the learning arms."""
     pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
     if any(len(p) != 2 for p in pairs):
-        raise SystemExit(f"--policy wants name=value pairs separated by commas, not {text!r}")
+        raise ValueError(f"--policy wants name=value pairs separated by commas, not {text!r}")
     return {k.strip(): v.strip() for k, v in pairs}
 
 
@@ -156,6 +166,12 @@ def learning_curve(args, work: Path, algorithm: str) -> dict:
     return {"curve": curve, "updates": diagnostics}
 
 
+def fail(message: str) -> NoReturn:
+    """Bad input: one line, exit 2."""
+    print(f"policy.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 SHARED = ("size", "scenes", "attempts", "fps", "search_prompts", "search_passes")
 
 
@@ -164,12 +180,12 @@ def reused_baselines(args) -> tuple[str, list[dict], dict]:
     try:
         old = json.loads(args.baselines_from.read_text())
     except (OSError, ValueError) as e:
-        raise SystemExit(f"--baselines-from {args.baselines_from}: cannot read it ({e})") from None
+        fail(f"--baselines-from {args.baselines_from}: cannot read it ({e})")
     mine = {k: str(getattr(args, k)) for k in SHARED}
     theirs = {k: old.get("settings", {}).get(k) for k in SHARED}
     if mine != theirs:
         diff = ", ".join(f"{k} {theirs[k]} != {mine[k]}" for k in SHARED if mine[k] != theirs[k])
-        raise SystemExit(f"--baselines-from {args.baselines_from} was made at other settings: {diff}")
+        fail(f"--baselines-from {args.baselines_from} was made at other settings: {diff}")
     print(f"baselines from {args.baselines_from}")
     return old["best_fixed_recipe"], old["search"], old["baselines"]
 
@@ -179,11 +195,12 @@ def reused_learning(args, path: Path) -> dict:
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise SystemExit(f"--learning-from {path}: cannot read it ({e})") from None
+        fail(f"--learning-from {path}: cannot read it ({e})")
     keys = (*SHARED, "films", "policy")
-    diff = [k for k in keys if old.get("settings", {}).get(k) != str(getattr(args, k))]
+    theirs = {"policy": "", **old.get("settings", {})}  # runs before --policy had none
+    diff = [k for k in keys if theirs.get(k) != str(getattr(args, k))]
     if diff:
-        raise SystemExit(f"--learning-from {path} was made at other settings: {', '.join(diff)}")
+        fail(f"--learning-from {path} was made at other settings: {', '.join(diff)}")
     return {
         algo: {"curve": {int(n): r for n, r in lc["curve"].items()}, "updates": lc["updates"]}
         for algo, lc in old["learning"].items()
@@ -260,6 +277,10 @@ def main() -> int:
     )
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "policy_cpu.json")
     args = ap.parse_args()
+    try:
+        policy_overrides(args.policy)
+    except ValueError as e:
+        ap.error(str(e))  # one line, exit 2
     logging.disable(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="cinerl-policy-bench-"))
     t0 = time.perf_counter()

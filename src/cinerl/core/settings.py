@@ -344,11 +344,6 @@ class PolicySettings(Group):
     target_kl: float | None = setting(
         None, "stop a scene's update epochs once approx_kl passes this (CleanRL's --target-kl)", gt=0
     )
-    context_lr: float | None = setting(
-        None,
-        "Adam learning rate of the per-kind-of-scene logits (the net's wide part; none: learning_rate)",
-        gt=0,
-    )
 
     @field_validator("recipe")
     @classmethod

@@ -5,15 +5,7 @@ import pytest
 import torch
 
 from cinerl.core.vocabulary import ACTION_FACTORS
-from cinerl.training.policy.state import (
-    CAST_SIZES,
-    CONTEXT_DIM,
-    ENERGIES,
-    LIGHTS,
-    STATE_DIM,
-    context_features,
-    state_vector,
-)
+from cinerl.training.policy.state import STATE_DIM, state_vector
 from cinerl.training.policy.net import PromptPolicy, Transition
 from cinerl.planning.offline import plan_story
 
@@ -82,56 +74,7 @@ def test_state_vector_uses_minilm_and_story_position():
     assert s0.shape == (STATE_DIM,) and s0.dtype == np.float32
     assert np.linalg.norm(s0[:384]) == pytest.approx(1.0, abs=1e-4)  # normalised MiniLM embedding
     assert s0[384] == 0.0 and s2[384] == 1.0  # position in the story
-    recent = s2[: STATE_DIM - CONTEXT_DIM]
-    assert list(recent[-4:-1]) == pytest.approx([0.4, 0.6, 0.8])  # the three most recent rewards
-    assert list(s2[-CONTEXT_DIM:]) == list(context_features(bible.scenes[2], bible))
-
-
-def test_context_features_name_the_light_energy_interior_and_cast():
-    """The scene-plan facts the policy's wide part reads: a neon city chase at night with two
-    characters, against a candlelit interior vigil of one."""
-    base = plan_story("A knight guards the castle and a thief climbs the tower.", seed=0, scenes=3)
-    loc, cast = base.scenes[0].location_id, [c.id for c in base.characters]
-
-    def planned(action, place, ids):
-        where = [x.model_copy(update={"scenery_type": place}) if x.id == loc else x for x in base.locations]
-        b = base.model_copy(update={"locations": where, "weather": None, "era": None})
-        scene = base.scenes[0].model_copy(
-            update={
-                "action": action,
-                "shot_notes": "",
-                "time_of_day": "night",
-                "character_ids": ids,
-                "weather": None,
-            }
-        )
-        return scene, b
-
-    def named(vec):
-        groups = [("light", LIGHTS), ("energy", ENERGIES), ("interior", (True,)), ("cast", CAST_SIZES)]
-        out, i = {}, 0
-        for name, values in groups:
-            part = vec[i : i + len(values)]
-            assert part.sum() == (1.0 if name != "interior" else part.sum())  # one-hot
-            out[name] = values[int(part.argmax())] if part.any() else None
-            i += len(values)
-        return out
-
-    chase = planned("The detective chases the thief down the street", "city", cast[:2])
-    vigil = planned("The monk keeps a silent vigil by candlelight", "interior", cast[:1])
-    assert len(cast) >= 2
-    assert named(context_features(*chase)) == {
-        "light": "neon",
-        "energy": "vigorous",
-        "interior": None,
-        "cast": 2,
-    }
-    assert named(context_features(*vigil)) == {
-        "light": "flame",
-        "energy": "calm",
-        "interior": True,
-        "cast": 1,
-    }
+    assert list(s2[-4:-1]) == pytest.approx([0.4, 0.6, 0.8])  # the three most recent rewards
 
 
 @pytest.mark.parametrize("variable", ["CINERL_POLICY__EMBEDDER_PATH", "CINERL_EMBEDDER_PATH"])
@@ -148,28 +91,3 @@ def test_embedder_folder_comes_from_the_setting(tmp_path, monkeypatch, variable)
     monkeypatch.setenv(variable, str(shipped))
     vec = load_embedder.__wrapped__(None).encode(["a lighthouse at dusk"])
     assert vec.shape == (1, 384)
-
-
-@pytest.mark.parametrize("algorithm", ["ppo", "grpo"])
-def test_the_wide_part_learns_a_choice_per_kind_of_scene(algorithm):
-    """A contextual bandit of two kinds of scene (issue 20): the reward pays neon light on a neon
-    night and golden hour at dusk, so no fixed recipe is right for both. Starting at the prior
-    (soft daylight) and updating on three takes a scene as the director does (greedy first), the
-    greedy choice of each kind becomes its own light within 12 scenes of each kind."""
-    from cinerl.rewards.components.scene_light import PROFILES
-
-    rng = np.random.default_rng(0)
-    best = {"neon": "neon", "golden": "golden hour"}
-    states = {}
-    for light in best:
-        s = rng.normal(0, 0.05, STATE_DIM).astype(np.float32)
-        s[-CONTEXT_DIM:] = 0.0
-        s[STATE_DIM - CONTEXT_DIM + list(PROFILES).index(light)] = 1.0
-        states[light] = s
-    p = PromptPolicy(algorithm=algorithm, seed=0, lr=3e-3, context_lr=0.1, target_kl=0.2)
-    assert {p.greedy(s)["lighting"] for s in states.values()} == {"soft daylight"}
-    for k in range(24):
-        light = list(best)[k % 2]
-        takes = [p.act(states[light], seed=100 * k + j, greedy=j == 0)[0] for j in range(3)]
-        p.update([Transition(states[light], a, float(a["lighting"] == best[light])) for a in takes])
-    assert {light: p.greedy(s)["lighting"] for light, s in states.items()} == best

@@ -28,7 +28,7 @@ from torch import nn
 from cinerl.core.vocabulary import ACTION_FACTORS, DEFAULT_RECIPE, parse_recipe
 from cinerl.training.policy.algorithms import ALGORITHMS, grpo, ppo
 from cinerl.training.policy.prior import kl_to_prior, prior_logits
-from cinerl.training.policy.state import CONTEXT_DIM, STATE_DIM
+from cinerl.training.policy.state import STATE_DIM
 
 log = logging.getLogger(__name__)
 FACTORS = list(ACTION_FACTORS)
@@ -42,21 +42,10 @@ class Transition:
 
 
 class PolicyNet(nn.Module):
-    """A tanh MLP trunk over the whole state with a linear head per factor, plus per factor a
-    linear map of the state's last `context` floats (the scene-plan context, state.py) added to
-    the head's logits: the "wide and deep" layout (Cheng et al. 2016, arXiv:1606.07792). The wide
-    part is a logit per (kind of scene, choice) with its own learning rate, so a scene's reward
-    moves the choice for scenes of its kind without waiting for the trunk to separate them."""
-
     def __init__(
-        self,
-        state_dim: int = STATE_DIM,
-        hidden: int = 128,
-        prior: dict[str, torch.Tensor] | None = None,
-        context: int = CONTEXT_DIM,
+        self, state_dim: int = STATE_DIM, hidden: int = 128, prior: dict[str, torch.Tensor] | None = None
     ):
         super().__init__()
-        self.context = context
         self.trunk = nn.Sequential(
             nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
         )
@@ -66,17 +55,10 @@ class PolicyNet(nn.Module):
             nn.init.zeros_(head.weight)
             with torch.no_grad():
                 head.bias.copy_(prior[f] if prior is not None else torch.zeros(len(ACTION_FACTORS[f])))
-        self.wide = nn.ModuleDict(
-            {f: nn.Linear(context, len(ACTION_FACTORS[f]), bias=False) for f in FACTORS}
-        )
-        for lin in self.wide.values():
-            nn.init.zeros_(lin.weight)
 
     def forward(self, states: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         h = self.trunk(states)
-        ctx = states[:, -self.context :]
-        logits = {f: head(h) + self.wide[f](ctx) for f, head in self.heads.items()}
-        return logits, self.value(h).squeeze(-1)
+        return {f: head(h) for f, head in self.heads.items()}, self.value(h).squeeze(-1)
 
 
 class RunningStats:
@@ -124,7 +106,6 @@ class PromptPolicy:
         prior_kl: float = 0.0,
         temperature: float = 1.0,
         target_kl: float | None = None,
-        context_lr: float | None = None,
     ):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
@@ -140,11 +121,7 @@ class PromptPolicy:
         self.prior_kl, self.temperature, self.target_kl = prior_kl, temperature, target_kl
         torch.manual_seed(seed)
         self.net = PolicyNet(prior=self.prior)
-        wide = list(self.net.wide.parameters())
-        deep = [p for n, p in self.net.named_parameters() if not n.startswith("wide.")]
-        self.optim = torch.optim.Adam(
-            [{"params": deep, "lr": lr}, {"params": wide, "lr": lr if context_lr is None else context_lr}]
-        )
+        self.optim = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.version = 0
         self.stats = RunningStats()
         self.history: list[float] = []  # mean reward of each update, for curves
@@ -165,7 +142,6 @@ class PromptPolicy:
             prior_kl=s.prior_kl,
             temperature=s.temperature,
             target_kl=s.target_kl,
-            context_lr=s.context_lr,
         )
 
     # acting -------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Shao et al. 2024, "DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language
 Models", arXiv:2402.03300, section 4.1. The group is a scene's attempts: each attempt's advantage
 is its reward's z-score within the group, so no critic is learned. The objective is PPO's
-clipped surrogate (Schulman et al. 2017) over those advantages; the KL penalty to a reference
-policy of the paper is left out (the policy starts uniform and has no reference to stay near).
+clipped surrogate (Schulman et al. 2017) over those advantages; the paper's KL penalty to a
+reference policy is `PromptPolicy`'s `prior_kl` term toward the recipe prior (prior.py), off by
+default.
 Laid out like CleanRL's ppo.py: the advantages, then the loss of one epoch.
 """
 
