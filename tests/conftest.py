@@ -51,7 +51,8 @@ def pytest_terminal_summary(terminalreporter):
         line = line.replace("(0 failed; ", "(")
     elif b["skipped"]:
         line = "browser tests: skipped: " + "; ".join(sorted(set(b["skipped"])))
-    elif b["deselected"]:
+    elif b["deselected"] or "not heavy" in (terminalreporter.config.option.markexpr or ""):
+        # under pytest-xdist the workers deselect, so the controller sees only the -m expression
         line = "browser tests: not run (heavy: make test-heavy runs them)"
     else:
         return  # none collected: a run of other folders
