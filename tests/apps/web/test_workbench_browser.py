@@ -86,7 +86,7 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
 
         def status_has(text: str) -> None:
             page.wait_for_function(
-                "t => document.querySelector('#status').innerText.includes(t)", arg=text, timeout=240_000
+                "t => (document.querySelector('#status')?.innerText ?? '').includes(t)", arg=text, timeout=240_000
             )
 
         def tab(name: str) -> None:
@@ -103,21 +103,23 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
         page.locator("#size textarea, #size input").first.fill("64x48")
         page.locator("#name textarea, #name input").first.fill("tiny")
         page.locator("#estimate").click()
-        page.wait_for_function("document.querySelector('#new-out').innerText.includes('6 scenes x 1 take')")
+        page.wait_for_function("(document.querySelector('#new-out')?.innerText ?? '').includes('6 scenes x 1 take')")
         shot("1_new_film")
         page.locator("#plan-only").click()
         status_has("awaiting approval")
         status_has("plan (done)")
         tab("Storyboard")
         page.get_by_role("button", name="Refresh").click()
-        page.wait_for_function("document.querySelector('#board').innerText.includes('Characters')")
-        assert page.locator("#board img").count() >= 2  # reference stills of the cast and places
+        # reference stills of the cast and places (an earlier render of the board may still be on the
+        # page while the refresh is on its way, so wait for the stills rather than count at once)
+        page.wait_for_function("document.querySelectorAll('#board img').length >= 2", timeout=60_000)
+        assert "Characters" in page.locator("#board").inner_text()
         # the plan field by field: a character's age and a scene's action, saved into the bible
         age = page.locator("[id^=char-][id$=-age] input").first
         age.fill("33")
         page.locator("#scene-2-action textarea").fill("They cross the frozen stream together.")
         page.locator("#save-fields").click()
-        page.wait_for_function("document.querySelector('#board-out').innerText.includes('saved')")
+        page.wait_for_function("(document.querySelector('#board-out')?.innerText ?? '').includes('saved')")
         shot("2_storyboard")
         page.locator("#approve").click()
         status_has("approve (done)")
@@ -157,11 +159,11 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
         fresh.goto(url)
         fresh.wait_for_selector("#prompt textarea")
         loads.append(("first load, 6-scene run (cold cache)", time.monotonic() - t0))
-        fresh.wait_for_function("document.querySelector('#status').innerText.includes('tiny')")
+        fresh.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('tiny')")
         loads.append(("first load, run shown", time.monotonic() - t0))
         t0 = time.monotonic()
         fresh.reload()
-        fresh.wait_for_function("document.querySelector('#status').innerText.includes('tiny')")
+        fresh.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('tiny')")
         loads.append(("reload, run shown", time.monotonic() - t0))
         browser.close()
     plan = json.loads((runs / "tiny" / "story" / "bible.json").read_text())
