@@ -11,8 +11,9 @@ much about the other processes as about Ray.
 
     python benchmarks/executor.py [--films 4] [--scenes 2] [--attempts 2] [--jobs 200] [--json PATH]
 
-The Wan rows (the GPU machine; Ray installed there): one scene of `--takes` Wan takes, shot by
-the local executor (in process) and by one Ray GPU actor (`num_gpus=1`) on a local cluster:
+The Wan rows (the GPU machine; Ray installed there): one scene's `--takes` Wan take jobs (render,
+save, score: what `cinerl make` submits), run by the local executor (in process) and by one Ray
+GPU actor (`num_gpus=1`, the model loaded once in it) on a local cluster:
 takes per hour, the first take (the model's load and warm-up inside it) and the steady takes
 after it, and the Ray overhead per take (submit to start plus finish to the driver):
 
@@ -115,58 +116,71 @@ def batch(kind: str, films: int, scenes: int, attempts: int, work: Path) -> dict
 
 
 def wan_takes(kind: str, args, work: Path) -> dict:
-    """One scene of `args.takes` Wan takes on the `kind` executor; every take's commit time."""
+    """`args.takes` Wan takes of one scene on the `kind` executor: the same `shoot_take` jobs
+    `cinerl make` submits (render, save, score), given straight to the executor rather than
+    through the planner, whose spaCy and lingua packages are too big to carry to the GPU machine.
+    Takes run one after another, as a scene's takes do without --parallel-takes."""
+    import torch
+
+    from cinerl.core.schema import ClipRequest
     from cinerl.core.settings import Settings
-    from cinerl.runtime.director import make_film
+    from cinerl.executor.base import Job
+    from cinerl.rewards import ScoreContext
+    from cinerl.runtime.takes import SHOOT_TAKE
 
     width, height = (int(v) for v in args.size.split("x"))
-    values = {
-        "plan.scenes": 1,
-        "plan.scene_seconds_min": args.seconds,
-        "plan.scene_seconds_max": args.seconds,
-        "run.backend": "wan",
-        "run.attempts": args.takes,
-        "run.max_attempts": args.takes,
-        "run.width": width,
-        "run.height": height,
-        "wan.model_dir": str(args.model_dir),
-        "policy.path": str(work / f"policy_{kind}.pt"),
-    }
+    values = {"run.backend": "wan", "wan.model_dir": str(args.model_dir)}
     if args.steps:
         values["wan.steps"] = args.steps
     settings = Settings.of(**values)
-    executor = None
+    fps = 16
+    folder = work / f"wan_{kind}"
+    folder.mkdir(parents=True)
     if kind == "ray":
         from cinerl.executor.ray import RayExecutor
 
-        executor = RayExecutor(workers=1, num_gpus=1.0)
+        # one GPU actor; on a machine without one (trying the code path) a CPU actor
+        executor = RayExecutor(workers=1, num_gpus=1.0 if torch.cuda.is_available() else 0.0)
         executor.worker_pids()  # the actor is up (its process, not yet its model) before timing
-    commits: list[float] = []
+    else:
+        from cinerl.executor.local import LocalExecutor
+
+        executor = LocalExecutor()
+    done: list[float] = []
+    results = []
     t0 = time.time()
     try:
-        make_film(
-            PROMPTS[0],
-            work / f"wan_{kind}",
-            settings,
-            on_attempt=lambda rec: commits.append(time.time()),
-            executor=executor,
-        )
+        for take in range(args.takes):
+            request = ClipRequest(
+                prompt=PROMPTS[0], width=width, height=height, fps=fps,
+                num_frames=int(args.seconds * fps), seed=take,
+            )  # fmt: skip
+            job = Job(
+                SHOOT_TAKE,
+                kwargs=dict(
+                    settings=settings, request=request, ctx=ScoreContext(prompt=PROMPTS[0]),
+                    folder=str(folder), stem=f"attempt_{take:02d}",
+                ),
+                out=str(folder),
+                key=f"scene_01_take_{take + 1:02d}",
+            )  # fmt: skip
+            results.append(executor.submit(job).result())
+            done.append(time.time())
     finally:
-        if executor is not None:
-            history = list(executor.history)
-            executor.shutdown()
+        executor.shutdown()
     row = {
-        "takes": len(commits),
-        "first_take_s": commits[0] - t0,  # plan, stills, the model's load, the first render
-        "steady_s_per_take": (commits[-1] - commits[0]) / max(1, len(commits) - 1),
+        "takes": len(done),
+        "first_take_s": done[0] - t0,  # the model's load and warm-up, then the first render
+        "steady_s_per_take": (done[-1] - done[0]) / max(1, len(done) - 1),
+        "job_seconds": [r.value["timings"] for r in results],
+        "rewards": [r.value["reward"].total for r in results],
     }
-    row["takes_per_hour_steady"] = 3600 / row["steady_s_per_take"] if len(commits) > 1 else None
-    row["takes_per_hour_with_load"] = len(commits) / (commits[-1] - t0) * 3600
+    row["takes_per_hour_steady"] = 3600 / row["steady_s_per_take"] if len(done) > 1 else None
+    row["takes_per_hour_with_load"] = len(done) / (done[-1] - t0) * 3600
     if kind == "ray":
-        takes = [r for r in history if r.key.startswith("scene_")]
         row["overhead_ms_per_take"] = {
-            "median": statistics.median(r.overhead_s * 1e3 for r in takes),
-            "max": max(r.overhead_s * 1e3 for r in takes),
+            "median": statistics.median(r.overhead_s * 1e3 for r in results),
+            "max": max(r.overhead_s * 1e3 for r in results),
         }
     return row
 
