@@ -106,10 +106,12 @@ def build_training_report(
     evaluations: list[dict] | None = None,
     clips: list[str] | None = None,
     notes: list[str] | None = None,
+    images: list[str] | None = None,
 ) -> str:
     """The page's HTML. `evaluations` are rows of {step, metric: value...} (each metric charted
     as eval/<metric>, with `base/<metric>`, the untrained model's value, dashed on the same
-    chart); `clips` are paths relative to the report's folder, shown as videos."""
+    chart); `clips` are paths relative to the report's folder, shown as videos; `images` the
+    same, shown as pictures (a character LoRA's samples, step by step)."""
     xs = [m.get("step", i + 1) for i, m in enumerate(metrics)]
     charts = [svg_chart(s, xs, [m.get(s) for m in metrics]) for s in series if any(s in m for m in metrics)]
     evaluations = evaluations or []
@@ -170,6 +172,13 @@ def build_training_report(
             parts.append(
                 f"<figure><video src='{html.escape(c)}' controls loop muted width='320'></video>"
                 f"<figcaption>{html.escape(c)}</figcaption></figure>"
+            )
+    if images:
+        parts.append("<h2>Samples</h2>")
+        for im in images:
+            parts.append(
+                f"<figure><img src='{html.escape(im)}' width='220' alt='{html.escape(im)}'>"
+                f"<figcaption>{html.escape(im)}</figcaption></figure>"
             )
     if notes:
         parts += ["<h2>Notes</h2><ul>", *(f"<li>{html.escape(n)}</li>" for n in notes), "</ul>"]

@@ -56,6 +56,10 @@ def test_samples_every_n_steps_at_fixed_seeds_and_clips_mixed_in(model, tmp_path
     assert np.abs(a4.astype(int) - a8.astype(int)).mean() > 0
     assert not np.array_equal(a4, load_png(out / "samples" / "step_000004_1.png"))  # another seed and prompt
     assert sample_prompts("mara person", 2)[0].startswith("a portrait photo of mara person")
+    # the training report shows every sample, linked relative to the LoRA folder
+    page = (out / "training_report.html").read_text()
+    assert "<h2>Samples</h2>" in page
+    assert all(f"<img src='samples/{n}'" in page for n in names)
     # clips were trained on, in about the ratio asked, and counted in the card
     picked = [m["clip"] for m in res.metrics]
     assert 1 <= sum(picked) <= 7, picked

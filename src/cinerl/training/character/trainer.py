@@ -398,7 +398,12 @@ class Trainer:
             self.save(unwrapped, step, eval_end)
             from cinerl.training.report import write_training_report
 
-            write_training_report(self.out, f"Character LoRA: {cfg.name}", metrics, dataclasses.asdict(cfg))
+            from cinerl.training.character.samples import SAMPLES
+
+            samples = sorted(p.relative_to(self.out).as_posix() for p in (self.out / SAMPLES).glob("*.png"))
+            write_training_report(
+                self.out, f"Character LoRA: {cfg.name}", metrics, dataclasses.asdict(cfg), images=samples
+            )
         accel.wait_for_everyone()
         return CharacterResult(
             self.out, step, self.trigger, metrics, {"start": eval_start, "end": eval_end}, main
