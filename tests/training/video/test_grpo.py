@@ -20,9 +20,20 @@ from tests.e2e.helpers import CINERL, env, run
 from tests.generation.wan_tiny import write_tiny_model
 
 
+_MODEL: dict = {}
+
+
+def tiny_model(tmp_path_factory):
+    """The tiny random 5B folder, written once per test process (every test_grpo_* module reads
+    it; nothing writes into it)."""
+    if "path" not in _MODEL:
+        _MODEL["path"] = write_tiny_model("ti2v-5b", tmp_path_factory.mktemp("wan") / "model")
+    return _MODEL["path"]
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return write_tiny_model("ti2v-5b", tmp_path_factory.mktemp("wan") / "model")
+    return tiny_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +152,10 @@ def test_bad_input_is_one_line_and_exit_2(model, prompts, tmp_path):
         (dict(prompts="", from_runs=str(tmp_path)), "no finished run"),
         (dict(size="big"), "--size"),
         (dict(frames=10), "--frames"),
+        (dict(executor="slurm"), "--executor must be local or ray"),
+        (dict(ray_address="nowhere"), "--ray-address"),
+        (dict(strategy="fsdp"), "--strategy fsdp shards over several processes"),
+        (dict(curriculum="32,48"), "--curriculum"),
     ]
     for kw, words in cases:
         with pytest.raises(UserError, match=words.replace("-", r"\-")):

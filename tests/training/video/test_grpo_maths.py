@@ -153,25 +153,37 @@ def test_config_and_reward_flags_are_checked():
         VideoGRPOConfig(model_dir="m", out="o").check()
 
 
-def test_from_runs_takes_each_scenes_chosen_prompt_once(tmp_path, monkeypatch):
+def test_from_runs_takes_each_scenes_chosen_prompt_once_with_its_first_frame(tmp_path, monkeypatch):
     from types import SimpleNamespace as NS
 
     import cinerl.core.store as store
-    from cinerl.training.video.grpo import prompts_from_runs
+    from cinerl.training.video.grpo import PromptItem, prompts_from_runs
 
     for name in ("a", "b"):
-        (tmp_path / name).mkdir()
+        (tmp_path / name / "keyframes").mkdir(parents=True)
         (tmp_path / name / "report.json").write_text("{}")
     (tmp_path / "not_a_run").mkdir()
+    # run b's scene 1 was shot image to video from its keyframe (as the DPO pairs find it)
+    (tmp_path / "b" / "keyframes" / "boundary_01.png").write_bytes(b"png")
+
+    def take(prompt, mode="t2v"):
+        return NS(prompt=prompt, backend_info={"mode": mode}, last_frame_path="last.png")
 
     def report(run):
+        mode = "i2v" if run.name == "b" else "t2v"
         scene = NS(
-            chosen_attempt=NS(prompt=f"chosen of {run.name}"),
-            attempts=[NS(prompt="other"), NS(prompt=f"chosen of {run.name}")],
+            scene=1,
+            chosen_attempt=take(f"chosen of {run.name}", mode),
+            attempts=[take("other"), take(f"chosen of {run.name}", mode)],
         )
-        return NS(scenes=[scene, NS(chosen_attempt=NS(prompt="shared"), attempts=[])])
+        return NS(scenes=[scene, NS(scene=2, chosen_attempt=take("shared"), attempts=[])])
 
     monkeypatch.setattr(store, "read_report", report)
-    assert prompts_from_runs(str(tmp_path)) == ["chosen of a", "shared", "chosen of b"]
+    key = str(tmp_path / "b" / "keyframes" / "boundary_01.png")
+    assert prompts_from_runs(str(tmp_path)) == [
+        PromptItem("chosen of a"),
+        PromptItem("shared"),
+        PromptItem("chosen of b", key),
+    ]
     with pytest.raises(UserError, match="no finished run"):
         prompts_from_runs(str(tmp_path / "not_a_run"))

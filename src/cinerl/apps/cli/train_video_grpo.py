@@ -14,12 +14,19 @@ def _run_video_grpo(cfg) -> None:
     from cinerl.training.video.grpo import train
 
     result = train(cfg)
+    if not result.main:  # the other processes of a DDP/FSDP2 run print nothing
+        return
     typer.echo(f"lora:   {result.lora_dir}")
     typer.echo(f"metrics: {result.out / 'metrics.jsonl'}")
     last = [m for m in result.metrics[-10:] if m.get("reward_mean") is not None]
     if last:
         mean = sum(m["reward_mean"] for m in last) / len(last)
         typer.echo(f"steps:  {result.steps}, reward {mean:.4f} (mean of the last {len(last)} steps)")
+    if result.curriculum:
+        c = result.curriculum
+        typer.echo(
+            f"curriculum: {c['status']} at {c['stages'][c['index']]} frames {c.get('reason', '')}".rstrip()
+        )
     if result.evaluations:
         ev = result.evaluations[-1]
         names = sorted(k[5:] for k in ev if k.startswith("eval/"))

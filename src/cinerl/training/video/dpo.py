@@ -65,6 +65,14 @@ from cinerl.training.video.model import (
     lora_named_parameters,
     lora_targets,
 )
+from cinerl.training.video.strategy import (  # noqa: F401 (re-exported: the character trainer's)
+    TrainState,
+    accelerator,
+    lora_state_dicts,
+    resolve_strategy,
+    shard,
+)
+from cinerl.training.video.strategy import full as _full
 
 log = logging.getLogger(__name__)
 
@@ -125,47 +133,6 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
     except OSError:
         pass
-
-
-class TrainState:
-    """The LoRA tensors and optimizer state to save and restore: the module's own, or, under
-    FSDP2, shards gathered into full tensors on every process (the main one writes them)."""
-
-    def __init__(self, module, params: dict, opt, fsdp: bool):
-        self.module, self.params, self.opt, self.fsdp = module, params, opt, fsdp
-
-    def lora(self) -> dict[str, torch.Tensor]:
-        return {n: _full(p).detach().cpu().contiguous() for n, p in self.params.items()}
-
-    def optimizer(self) -> dict:
-        if not self.fsdp:
-            return self.opt.state_dict()
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        return get_optimizer_state_dict(self.module, self.opt, options=opts)
-
-    def load(self, lora: dict, optimizer: dict) -> None:
-        with torch.no_grad():
-            for n, p in self.params.items():
-                v = lora[n].to(p.device, p.dtype)
-                if self.fsdp:
-                    from torch.distributed.tensor import distribute_tensor
-
-                    v = distribute_tensor(v, p.device_mesh, p.placements)
-                p.copy_(v)
-        if not self.fsdp:
-            self.opt.load_state_dict(optimizer)
-            return
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-        opts = StateDictOptions(full_state_dict=True)
-        set_optimizer_state_dict(self.module, self.opt, optim_state_dict=optimizer, options=opts)
-
-
-def _full(t: torch.Tensor) -> torch.Tensor:
-    """A DTensor (an FSDP2 shard) gathered whole; a tensor as it is."""
-    return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
 def save_checkpoint(out: Path, step: int, lora: dict, optimizer: dict, sched, keep: int, extra: dict) -> Path:
@@ -273,14 +240,8 @@ class TrainResult:
 
 
 def _accelerator(cfg: VideoDPOConfig, experts_trained: int):
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    handlers = []
-    if experts_trained > 1:  # one expert per step: the other's LoRA has no gradient that step
-        handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-    # cpu=True without CUDA: accelerate only sets up gloo for several CPU processes when told
-    return Accelerator(kwargs_handlers=handlers, mixed_precision="no", cpu=not torch.cuda.is_available())
+    """The run's Accelerator (strategy.py; the config is not needed there)."""
+    return accelerator(experts_trained)
 
 
 def _dtype(cfg: VideoDPOConfig, device: torch.device) -> torch.dtype:
@@ -348,14 +309,7 @@ class Trainer:
         cfg, variant = self.cfg, self.variant
         ranges = expert_ranges(variant, cfg.expert)
         accel = _accelerator(cfg, len(ranges))
-        fsdp = cfg.strategy == "fsdp"
-        if fsdp and accel.num_processes < 2:
-            raise UserError(
-                "--strategy fsdp shards over several processes: launch with `torchrun "
-                "--nproc-per-node N` or `accelerate launch` (one process: --strategy single)"
-            )
-        if cfg.strategy == "single" and accel.num_processes > 1:
-            raise UserError("--strategy single was launched on several processes")
+        fsdp = resolve_strategy(cfg.strategy, accel.num_processes) == "fsdp"
         device = accel.device
         dtype = _dtype(cfg, device)
         experts = load_experts(self.model_dir, variant, list(ranges), dtype)
@@ -766,30 +720,6 @@ def parse_curriculum(text: str) -> list[int]:
 
 
 # ---- the result ------------------------------------------------------------------------------
-def lora_state_dicts(experts: Experts) -> dict[str, dict[str, torch.Tensor]]:
-    """Each expert's peft LoRA state dict, whole (gathered from FSDP2 shards on every process)."""
-    from peft.utils import get_peft_model_state_dict
-
-    return {
-        name: {k: _full(v).detach().cpu().contiguous() for k, v in get_peft_model_state_dict(m).items()}
-        for name, m in experts.experts.items()
-    }
-
-
-def shard(experts) -> None:
-    """FSDP2: `fully_shard` each WanTransformerBlock, then each expert."""
-    import warnings
-
-    from torch.distributed.fsdp import fully_shard
-
-    # the transformer's output is a view (unpatchify); nothing here changes it in place
-    warnings.filterwarnings("ignore", message=".*returned a view tensor.*")
-    for m in experts:
-        for block in m.blocks:
-            fully_shard(block)
-        fully_shard(m)
-
-
 def save_lora(
     out: Path, experts: Experts, sds: dict, variant, cfg: VideoDPOConfig, step: int, metrics: list[dict]
 ) -> Path:

@@ -54,7 +54,24 @@ class VideoGRPOConfig:
     lora_targets: str = _f("attn", "LoRA targets: attn (attn1/attn2 to_q,to_k,to_v,to_out.0), ffn, suffixes")
     gradient_checkpointing: str = _f("off", "gradient checkpointing of the transformer blocks: on, off")
     mixed_precision: str = _f("auto", "auto (bf16 weights on CUDA, fp32 on CPU), no, bf16")
-    score_workers: int = _f(2, "threads scoring clips beside the rollouts", neutral=True)
+    score_workers: int = _f(2, "threads submitting scoring jobs beside the rollouts", neutral=True)
+    executor: str = _f(
+        "local", "where clips are scored: local (this process, threads) or ray (actors)", neutral=True
+    )
+    ray_address: str = _f(
+        "", "ray: an existing cluster, auto or HOST:PORT (default: a local one)", neutral=True
+    )
+    ray_workers: int = _f(0, "ray: scoring actors in the pool (0: the cluster's CPUs)", neutral=True)
+    strategy: str = _f(
+        "auto", "single, ddp (several processes), fsdp; auto: ddp when launched on several", neutral=True
+    )
+    # the Flow-DPO trainer's gated length curriculum (curriculum.py), the same flags
+    curriculum: str = _f(
+        "", "length curriculum, frames per stage: e.g. 33,49,65,97 (empty: off; replaces --frames)"
+    )
+    stage_steps: int = _f(0, "curriculum: steps per stage (0: steps / stages)")
+    gate_tolerance: float = _f(0.05, "curriculum: how far a gate metric may fall at the next length")
+    gate_retries: int = _f(2, "curriculum: extra rounds of a stage before the curriculum stops")
     checkpoint_every: int = _f(50, "checkpoint every N steps", neutral=True)
     keep_checkpoints: int = _f(2, "checkpoints kept (older ones removed)", neutral=True)
     eval_every: int = _f(
@@ -112,6 +129,12 @@ class VideoGRPOConfig:
             p.append("--gradient-checkpointing must be on or off")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             p.append("--mixed-precision must be auto, no or bf16")
+        if self.executor not in ("local", "ray"):
+            p.append(f"--executor must be local or ray (got {self.executor!r})")
+        if self.ray_workers < 0 or self.stage_steps < 0 or self.gate_retries < 0:
+            p.append("--ray-workers, --stage-steps and --gate-retries must not be negative")
+        if self.strategy not in ("auto", "single", "ddp", "fsdp"):
+            p.append(f"--strategy must be single, ddp or fsdp (got {self.strategy!r})")
         if self.checkpoint_every < 1 or self.score_workers < 1:
             p.append("--checkpoint-every and --score-workers must be at least 1")
         if self.eval_every < 0 or self.eval_prompts < 1 or self.eval_steps < 1:

@@ -95,12 +95,16 @@ def sde_step(
     i: int,
     noise_level: float,
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One sampler step: (x_next, log p(x_next | x) per sample, None for the ODE step). The noise
-    is drawn on the CPU from `generator` (fp32), so the same seed gives the same step anywhere."""
+    is drawn on the CPU from `generator` (fp32), so the same seed gives the same step anywhere;
+    or given (`noise`, like x: a part of a batch drawn whole, as a split rollout uses it)."""
     st = sde_mean(x, v, sigmas, i, noise_level)
     if st.std <= 0:
         return st.mean, None
-    eps = torch.randn(tuple(x.shape), generator=generator, dtype=torch.float32).to(x.device)
+    if noise is None:
+        noise = torch.randn(tuple(x.shape), generator=generator, dtype=torch.float32)
+    eps = noise.to(x.device, torch.float32)
     x_next = st.mean + st.std * eps
     return x_next, log_prob(x_next, st.mean, st.std)
