@@ -14,6 +14,9 @@ the decode levers and the lossy `--fast` mode (PSNR, SSIM, max latent difference
 lossless clip); `--variant t2v-a14b` times the two-expert A14B against plain WanPipeline.
 Results on an H200: docs/wan_speed.md.
 
+`--gpus N --parallel ulysses,ring,cfg` times one clip on N GPUs per scheme against one GPU
+(each run is its own torchrun; per-clip time, speed-up, frames' difference; docs/multi_gpu.md).
+
 FLOPs per forward (counted here, matmuls only): per block 8·L·d² (self-attention projections)
 + 4·L²·d (scores and values) + 4·L·d² + 4·S·d² + 4·L·S·d (cross-attention, S text tokens)
 + 4·L·d·f (feed-forward); L tokens, d width, f FFN width. One CFG step is two forwards.
@@ -719,6 +722,233 @@ def run_a14b(args, name: str, peak: float) -> None:
     print(f"wrote {out}")
 
 
+# --- several GPUs for one clip (issue 19) ------------------------------------------------------
+PARALLEL_SCHEMES = ("ulysses", "ring", "cfg")
+# --tiny: a small random 5B-shaped model, so the orchestration runs on the CPU (gloo) in tests
+TINY_TRANSFORMER = dict(
+    patch_size=(1, 2, 2),
+    num_attention_heads=4,
+    attention_head_dim=16,
+    in_channels=48,
+    out_channels=48,
+    text_dim=32,
+    freq_dim=32,
+    ffn_dim=64,
+    num_layers=2,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    rope_max_seq_len=32,
+)
+TINY_VAE = dict(VAE_5B, base_dim=4, decoder_base_dim=None, dim_mult=[1, 1, 1, 1], num_res_blocks=1)
+
+
+def _parallel_build(args, device: str) -> tuple[WanComponents, object, object]:
+    """The components every rank holds: the 5B at real size (random), or --tiny; rank 0's
+    weights and embeddings are broadcast so that every rank computes with the same numbers."""
+    import torch.distributed as dist
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    torch.manual_seed(args.seed)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    with torch.device(device):
+        transformer = WanTransformer3DModel(**(TINY_TRANSFORMER if args.tiny else TRANSFORMER_5B))
+        transformer = transformer.to(dtype).eval()
+        vae = AutoencoderKLWan(**(TINY_VAE if args.tiny else VAE_5B)).eval()
+    text_dim = transformer.config.text_dim
+    g = torch.Generator(device).manual_seed(1)
+    emb = torch.randn(1, 512, text_dim, device=device, dtype=dtype, generator=g)
+    neg = torch.randn(1, 512, text_dim, device=device, dtype=dtype, generator=g)
+    with torch.no_grad():
+        for p in transformer.parameters():
+            if p.dim() >= 2:
+                p.mul_(0.5)  # as build(): activations stay finite in bf16
+        if dist.is_initialized():
+            for t in [*transformer.parameters(), *transformer.buffers(), emb, neg]:
+                dist.broadcast(t.data, src=0)
+    comp = WanComponents(None, None, vae, transformer, None, make_scheduler(VARIANTS["ti2v-5b"]))
+    return comp, emb, neg
+
+
+def parallel_worker(args) -> None:
+    """One torchrun process of one scheme (or of the one-GPU reference, scheme `one`): rank 0
+    times a warm-up clip and a timed clip and writes SCHEME.json and SCHEME.npz (frames, latents)."""
+    from cinerl.generation.wan import parallel
+
+    scheme = args.parallel_worker
+    world = parallel.world_from_env()
+    if world is not None:
+        parallel.init(world)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    t = time.perf_counter()
+    comp, emb, neg = _parallel_build(args, device)
+    build_s = time.perf_counter() - t
+    gpus = world.size if world else 1
+    opts = WanSettings(
+        variant="ti2v-5b",
+        compile=args.parallel_compile,
+        attention=args.attention,
+        gpus=gpus,
+        parallel=scheme if gpus > 1 else "auto",
+    )
+    b = WanBackend(opts, components=comp)
+    b.load()
+    b._embeds["p"], b._embeds["n"] = emb, neg
+    if world is not None and not world.leader:
+        parallel.serve(b)
+        parallel.finish()
+        return
+    grabbed = {}
+    decode = WanBackend.decode.__get__(b)
+
+    def keep(pipe, latents):
+        grabbed["latents"] = latents.float().cpu().numpy()
+        return decode(pipe, latents)
+
+    b.decode = keep
+    req = ClipRequest(
+        prompt="p",
+        negative_prompt="n",
+        width=args.width,
+        height=args.height,
+        num_frames=args.frames,
+        seed=args.seed,
+    )
+    try:
+        t = time.perf_counter()
+        b.options.steps = 2
+        b.generate(req)  # warm-up: compilation, cuBLAS/cuDNN choices, NCCL's first exchanges
+        warm_s = time.perf_counter() - t
+        b.options.steps = args.steps
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        sync()
+        t = time.perf_counter()
+        clip = b.generate(req)
+        sync()
+        total = time.perf_counter() - t
+    finally:
+        parallel.finish()
+    timing = clip.metadata["report"]["timing"]
+    per = statistics.median(timing["steps"])
+    row = {
+        "scheme": scheme,
+        "gpus": gpus,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "size": [args.width, args.height],
+        "frames": args.frames,
+        "timed_steps": args.steps,
+        "s_per_step": round(per, 4),
+        "steps": timing["steps"],
+        "decode_s": round(timing["decode"], 3),
+        "total_s": round(total, 3),
+        "clip_s_50_steps": round(per * 50 + timing["decode"], 2),
+        "warmup_s": round(warm_s, 1),
+        "build_s": round(build_s, 1),
+        "rank0_peak_gib": round(torch.cuda.max_memory_allocated() / GiB, 1) if device == "cuda" else None,
+        "speed": clip.metadata["report"]["speed"],
+    }
+    out = Path(args.worker_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / f"{scheme}.npz", frames=clip.frames, latents=grabbed["latents"])
+    (out / f"{scheme}.json").write_text(json.dumps(row, indent=2, default=str))
+    print(row, flush=True)
+
+
+def _worker_command(args, scheme: str, n: int) -> list[str]:
+    from cinerl.generation.wan.launch import torchrun_command
+
+    argv = [str(Path(__file__).resolve()), "--parallel-worker", scheme, "--worker-dir", str(args.worker_dir)]
+    argv += ["--width", str(args.width), "--height", str(args.height), "--frames", str(args.frames)]
+    argv += ["--steps", str(args.steps), "--seed", str(args.seed), "--attention", args.attention]
+    argv += ["--parallel-compile", args.parallel_compile] + (["--tiny"] if args.tiny else [])
+    return torchrun_command(n, argv)
+
+
+def run_parallel(args) -> dict:
+    """One GPU, then each scheme on --gpus N, each in its own torchrun (a failed scheme is a
+    row saying why, the others still run); the table compares every scheme with one GPU."""
+    import subprocess
+
+    from cinerl.core.errors import UserError
+    from cinerl.generation.wan import launch, parallel
+
+    try:
+        launch.check_gpus(args.gpus)
+        for s in args.parallel:
+            parallel.check_plan(
+                args.gpus,
+                s,
+                heads=(TINY_TRANSFORMER if args.tiny else TRANSFORMER_5B)["num_attention_heads"],
+                guidance=VARIANTS["ti2v-5b"].guidance,
+                cuda=torch.cuda.is_available(),
+            )
+    except UserError as e:
+        sys.exit(f"error: {e}")
+    work = Path(args.worker_dir)
+    runs: dict[str, dict] = {}
+    for scheme, n in [("one", 1)] + [(s, args.gpus) for s in args.parallel]:
+        done = work / f"{scheme}.json"
+        if args.reuse and done.is_file() and (work / f"{scheme}.npz").is_file():
+            runs[scheme] = json.loads(done.read_text())
+            print(f"{scheme}: reusing {done}", flush=True)
+            continue
+        done.unlink(missing_ok=True)
+        t = time.perf_counter()
+        res = subprocess.run(
+            _worker_command(args, scheme, n), env=launch.torchrun_env(), capture_output=True, text=True
+        )
+        if res.returncode != 0 or not done.is_file():
+            runs[scheme] = {"scheme": scheme, "gpus": n, "failed": (res.stderr or res.stdout)[-1500:]}
+            print(
+                f"{scheme}: failed after {time.perf_counter() - t:.0f} s\n{runs[scheme]['failed']}",
+                flush=True,
+            )
+            continue
+        runs[scheme] = json.loads(done.read_text())
+    result = {"gpus": args.gpus, "size": [args.width, args.height], "frames": args.frames, "rows": []}
+    base = runs["one"]
+    ref = np.load(work / "one.npz") if "failed" not in base else None
+    for scheme, row in runs.items():
+        row = dict(row)
+        if "failed" not in row and ref is not None and "failed" not in base:
+            got = np.load(work / f"{scheme}.npz")
+            pix = np.abs(got["frames"].astype(np.int16) - ref["frames"].astype(np.int16))
+            lat = np.abs(got["latents"] - ref["latents"])
+            row.update(
+                speedup_per_step=round(base["s_per_step"] / row["s_per_step"], 3),
+                speedup_per_clip_50_steps=round(base["clip_s_50_steps"] / row["clip_s_50_steps"], 3),
+                pixel_max_abs_diff=int(pix.max()),
+                pixel_mean_abs_diff=round(float(pix.mean()), 4),
+                latent_max_abs_diff=float(lat.max()),
+                latent_mean_abs_diff=float(lat.mean()),
+                latent_max_abs=float(np.abs(ref["latents"]).max()),
+            )
+        row.pop("steps", None)
+        result["rows"].append(row)
+    ok = [r for r in result["rows"] if r["scheme"] != "one" and "speedup_per_clip_50_steps" in r]
+    if ok:
+        result["fastest_scheme"] = max(ok, key=lambda r: r["speedup_per_clip_50_steps"])["scheme"]
+    print(
+        f"{'scheme':8} {'GPUs':>4} {'s/step':>8} {'clip s (50 st)':>14} {'x step':>7} {'x clip':>7} "
+        f"{'px max':>6} {'lat max':>9}"
+    )
+    for r in result["rows"]:
+        if "failed" in r:
+            print(f"{r['scheme']:8} {r['gpus']:4} failed (see JSON)")
+            continue
+        print(
+            f"{r['scheme']:8} {r['gpus']:4} {r['s_per_step']:8.3f} {r['clip_s_50_steps']:14.1f} "
+            f"{r.get('speedup_per_step', 1.0):7.3f} {r.get('speedup_per_clip_50_steps', 1.0):7.3f} "
+            f"{r.get('pixel_max_abs_diff', 0):6} {r.get('latent_max_abs_diff', 0.0):9.3g}"
+        )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out}")
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=1280)
@@ -757,7 +987,31 @@ def main() -> None:
         type=lambda v: [m for m in v.split(",") if m],
         help="extra torch.compile modes to time after the defaults, comma-separated",
     )
+    ap.add_argument("--gpus", type=int, default=1, help="time one clip on this many GPUs too (torchrun)")
+    ap.add_argument(
+        "--parallel",
+        default="ulysses,cfg,ring",
+        type=lambda v: [m for m in v.split(",") if m],
+        help="with --gpus N: the schemes to time, comma-separated (ulysses, ring, cfg)",
+    )
+    ap.add_argument(
+        "--worker-dir", default="benchmarks/out/wan_parallel", help="--gpus: each run's JSON and frames"
+    )
+    ap.add_argument("--reuse", action="store_true", help="--gpus: keep the runs already in --worker-dir")
+    ap.add_argument(
+        "--parallel-compile", default="on", choices=["on", "off"], help="--gpus: regional compilation"
+    )
+    ap.add_argument(
+        "--tiny", action="store_true", help="--gpus: a tiny random model (runs on the CPU, for tests)"
+    )
+    ap.add_argument("--parallel-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.parallel_worker:
+        parallel_worker(args)
+        return
+    if args.gpus > 1:
+        run_parallel(args)
+        return
     if not torch.cuda.is_available():
         sys.exit("wan_speed needs a CUDA GPU (run it through the device tool)")
     name = torch.cuda.get_device_name()

@@ -254,6 +254,12 @@ class WanSettings(Group):
     lora: str | None = setting(
         None, "video LoRA folder[:scale] from `cinerl train video-dpo` (several: A;B:0.8, one adapter each)"
     )
+    gpus: int = setting(1, "GPUs for one clip, one torchrun process each (docs/multi_gpu.md)", ge=1, le=64)
+    parallel: Literal["auto", "ulysses", "ring", "cfg"] = setting(
+        "auto",
+        "how --gpus N share a clip: ulysses or ring (diffusers' context parallelism), cfg (the two "
+        "guidance branches on two GPUs); auto: ulysses",
+    )
 
     def component_paths(self) -> dict[str, str]:
         """Component name -> path for the pieces set one by one (the WAN_* variables)."""

@@ -33,6 +33,28 @@ def log_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def join_gpus(settings) -> bool:
+    """`--gpus N`: outside torchrun, run this command again as N torchrun processes and end
+    with their exit code; inside, join them. True on rank 0, which goes on to run the film;
+    the other ranks render what rank 0 announces (wan/parallel.py) and return False."""
+    from cinerl.generation.wan import launch, parallel
+
+    if not launch.launched():
+        raise typer.Exit(launch.relaunch(settings.wan.gpus))
+    world = parallel.world_from_env()
+    if world is None or world.size != settings.wan.gpus:
+        raise UserError(
+            f"--gpus {settings.wan.gpus} under torchrun with {world.size if world else 1} processes"
+        )
+    parallel.init(world)
+    if world.leader:
+        return True
+    from cinerl.generation.wan.backend import shared_backend
+
+    parallel.serve(shared_backend(settings.wan))
+    return False
+
+
 def make(
     ctx: typer.Context,
     prompt: Optional[str] = typer.Argument(
@@ -94,6 +116,12 @@ def make(
         None,
         "--lora",
         help="wan: a video LoRA folder from `cinerl train video-dpo`, DIR[:scale] (several: A;B:0.8)",
+    ),
+    wan__gpus: Optional[int] = typer.Option(
+        None, "--gpus", help="wan: GPUs for one clip, one torchrun process each (docs/multi_gpu.md)"
+    ),
+    wan__parallel: Optional[str] = typer.Option(
+        None, "--parallel", help="wan: with --gpus N: ulysses, ring or cfg (auto: ulysses)"
     ),
     cast: Optional[list[str]] = typer.Option(
         None,
@@ -209,6 +237,8 @@ def make(
         from cinerl.generation.registry import preflight
 
         settings = preflight(settings, source)  # the backend's checks, before anything is written
+        if settings.run.backend == "wan" and settings.wan.gpus > 1 and not join_gpus(settings):
+            return  # --gpus N: the torchrun processes ran the film, or this one followed rank 0
         from cinerl.assembly.audio.preflight import check_audio
 
         check_audio(settings)  # a missing or unreadable --music FILE: one line, before any shooting
@@ -271,6 +301,10 @@ def make(
             )
     except (UserError, Unavailable) as e:
         fail(str(e))
+    finally:
+        from cinerl.generation.wan.parallel import finish
+
+        finish()  # --gpus N, rank 0: the other ranks stop waiting for clips
     if result is None:  # --plan-only
         typer.echo(f"plan:   {out}/story/bible.json (awaiting approval)")
         typer.echo(f"edit it if you like, then: cinerl approve {out}")

@@ -11,6 +11,9 @@ Speed, all lossless unless said: a chosen attention backend (FlashAttention-3 fr
 wheel where it runs, else cuDNN; wan/attention.py), regional compilation of the repeated
 transformer block, one scalar timestep for 5B text-to-video, and, off by default and marked
 lossy (`--fast`), diffusers' first-block step cache.
+
+Several GPUs for one clip (`--gpus N`, wan/parallel.py): diffusers' context parallelism
+(Ulysses, ring) or CFG-parallel, one torchrun process per GPU; rank 0 leads and decodes.
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ class WanBackend:
             "compiled": False,
             "attention": "native",
             "step_cache": None,
+            "parallel": None,
         }
 
     # loading ------------------------------------------------------------------------------
@@ -173,6 +177,16 @@ class WanBackend:
         o = self.options
         experts = [m for m in (self.comp.transformer, self.comp.transformer_2) if m is not None]
         attn = pick_attention(o.attention, cuda, experts[0].config.attention_head_dim, experts[0].dtype)
+        scheme = self._parallel_scheme(cuda, experts)
+        if cuda and (
+            (scheme == "ulysses" and attn == "fa3_fwd")
+            or (scheme == "ring" and attn in (None, "native", "fa3_fwd"))
+        ):
+            from cinerl.generation.wan.parallel import CP_ATTENTION_CUDA
+
+            # fa3-fwd's processor knows nothing of the sequence split, and ring attention needs a
+            # kernel that returns the log-sum-exp (native SDPA's does not): cuDNN SDPA does both
+            attn = CP_ATTENTION_CUDA
         if attn == "fa3_fwd":
             from cinerl.generation.wan.attention import install_fa3
 
@@ -195,6 +209,10 @@ class WanBackend:
                 "lossy": True,
                 "fast": bool(o.fast),
             }
+        if scheme is not None:  # after the kernel is set (diffusers checks it), before compiling
+            from cinerl.generation.wan import parallel
+
+            self.stats["parallel"] = parallel.apply(scheme, experts, parallel.joined())
         if o.fast and cuda:
             # lossy: the VAE decode in bf16 (measured on an H200: 6.2 s against 9.3 s in fp32 for
             # 1280x704x121, PSNR 50.8 dB; benchmarks/results/wan_speed_h200_extras.json)
@@ -216,6 +234,30 @@ class WanBackend:
             for m in experts:
                 m.compile_repeated_blocks(fullgraph=False, **kw)
             self.stats["compiled"] = o.compile_mode or True
+
+    def _parallel_scheme(self, cuda: bool, experts) -> str | None:
+        """`--gpus N`: check the scheme against the model and join the torchrun processes."""
+        o = self.options
+        if o.gpus <= 1:
+            return None
+        from cinerl.generation.wan import parallel
+
+        scheme = parallel.check_plan(
+            o.gpus,
+            o.parallel,
+            heads=experts[0].config.num_attention_heads,
+            guidance=self.variant.guidance,
+            cuda=cuda,
+            step_cache=bool(o.step_cache or o.fast),
+        )
+        world = parallel.joined() or parallel.world_from_env()
+        if world is None or world.size != o.gpus:
+            raise UserError(
+                f"--gpus {o.gpus} needs {o.gpus} processes started by torchrun (`cinerl make` starts "
+                f"them itself); this process sees {world.size if world else 1}"
+            )
+        parallel.init(world)
+        return scheme
 
     # memory -------------------------------------------------------------------------------
     def _ensure_plan(self, width: int, height: int, frames: int) -> None:
@@ -295,6 +337,7 @@ class WanBackend:
                 "step_cache": self.stats["step_cache"],
                 "decode": self.stats.get("decode", "fp32"),
                 "lossless": self.stats["step_cache"] is None and self.stats.get("decode", "fp32") == "fp32",
+                "parallel": self.stats["parallel"],
             },
             "embeddings": {"hits": self.stats["embed_hits"], "misses": self.stats["embed_misses"]},
             "loads": self.stats["loads"],
@@ -332,6 +375,11 @@ class WanBackend:
                 break
             except torch.OutOfMemoryError as e:
                 release_memory()
+                if self.stats["parallel"]:  # the other ranks wait inside a collective: no retry
+                    raise BackendUnavailable(
+                        f"CUDA out of memory with --gpus {self.options.gpus} (no memory ladder across "
+                        f"GPUs; fewer frames, a smaller size or --offload group): {str(e).splitlines()[0]}"
+                    ) from None
                 step = next_rung(self.plan, self.variant, width, height, frames)
                 if step is None:
                     raise BackendUnavailable(
@@ -393,16 +441,49 @@ class WanBackend:
         seed: int,
         image=None,
         last=None,
-    ) -> tuple[np.ndarray, dict]:
-        """Denoise and decode one clip; returns uint8 frames and per-stage seconds."""
+        decode: bool = True,
+    ) -> tuple[np.ndarray | None, dict]:
+        """Denoise and decode one clip; returns uint8 frames (None without `decode`, as the
+        follower ranks of `--gpus N` render) and per-stage seconds."""
         import torch
 
+        if self.stats["parallel"]:
+            from cinerl.generation.wan import parallel
+
+            parallel.announce(
+                prompt=prompt,
+                negative=negative,
+                width=width,
+                height=height,
+                frames=frames,
+                seed=seed,
+                image=image,
+                last=last,
+                steps=self.options.steps,  # a caller may change it between clips (benchmarks do)
+            )
         cuda = self.device.type == "cuda"
         sync = torch.cuda.synchronize if cuda else (lambda: None)
         t0 = time.perf_counter()
         self.placement.before_call(self.i2v if image is not None else self.t2v)
         pipe, kw = self.pipeline_kwargs(negative, width, height, frames, seed, image, last)
         kw["prompt_embeds"] = self.embed(prompt)
+        par = self.stats["parallel"]
+        if par and par["scheme"] == "cfg":
+            from cinerl.generation.wan.parallel import branch_embeddings
+
+            kw["prompt_embeds"], kw["negative_prompt_embeds"] = branch_embeddings(
+                kw["prompt_embeds"], kw["negative_prompt_embeds"]
+            )
+        elif par:
+            from cinerl.generation.wan.parallel import check_tokens, video_tokens
+
+            check_tokens(
+                video_tokens(pipe, self.comp.transformer, width, height, frames),
+                par["gpus"],
+                width,
+                height,
+                frames,
+            )
         sync()
         t_embed = time.perf_counter()
         step_ends: list[float] = []
@@ -417,8 +498,10 @@ class WanBackend:
             latents = pipe(output_type="latent", callback_on_step_end=on_step, **kw).frames
         sync()
         t_denoise = time.perf_counter()
-        if self.options.save_latents:
+        if self.options.save_latents and decode:
             self._take_latents = self.take_latents(latents, kw, captured, prompt, last is not None)
+        if not decode:
+            return None, {"denoise": round(time.perf_counter() - t_embed, 4)}
         video = self.decode(pipe, latents)
         sync()
         t_end = time.perf_counter()
@@ -430,6 +513,14 @@ class WanBackend:
             "steps": [round(s, 4) for s in steps],
         }
         return to_uint8(video[0]), timing
+
+    def follow(self, args: dict) -> None:
+        """A follower rank's share of a clip the leader announced (wan/parallel.py serve)."""
+        self.load()
+        args = dict(args)
+        self.options.steps = args.pop("steps")
+        self._ensure_plan(args["width"], args["height"], args["frames"])
+        self.render(**args, decode=False)
 
     @contextmanager
     def _capturing_condition(self, pipe, captured: dict):
@@ -518,7 +609,15 @@ def shared_backend(options: WanSettings) -> WanBackend:
 def preflight(settings: Settings, source: dict[str, str]) -> Settings:
     """Before a run writes anything: check every weight file (one clear error), and use the
     variant's own frame size and fps where the user did not choose them."""
-    v = shared_backend(settings.wan).variant
+    backend = shared_backend(settings.wan)
+    v = backend.variant
+    if settings.wan.gpus > 1:
+        if settings.executor.kind == "ray":
+            raise UserError(
+                "--gpus N (one clip over N GPUs) and --executor ray (one take per GPU) cannot be "
+                "combined: choose one way to use the GPUs"
+            )
+        preflight_parallel(settings.wan, backend)
     if settings.wan.lora:
         from cinerl.generation.wan.lora import preflight_lora
 
@@ -529,6 +628,30 @@ def preflight(settings: Settings, source: dict[str, str]) -> Settings:
     if source.get("run.fps", "default") == "default":
         update["run.fps"] = v.fps
     return settings.updated(**update) if update else settings
+
+
+def preflight_parallel(options: WanSettings, backend: WanBackend) -> str | None:
+    """`--gpus N`: the GPUs are there, and the scheme suits the model (its head count, read
+    from the transformer's config.json) and the other settings; one line otherwise."""
+    import json
+
+    import torch
+
+    from cinerl.generation.wan import launch, parallel
+
+    launch.check_gpus(options.gpus)
+    heads = None
+    folder = (backend.sources.paths.get("transformer") if backend.sources else None) or None
+    if folder is not None and (folder / "config.json").is_file():
+        heads = json.loads((folder / "config.json").read_text()).get("num_attention_heads")
+    return parallel.check_plan(
+        options.gpus,
+        options.parallel,
+        heads=heads,
+        guidance=backend.variant.guidance,
+        cuda=torch.cuda.is_available(),
+        step_cache=bool(options.step_cache or options.fast),
+    )
 
 
 def image_backend(options: WanSettings | None, model_path: str | None = None, **_) -> WanBackend:
@@ -566,6 +689,9 @@ register_backend(
         "wan.compile",
         "wan.compile_mode",
         "wan.cudnn_benchmark",
+        # several GPUs share the same computation; the exchange reorders float sums only
+        "wan.gpus",
+        "wan.parallel",
     ),
     description="Wan2.2 through diffusers (CUDA; weights from local folders)",
 )
