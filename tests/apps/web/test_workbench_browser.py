@@ -86,7 +86,9 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
 
         def status_has(text: str) -> None:
             page.wait_for_function(
-                "t => (document.querySelector('#status')?.innerText ?? '').includes(t)", arg=text, timeout=240_000
+                "t => (document.querySelector('#status')?.innerText ?? '').includes(t)",
+                arg=text,
+                timeout=240_000,
             )
 
         def tab(name: str) -> None:
@@ -103,7 +105,9 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
         page.locator("#size textarea, #size input").first.fill("64x48")
         page.locator("#name textarea, #name input").first.fill("tiny")
         page.locator("#estimate").click()
-        page.wait_for_function("(document.querySelector('#new-out')?.innerText ?? '').includes('6 scenes x 1 take')")
+        page.wait_for_function(
+            "(document.querySelector('#new-out')?.innerText ?? '').includes('6 scenes x 1 take')"
+        )
         shot("1_new_film")
         page.locator("#plan-only").click()
         status_has("awaiting approval")
