@@ -24,8 +24,9 @@ learning_rate=3e-3,target_kl=0.2` sets the learning arms' policy settings; `--le
 only the learning arms (one process per algorithm, in parallel), and `--baselines-from FULL.json
 --learning-from PPO.json,GRPO.json --algorithms ''` merges them with an earlier run's search and
 baselines into one JSON, table and PNG (each must be made at the same settings). The committed
-benchmarks/results/policy_cpu.json is a full run at --size 96x64 --films 8 (its `tried` arms,
-policies not kept, were run apart with --learning-only).
+benchmarks/results/policy_cpu.json is a run at --size 96x64 --films 8 made that way (search and
+baselines, PPO, GRPO: three processes, merged; its `commands` say how), with the per-scene
+headroom measured apart and the `tried` arms (policies not kept) run with --learning-only.
 """
 
 from __future__ import annotations

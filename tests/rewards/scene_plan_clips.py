@@ -58,6 +58,13 @@ LOCATIONS = {
         palette=[nc("walnut"), nc("cream"), nc("burgundy")],
         visual_description="stone walls and rows of candles",
     ),
+    "neon street": Location(
+        id="neon_street",
+        name="the Neon Streets of Tokyo",
+        scenery_type="city",
+        palette=[nc("steel blue"), nc("ash grey"), nc("amber")],
+        visual_description="wet asphalt, shop fronts and lamp posts",
+    ),
     "meadow": Location(
         id="field",
         name="the Long Field",

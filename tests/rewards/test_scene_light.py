@@ -44,7 +44,14 @@ CASES = [
         dict(location="city", cast=2, action="Ana chases Ben", time_of_day="night"),
         "neon",
         ["soft daylight", "low key", "candlelight"],
-        "chroma_ratio",
+        "blue_magenta",
+    ),
+    (  # a street of saturated colours of its own (amber) named for its neon: the lighting phrase
+        # decides what previz renders, and only the neon take has a neon night's hue
+        dict(location="neon street", action="Ana races through the streets", time_of_day="night"),
+        "neon",
+        ["soft daylight", "golden hour", "candlelight"],
+        None,
     ),
     (
         dict(location="chapel", action="Ana keeps vigil", time_of_day="night", era="the 1850s"),

@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from cinerl.core.vocabulary import ACTION_FACTORS
-from cinerl.training.policy.state import STATE_DIM, state_vector
+from cinerl.training.policy.state import (
+    CAST_SIZES,
+    CONTEXT_DIM,
+    ENERGIES,
+    LIGHTS,
+    STATE_DIM,
+    context_features,
+    state_vector,
+)
 from cinerl.training.policy.net import PromptPolicy, Transition
 from cinerl.planning.offline import plan_story
 
@@ -74,7 +82,83 @@ def test_state_vector_uses_minilm_and_story_position():
     assert s0.shape == (STATE_DIM,) and s0.dtype == np.float32
     assert np.linalg.norm(s0[:384]) == pytest.approx(1.0, abs=1e-4)  # normalised MiniLM embedding
     assert s0[384] == 0.0 and s2[384] == 1.0  # position in the story
-    assert list(s2[-4:-1]) == pytest.approx([0.4, 0.6, 0.8])  # the three most recent rewards
+    recent = s2[-4 - CONTEXT_DIM : -1 - CONTEXT_DIM]
+    assert list(recent) == pytest.approx([0.4, 0.6, 0.8])  # the three most recent rewards
+    # the plan's facts close the state: one light, one energy band, one cast size
+    ctx = s0[-CONTEXT_DIM:]
+    assert ctx.sum() in (3.0, 4.0) and set(np.unique(ctx)) <= {0.0, 1.0}
+
+
+def _scene_bible(time_of_day: str, scenery: str, action: str, cast: int, description: str = ""):
+    from tests.rewards.scene_plan_clips import CAST, nc
+    from cinerl.core.schema import Location, Scene, StoryBible
+
+    loc = Location(
+        id="l", name="the Place", scenery_type=scenery, palette=[nc("sand")], visual_description=description
+    )
+    chars = CAST[:cast]
+    scene = Scene(
+        index=0,
+        title="t",
+        beat="beginning",
+        duration_s=4,
+        character_ids=[c.id for c in chars],
+        location_id="l",
+        action=action,
+        time_of_day=time_of_day,
+    )
+    b = StoryBible(seed_prompt="t", title="t", logline="t", characters=chars, locations=[loc], scenes=[scene])
+    return scene, b
+
+
+@pytest.mark.parametrize(
+    "time_of_day, scenery, action, cast, description, light, energy, interior",
+    [
+        ("night", "city", "Ana chases Ben through the streets", 2, "", "neon", "vigorous", 0.0),
+        ("night", "interior", "Ana keeps a quiet vigil", 1, "candles on the altar", "flame", "calm", 1.0),
+        ("dusk", "meadow", "Ana walks home", 4, "", "golden", "moderate", 0.0),
+        ("day", "meadow", "The afternoon at the field", 3, "", "day", None, 0.0),
+    ],
+)
+def test_context_features_read_the_plan(
+    time_of_day, scenery, action, cast, description, light, energy, interior
+):
+    scene, b = _scene_bible(time_of_day, scenery, action, cast, description)
+    c = context_features(scene, b)
+    nl, ne = len(LIGHTS), len(ENERGIES)
+    assert c.shape == (CONTEXT_DIM,)
+    assert LIGHTS[int(c[:nl].argmax())] == light and c[:nl].sum() == 1
+    assert ENERGIES[int(c[nl : nl + ne].argmax())] == energy and c[nl : nl + ne].sum() == 1
+    assert c[nl + ne] == interior
+    assert CAST_SIZES[int(c[nl + ne + 1 :].argmax())] == min(cast, 4)
+
+
+def _context_state(index: int) -> np.ndarray:
+    s = np.zeros(STATE_DIM, np.float32)
+    s[-CONTEXT_DIM + index] = 1.0
+    return s
+
+
+def test_context_heads_start_at_the_prior_and_learn_per_context():
+    """A night scene that pays for low key light and a day scene that pays for daylight: the
+    fresh policy is the recipe in both; after updates on the night scene only, the night scene's
+    greedy light is low key and the day scene's is still daylight (zero-initialised context
+    weights, context_lr), without collapsing the rest (approx_kl stays small)."""
+    night, day = _context_state(LIGHTS.index("night")), _context_state(LIGHTS.index("day"))
+    p = PromptPolicy(algorithm="grpo", seed=0)
+    assert p.greedy(night) == p.greedy(day) == p.recipe
+    infos = []
+    for n in range(40):  # at the prior a take samples low key 1 time in 18
+        batch = []
+        for k in range(3):
+            a, _ = p.act(night, 100 * n + k, greedy=k == 0)
+            batch.append(Transition(night, a, 0.9 if a["lighting"] == "low key" else 0.5))
+        if len({t.reward for t in batch}) > 1:
+            infos.append(p.update(batch))
+    assert infos, "no take sampled low key in 40 scenes"
+    assert p.greedy(night)["lighting"] == "low key"
+    assert p.greedy(day)["lighting"] == "soft daylight"
+    assert max(i["approx_kl"] for i in infos) < 1.0
 
 
 @pytest.mark.parametrize("variable", ["CINERL_POLICY__EMBEDDER_PATH", "CINERL_EMBEDDER_PATH"])
@@ -91,3 +175,14 @@ def test_embedder_folder_comes_from_the_setting(tmp_path, monkeypatch, variable)
     monkeypatch.setenv(variable, str(shipped))
     vec = load_embedder.__wrapped__(None).encode(["a lighthouse at dusk"])
     assert vec.shape == (1, 384)
+
+
+def test_one_factor_exploration_changes_one_factor_of_the_greedy_action():
+    p = PromptPolicy(seed=0, explore="one_factor")
+    greedy = p.act(STATE, 0, greedy=True)[0]
+    changed = [sum(a != greedy[f] for f, a in p.act(STATE, seed)[0].items()) for seed in range(20)]
+    assert changed == [1] * 20
+    joint = PromptPolicy(seed=0, explore="joint", prior_strength=0.0)
+    assert max(sum(a != greedy[f] for f, a in joint.act(STATE, s)[0].items()) for s in range(20)) > 2
+    with pytest.raises(ValueError, match="unknown exploration"):
+        PromptPolicy(explore="sideways")

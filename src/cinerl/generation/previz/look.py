@@ -244,7 +244,7 @@ _LIGHTS = {
     "golden hour": (_affine((1.06, 0.93, 0.72), (14, 6, -4)), 0.1, 0.0, 0.0),
     "overcast": (_affine((0.9, 0.92, 0.95), (6, 8, 12), desat=0.45), 0.0, 0.0, 0.0),
     "low key": (_affine((0.62, 0.62, 0.62), (-4, -4, -2)), 0.6, 0.0, 0.0),
-    "candlelight": (_affine((0.92, 0.7, 0.45), (10, 2, -4)), 0.4, 0.0, 0.07),
+    "candlelight": (_affine((0.92, 0.7, 0.45), (10, 2, -4)), 0.4, 0.0, 0.04),
     "neon": (_affine((0.6, 0.55, 0.7)), 0.15, 0.5, 0.0),
 }
 # neon signs: a gradient from neon pink to electric violet-blue across the frame, so neon light

@@ -245,9 +245,13 @@ def parse_prompt(prompt: str, negative_prompt: str = "") -> ShotSpec:
     m = _TIME_RE.search(prompt)
     spec.time_of_day = _TIME_WORDS[m.group(1).lower()] if m else None
 
-    light_patterns = [(k, re.escape(v)) for k, v in LIGHTING.items()]
-    light_patterns += [(v, r"\b" + re.escape(k) + r"\b") for k, v in _LIGHT_EXTRA.items()]
-    spec.lighting = _first_pattern(prompt, light_patterns)[0]
+    # The composer's lighting phrase ("neon light", "soft even daylight") is an instruction and
+    # wins over a light word elsewhere (a place named "the Neon Streets" lit by daylight is asked
+    # for daylight); a single light word counts only when no phrase is given.
+    spec.lighting = _first_pattern(prompt, [(k, re.escape(v)) for k, v in LIGHTING.items()])[0]
+    if spec.lighting is None:
+        extra = [(v, r"\b" + re.escape(k) + r"\b") for k, v in _LIGHT_EXTRA.items()]
+        spec.lighting = _first_pattern(prompt, extra)[0]
 
     motion_patterns = [(k, re.escape(v)) for k, v in MOTION.items()]
     motion_patterns += [(v, r"\b" + re.escape(k) + r"\b") for k, v in _MOTION_EXTRA]

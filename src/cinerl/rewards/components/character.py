@@ -16,6 +16,11 @@ component's value is the mean over characters. A recoloured wardrobe makes frac_
 garment colours whatever the background; the limitation is that a background that happens to
 contain the garment colours also counts (this is colour, not identity: a later component adds
 face embeddings).
+
+The references are lit by daylight, so each character is also matched on the frames relit to
+daylight (the take's light fitted to the plan's colours and undone, scene_illuminant's
+daylight_lab_pixels) and keeps the better score: a candlelit or neon take the plan asks for is not
+a wardrobe change (issue 20; tests/rewards/test_rewards_character.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from cinerl.rewards.core.analysis import ClipAnalysis
 from cinerl.rewards.core.context import ScoreContext
 from cinerl.rewards.colour import array_digest, as_rgb_uint8, delta_e76, kmeans_colors, lab_to_rgb, rgb_to_lab
 from cinerl.rewards.core.registry import not_applicable, ok, register, unavailable
+from cinerl.rewards.components.scene_illuminant import daylight_lab_pixels
 
 METHOD = "wardrobe colour match, Lab"
 FOREGROUND_DE = 12.0  # reference pixel is "figure" if this far from the backdrop (deltaE76)
@@ -113,6 +119,7 @@ def character_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
     if not ids:
         return not_applicable("no reference image for any character in the scene")
     pixels = analysis.sampled_lab_pixels(8, 2)
+    relit = daylight_lab_pixels(analysis, ctx)
     per, errors = {}, {}
     for cid in ids:
         try:
@@ -120,7 +127,10 @@ def character_consistency(analysis: ClipAnalysis, ctx: ScoreContext):
         except ValueError as exc:
             errors[cid] = str(exc)
             continue
-        per[cid] = match_look(look, pixels)
+        as_lit = match_look(look, pixels)
+        relit_scores = [match_look(look, px) for px in relit]  # under the take's own light
+        best = max([as_lit, *relit_scores], key=lambda r: r["score"])
+        per[cid] = {**best, "as_lit": as_lit["score"], "relit": [r["score"] for r in relit_scores]}
     if not per:
         return unavailable(
             "no usable character reference: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),

@@ -35,6 +35,7 @@ from cinerl.rewards.colour import (
     rgb_colors_to_lab,
     rgb_to_lab,
 )
+from cinerl.rewards.components.scene_illuminant import daylight_lab_pixels
 from cinerl.rewards.core.registry import not_applicable, ok, register
 
 K_CLIP = 8
@@ -91,7 +92,14 @@ def location_palette(analysis: ClipAnalysis, ctx: ScoreContext):
         if ctx.bible is None or ctx.scene is None:
             return not_applicable("no story bible / scene (and no location reference) to compare against")
         return not_applicable(f"location {loc_id!r} is not in the bible and there is no location reference")
-    pixels = analysis.sampled_lab_pixels(8, 2)
+    as_lit = _palette_value(analysis.sampled_lab_pixels(8, 2), palette, ctx, loc_id)
+    relit = [_palette_value(px, palette, ctx, loc_id) for px in daylight_lab_pixels(analysis, ctx)]
+    value, raw = max([as_lit, *relit], key=lambda r: r[0])
+    return ok(value, {**raw, "as_lit": round(as_lit[0], 4), "relit": [round(r[0], 4) for r in relit]})
+
+
+def _palette_value(pixels: np.ndarray, palette, ctx: ScoreContext, loc_id) -> tuple[float, dict]:
+    """location_palette's value and details on (N, 3) Lab pixels."""
     raw: dict = {"location_id": loc_id}
     parts: list[tuple[float, float]] = []
     if palette:
@@ -112,9 +120,10 @@ def location_palette(analysis: ClipAnalysis, ctx: ScoreContext):
     value = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
     raw["formula"] = (
         "P = 0.5*mean_p exp(-minDE76(p, clip k-means)/20) + 0.5*min(1, coverage@DE20 / 0.5); "
-        "value = P, or 0.6*P + 0.4*clip(corr(ab-hist clip, ab-hist ref), 0, 1) with a reference"
+        "value = P, or 0.6*P + 0.4*clip(corr(ab-hist clip, ab-hist ref), 0, 1) with a reference; "
+        "the better of the frames as lit and relit to daylight (scene_illuminant.daylight_lab_pixels)"
     )
-    return ok(value, raw)
+    return value, raw
 
 
 # --------------------------------------------------------------------------------------------

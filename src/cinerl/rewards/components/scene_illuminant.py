@@ -212,3 +212,33 @@ def scene_light_fit(analysis: ClipAnalysis, ctx: ScoreContext) -> LightFit | Non
         return None
     key = f"scene_light_fit:{ctx.scene.index}:{ctx.scene.location_id}:{id(ctx.location_ref)}:{id(ctx.bible)}"
     return analysis.shared(key, lambda: take_light(analysis, ctx, colours, neutral=False)["set"])
+
+
+def daylight_lab_pixels(analysis: ClipAnalysis, ctx: ScoreContext) -> list[np.ndarray]:
+    """The sampled pixels (as analysis.sampled_lab_pixels(8, 2)) relit to the daylight of the
+    references, once per fit of take_light ("set" and "neutral"): the fitted light undone,
+    lin = (pixel - o) / g per channel (von Kries adaptation, as colour constancy does), in Lab;
+    [] without a scene, a bible or a palette.
+
+    Why: the character and location references are lit by daylight, so a take lit as its plan
+    asks (a candlelit room, a neon street) failed the wardrobe and palette matches for its light
+    alone. A face or DINO embedding largely ignores a global colour cast; matching the relit pixels
+    does the same for the colour components, and scene_light is the one that judges the light.
+    Both fits, because figures under neon signs are lit apart from the set ("neutral")."""
+    if ctx.scene is None or ctx.bible is None:
+        return []
+    colours = scene_colours(ctx)
+    if not colours.palette:
+        return []
+
+    def relight() -> list[np.ndarray]:
+        frames = np.ascontiguousarray(analysis.frames[analysis.sample_indices(N_FRAMES), ::2, ::2])
+        lin = srgb_to_linear(frames)
+        out = []
+        for fit in take_light(analysis, ctx, colours).values():
+            day = (lin - fit.offset) / np.maximum(fit.gain, 0.02)
+            out.append(rgb_to_lab(linear_to_srgb(day)).reshape(-1, 3))
+        return out
+
+    key = f"daylight_lab:{ctx.scene.index}:{ctx.scene.location_id}:{id(ctx.location_ref)}:{id(ctx.bible)}"
+    return analysis.shared(key, relight)

@@ -98,7 +98,10 @@ PROFILES: dict[str, dict[str, tuple[float, float]]] = {
         "chroma_ratio": (0.0, 1.2),
         "blue_magenta": (0.0, 0.3),
     },
-    "neon": {"exposure": (-3.5, -1.2), "blue_magenta": (0.6, 1.0), "chroma_ratio": (1.8, INF)},
+    # chroma against the reference only rules out a grey night: a location with saturated colours
+    # of its own (amber signs) has a high reference chroma, and its neon take measured 0.97;
+    # the blue-magenta share is what tells neon from any other light
+    "neon": {"exposure": (-3.5, -1.2), "blue_magenta": (0.6, 1.0), "chroma_ratio": (0.85, INF)},
     "flame": {"exposure": (-3.5, -1.0), "warmth": (1.2, 3.2), "blue_magenta": (0.0, 0.1)},
 }
 DESCRIPTIONS = {

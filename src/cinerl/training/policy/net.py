@@ -28,7 +28,7 @@ from torch import nn
 from cinerl.core.vocabulary import ACTION_FACTORS, DEFAULT_RECIPE, parse_recipe
 from cinerl.training.policy.algorithms import ALGORITHMS, grpo, ppo
 from cinerl.training.policy.prior import kl_to_prior, prior_logits
-from cinerl.training.policy.state import STATE_DIM
+from cinerl.training.policy.state import CONTEXT_DIM, STATE_DIM
 
 log = logging.getLogger(__name__)
 FACTORS = list(ACTION_FACTORS)
@@ -42,6 +42,14 @@ class Transition:
 
 
 class PolicyNet(nn.Module):
+    """Per factor, logits = heads(trunk(state)) + context(c), c the state's last CONTEXT_DIM floats
+    (the scene plan's one-hot facts, state.context_features).
+
+    The trunk reads the whole state (the scene's embedding among it) and generalises between
+    scenes as the embedding does; the context heads are a linear map of the plan's facts, a few
+    hundred weights, so what one night scene teaches moves every night scene and nothing else.
+    Both start at the prior: zero weights, the prior as the heads' bias."""
+
     def __init__(
         self, state_dim: int = STATE_DIM, hidden: int = 128, prior: dict[str, torch.Tensor] | None = None
     ):
@@ -51,14 +59,25 @@ class PolicyNet(nn.Module):
         )
         self.heads = nn.ModuleDict({f: nn.Linear(hidden, len(ACTION_FACTORS[f])) for f in FACTORS})
         self.value = nn.Linear(hidden, 1)
+        self.context = nn.ModuleDict(
+            {f: nn.Linear(CONTEXT_DIM, len(ACTION_FACTORS[f]), bias=False) for f in FACTORS}
+        )
+        self.context_value = nn.Linear(CONTEXT_DIM, 1, bias=False)
         for f, head in self.heads.items():  # start at the prior: zero weights, the prior as bias
             nn.init.zeros_(head.weight)
+            nn.init.zeros_(self.context[f].weight)
             with torch.no_grad():
                 head.bias.copy_(prior[f] if prior is not None else torch.zeros(len(ACTION_FACTORS[f])))
+        nn.init.zeros_(self.context_value.weight)
+
+    def context_parameters(self) -> list[nn.Parameter]:
+        return [*self.context.parameters(), *self.context_value.parameters()]
 
     def forward(self, states: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         h = self.trunk(states)
-        return {f: head(h) for f, head in self.heads.items()}, self.value(h).squeeze(-1)
+        c = states[:, -CONTEXT_DIM:]
+        logits = {f: head(h) + self.context[f](c) for f, head in self.heads.items()}
+        return logits, (self.value(h) + self.context_value(c)).squeeze(-1)
 
 
 class RunningStats:
@@ -80,6 +99,7 @@ class RunningStats:
 
 
 MODES = ("learn", "frozen", "random", "template")
+EXPLORE = ("joint", "one_factor")
 
 
 class PromptPolicy:
@@ -106,6 +126,9 @@ class PromptPolicy:
         prior_kl: float = 0.0,
         temperature: float = 1.0,
         target_kl: float | None = None,
+        context_lr: float | None = 0.1,
+        explore: str = "joint",
+        trunk_lr: float | None = 1e-3,
     ):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
@@ -113,6 +136,9 @@ class PromptPolicy:
             raise ValueError(f"unknown policy mode {mode!r}: use {', '.join(MODES)}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, not {temperature}")
+        if explore not in EXPLORE:
+            raise ValueError(f"unknown exploration {explore!r}: use {', '.join(EXPLORE)}")
+        self.explore = explore
         self.algorithm, self.mode = algorithm, mode
         self.epochs, self.clip_eps = epochs, clip_eps
         self.entropy_coef, self.value_coef = entropy_coef, value_coef
@@ -121,7 +147,18 @@ class PromptPolicy:
         self.prior_kl, self.temperature, self.target_kl = prior_kl, temperature, target_kl
         torch.manual_seed(seed)
         self.net = PolicyNet(prior=self.prior)
-        self.optim = torch.optim.Adam(self.net.parameters(), lr=lr)
+        # the trunk (with its heads and value) and the context heads have their own step sizes
+        # (trunk_lr, context_lr; None: lr): a few one-hot weights, each seen only by the scenes
+        # with that fact, need larger steps than a trunk whose every step moves every scene
+        ctx = {id(p) for p in self.net.context_parameters()}
+        rest = [p for p in self.net.parameters() if id(p) not in ctx]
+        self.optim = torch.optim.Adam(
+            [
+                {"params": rest, "lr": trunk_lr or lr},
+                {"params": self.net.context_parameters(), "lr": context_lr or lr},
+            ],
+            lr=lr,
+        )
         self.version = 0
         self.stats = RunningStats()
         self.history: list[float] = []  # mean reward of each update, for curves
@@ -142,6 +179,9 @@ class PromptPolicy:
             prior_kl=s.prior_kl,
             temperature=s.temperature,
             target_kl=s.target_kl,
+            context_lr=s.context_lr,
+            explore=s.explore,
+            trunk_lr=s.trunk_lr,
         )
 
     # acting -------------------------------------------------------------------------------
@@ -154,11 +194,22 @@ class PromptPolicy:
         gen = torch.Generator().manual_seed(int(seed) % (2**63))
         with torch.no_grad():
             logits, _ = self.net(torch.as_tensor(state, dtype=torch.float32)[None])
+        # one_factor: an exploring take is the greedy action with one factor (drawn uniformly)
+        # set to another value sampled at `temperature`, so its reward against the greedy take's
+        # says what that one choice is worth (the benchmark's coordinate search, as exploration);
+        # a joint sample changes seven factors at once and three takes cannot tell them apart
+        one = None
+        if not greedy and self.mode == "learn" and self.explore == "one_factor":
+            one = FACTORS[int(torch.randint(len(FACTORS), (1,), generator=gen))]
         action, log_prob = {}, 0.0
         for f in FACTORS:
             lg = torch.zeros_like(logits[f][0]) if self.mode == "random" else logits[f][0]
-            if greedy and self.mode != "random":
+            if (greedy and self.mode != "random") or (one is not None and f != one):
                 idx = int(lg.argmax())
+            elif f == one:
+                probs = torch.softmax(lg / self.temperature, -1)
+                probs[int(lg.argmax())] = 0.0  # another value than the greedy take's
+                idx = int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
             else:
                 idx = int(torch.multinomial(torch.softmax(lg / self.temperature, -1), 1, generator=gen))
             action[f] = ACTION_FACTORS[f][idx]
