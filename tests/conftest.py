@@ -3,8 +3,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# fixtures shared across folders: a real face and a local S3 server; the RAPO starter graph
-pytest_plugins = ["tests.fixtures.faces", "tests.fixtures.rapo", "tests.faults.runs"]
+# fixtures shared across folders: a real face and a local S3 server; the RAPO starter graph; a
+# local Ray cluster
+pytest_plugins = ["tests.fixtures.faces", "tests.fixtures.rapo", "tests.fixtures.ray", "tests.faults.runs"]
 
 
 # `make test` says which browser tests (Playwright on the system Chromium) it ran, or why not

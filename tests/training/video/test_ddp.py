@@ -29,7 +29,8 @@ def args(model, pairs, out, batch, strategy="ddp", steps=6):
 
 
 def torchrun(*a, port: int) -> list[str]:
-    return [TORCHRUN, "--nproc-per-node", "2", "--master-port", str(port), "--no-python", CINERL, *a]
+    return [TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port),
+            "--no-python", CINERL, *a]  # fmt: skip
 
 
 def curve(out) -> list[float]:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
 from tests.e2e.helpers import CINERL, run
 from tests.generation.wan_tiny import write_tiny_model
+from tests.training.video.test_ddp import TORCHRUN, torchrun
 
 pytestmark = pytest.mark.heavy  # three tiny-Wan runs of 3 steps, two of them on 2 processes: ~1 min
-TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 
 def args(model, prompts, out, per_step, strategy="auto", steps=3):
@@ -27,11 +25,6 @@ def args(model, prompts, out, per_step, strategy="auto", steps=3):
             "--reward", "temporal_flicker", "--lora-rank", "4", "--lora-alpha", "4", "--score-workers", "1",
             "--steps", str(steps), "--prompts-per-step", str(per_step), "--learning-rate", "1e-2",
             "--seed", "7", "--strategy", strategy, "--checkpoint-every", "10"]  # fmt: skip
-
-
-def torchrun(*a, port: int) -> list[str]:
-    return [TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port),
-            "--no-python", CINERL, *a]  # fmt: skip
 
 
 def rows(out) -> list[dict]:

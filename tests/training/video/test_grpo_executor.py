@@ -18,26 +18,6 @@ pytestmark = pytest.mark.heavy  # a Ray cluster's start and two actors importing
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    """A local Ray cluster of 2 CPUs on 127.0.0.1 without a dashboard (as tests/executor's)."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to loopback
-    ray = pytest.importorskip("ray", reason="Ray is not installed (the ray extra)")
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    try:
-        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return tiny_model(tmp_path_factory)
 
