@@ -96,6 +96,18 @@ def build(seed: int) -> WanComponents:
     )
 
 
+def bench_request(args) -> ClipRequest:
+    """The one clip every timed run renders: the prompt embeddings are given ("p", "n")."""
+    return ClipRequest(
+        prompt="p",
+        negative_prompt="n",
+        width=args.width,
+        height=args.height,
+        num_frames=args.frames,
+        seed=args.seed,
+    )
+
+
 def sync_time() -> float:
     torch.cuda.synchronize()
     return time.perf_counter()
@@ -186,16 +198,7 @@ def profile_step(b: WanBackend, args) -> dict:
     b.options.steps = 1
     b.decode = lambda pipe, latents: np.zeros((1, args.frames, args.height, args.width, 3), np.float32)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        b.generate(
-            ClipRequest(
-                prompt="p",
-                negative_prompt="n",
-                width=args.width,
-                height=args.height,
-                num_frames=args.frames,
-                seed=args.seed,
-            )
-        )
+        b.generate(bench_request(args))
         torch.cuda.synchronize()
     by_kind: dict[str, float] = {}
     for ev in prof.key_averages():
@@ -246,16 +249,7 @@ def run_backend(b: WanBackend, args, steps: int):
     b.decode = keep
     torch.cuda.reset_peak_memory_stats()
     t0 = sync_time()
-    clip = b.generate(
-        ClipRequest(
-            prompt="p",
-            negative_prompt="n",
-            width=args.width,
-            height=args.height,
-            num_frames=args.frames,
-            seed=args.seed,
-        )
-    )
+    clip = b.generate(bench_request(args))
     t1 = sync_time()
     timing = clip.metadata["report"]["timing"]
     return (
@@ -674,14 +668,7 @@ def run_a14b(args, name: str, peak: float) -> None:
     b = WanBackend(opts, components=comp)
     b.load()
     b._embeds["p"], b._embeds["n"] = emb, neg
-    req = ClipRequest(
-        prompt="p",
-        negative_prompt="n",
-        width=args.width,
-        height=args.height,
-        num_frames=args.frames,
-        seed=args.seed,
-    )
+    req = bench_request(args)
     t = time.perf_counter()
     b.options.steps = 1
     b.generate(req)  # warm-up: compiles the high-noise expert's block
@@ -806,14 +793,7 @@ def parallel_worker(args) -> None:
         return decode(pipe, latents)
 
     b.decode = keep
-    req = ClipRequest(
-        prompt="p",
-        negative_prompt="n",
-        width=args.width,
-        height=args.height,
-        num_frames=args.frames,
-        seed=args.seed,
-    )
+    req = bench_request(args)
     try:
         t = time.perf_counter()
         b.options.steps = 2
