@@ -220,6 +220,7 @@ def uncompile(comp) -> None:
         comp.transformer.disable_cache()
     restore_processors(comp.transformer)
     comp.transformer.set_attention_backend("native")
+    comp.vae.to(torch.float32)  # --fast's bf16 decode
 
 
 def make_backend(
@@ -260,7 +261,9 @@ def run_backend(b: WanBackend, args, steps: int):
             "total": t1 - t0,
             "peak_gib": torch.cuda.max_memory_allocated() / GiB,
             "plan": b.plan.as_dict(),
-            "speed": {k: b.stats[k] for k in ("attention", "compiled", "step_cache")},
+            "speed": {
+                k: b.stats.get(k) for k in ("attention", "compiled", "step_cache", "decode", "fp8_attention")
+            },
         },
         grabbed,
     )
@@ -361,7 +364,8 @@ def frame_difference(a: np.ndarray, b: np.ndarray) -> dict:
 def decode_levers(comp, args, save) -> list[dict]:
     """The VAE decode of one clip's latents (fp32, as the backend does it) and the levers that
     should not change its output beyond the conv-kernel noise floor: cuDNN autotune (on in the
-    backend), channels-last 3D convolutions, a compiled decoder; a bf16 decode is lossy."""
+    backend), channels-last 3D convolutions, a compiled decoder, against the
+    conv-kernel noise floor (exact fp32 convolutions instead of TF32); a bf16 decode is lossy."""
     vae = comp.vae
     g = torch.Generator("cuda").manual_seed(5)
     lat = torch.randn(
@@ -383,7 +387,11 @@ def decode_levers(comp, args, save) -> list[dict]:
     decode()  # autotune
     s_base, base = decode()
     rows.append(
-        {"lever": "fp32, cuDNN autotune on (the backend's decode)", "s": round(s_base, 2), "lossy": False}
+        {
+            "lever": "fp32, NCDHW, cuDNN autotune on (the decode before channels-last)",
+            "s": round(s_base, 2),
+            "lossy": False,
+        }
     )
     rows.append(
         {
@@ -393,7 +401,23 @@ def decode_levers(comp, args, save) -> list[dict]:
             **frame_difference(base, f_nb),
         }
     )
-    print(rows[-2:], flush=True)
+    # the conv-kernel noise floor: the same decode with exact fp32 convolutions (cuDNN uses TF32
+    # for fp32 convolutions by default, torch.backends.cudnn.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        decode()
+        s_exact, f_exact = decode()
+    finally:
+        torch.backends.cudnn.allow_tf32 = True
+    rows.append(
+        {
+            "lever": "fp32, TF32 off (exact convolutions: the noise floor)",
+            "s": round(s_exact, 2),
+            "lossy": False,
+            **frame_difference(base, f_exact),
+        }
+    )
+    print(rows[-3:], flush=True)
     save(rows)
 
     try:
@@ -403,7 +427,12 @@ def decode_levers(comp, args, save) -> list[dict]:
         decode()
         s, f = decode()
         rows.append(
-            {"lever": "fp32, channels-last 3D", "s": round(s, 2), "lossy": False, **frame_difference(base, f)}
+            {
+                "lever": "fp32, channels-last 3D (the backend's decode)",
+                "s": round(s, 2),
+                "lossy": False,
+                **frame_difference(base, f),
+            }
         )
     except Exception as e:
         rows.append({"lever": "fp32, channels-last 3D", "failed": f"{type(e).__name__}: {str(e)[:300]}"})
@@ -468,58 +497,66 @@ def decode_levers(comp, args, save) -> list[dict]:
     return rows
 
 
+LOSSY_LEVERS = [  # (label, WanSettings overrides): each lossy lever alone, then --fast (all)
+    ("lossy: first-block step cache 0.05 alone", {"step_cache": 0.05}),
+    ("lossy: FP8 self-attention alone", {"fp8_attention": "on"}),
+    ("lossy: bf16 decode alone", {"decode_dtype": "bf16"}),
+    ("--fast (step cache 0.05 + FP8 attention + bf16 decode)", {"fast": True}),
+]
+
+
 def fast_mode(comp, emb, neg, args, flops, peak, save) -> dict:
-    """--fast against the lossless backend on the same seed and steps (--fast-steps): clip time,
-    frame difference (PSNR, SSIM), max latent difference. Every run here is marked lossy."""
+    """Each lossy lever alone and --fast against the lossless backend on the same seed and steps
+    (--fast-steps; --fast-full N adds whole N-step clips): clip time against plain diffusers'
+    (its per-step and decode times, measured here), frame difference (PSNR, SSIM), max latent
+    difference. Every run but the first is marked lossy."""
     from diffusers import FirstBlockCacheConfig  # noqa: F401  (the installed diffusers has it)
 
-    n = args.fast_steps
     run_plain(comp, emb, neg, args, 1, decode=False)
     plain, _ = run_plain(comp, emb, neg, args, 2, decode=True)
-    plain_clip = statistics.median(plain["steps"]) * n + plain["decode"]
+    per_step = statistics.median(plain["steps"])
     out = {
-        "steps": n,
-        "plain_clip_s_estimate": round(plain_clip, 2),
+        "steps": args.fast_steps,
+        "plain_s_per_step": round(per_step, 3),
         "plain_decode_s": round(plain["decode"], 2),
         "runs": [],
+        "note": "plain clip time = its measured s/step x steps + its decode; the others timed whole",
     }
-    uncompile(comp)
-    b = make_backend(comp, emb, neg, args, "on")
-    run_backend(b, args, 1)
-    _, res, lossless = run_backend(b, args, n)
-    out["runs"].append(
-        {
-            "run": "lossless",
-            "lossy": False,
+
+    def clip(label, steps, kw, ref=None):
+        uncompile(comp)
+        b = make_backend(comp, emb, neg, args, "on", **kw)
+        run_backend(b, args, 1)  # warm-up, includes compilation
+        _, res, got = run_backend(b, args, steps)
+        plain_clip = per_step * steps + plain["decode"]
+        row = {
+            "run": label,
+            "steps": steps,
+            "lossy": bool(kw),
             "clip_s": round(res["total"], 2),
+            "decode_s": round(res["decode"], 2),
             "ratio_to_plain": round(res["total"] / plain_clip, 3),
             "speed": res["speed"],
         }
-    )
-    save(out)
-    print(out["runs"][-1], flush=True)
-    for thr in (0.05, 0.1):
-        label = f"--fast: first-block cache, threshold {thr}"
+        if ref is not None:
+            row["latent_max_abs_diff"] = (got["latents"] - ref["latents"]).abs().max().item()
+            row.update(frame_difference(ref["frames"], got["frames"]))
+        out["runs"].append(row)
+        save(out)
+        print(row, flush=True)
+        return got
+
+    n = args.fast_steps
+    lossless = clip("lossless", n, {})
+    for label, kw in LOSSY_LEVERS:
         try:
-            uncompile(comp)
-            b = make_backend(comp, emb, neg, args, "on", step_cache=thr, fast=True)
-            run_backend(b, args, 1)
-            _, res, got = run_backend(b, args, n)
-            out["runs"].append(
-                {
-                    "run": label,
-                    "lossy": True,
-                    "clip_s": round(res["total"], 2),
-                    "ratio_to_plain": round(res["total"] / plain_clip, 3),
-                    "latent_max_abs_diff": (got["latents"] - lossless["latents"]).abs().max().item(),
-                    **frame_difference(lossless["frames"], got["frames"]),
-                    "speed": res["speed"],
-                }
-            )
+            clip(label, n, kw, lossless)
         except Exception as e:
             out["runs"].append({"run": label, "lossy": True, "failed": f"{type(e).__name__}: {str(e)[:300]}"})
-        print(out["runs"][-1], flush=True)
-        save(out)
+            save(out)
+    if args.fast_full:
+        ref = clip("lossless, whole clip", args.fast_full, {})
+        clip("--fast, whole clip", args.fast_full, {"fast": True}, ref)
     out["reward_difference"] = "not measured: the reward suite's models are not on the GPU machine"
     uncompile(comp)
     return out
@@ -536,11 +573,13 @@ def run_extras(comp, emb, neg, args, flops, peak, result: dict) -> None:
 
         return save
 
-    try:
-        decode_levers(comp, args, saver("decode_levers"))
-    except Exception as e:
-        saver("decode_levers_failed")(f"{type(e).__name__}: {str(e)[:400]}")
-    fast_mode(comp, emb, neg, args, flops, peak, saver("fast"))
+    if not args.skip_decode_levers:
+        try:
+            decode_levers(comp, args, saver("decode_levers"))
+        except Exception as e:
+            saver("decode_levers_failed")(f"{type(e).__name__}: {str(e)[:400]}")
+    if not args.skip_fast:
+        fast_mode(comp, emb, neg, args, flops, peak, saver("fast"))
     print(f"wrote {out}")
 
 
@@ -953,7 +992,15 @@ def main() -> None:
     ap.add_argument(
         "--compile-decoder", action="store_true", help="--extras: also try torch.compile(vae.decoder)"
     )
-    ap.add_argument("--fast-steps", type=int, default=12, help="steps of the --extras fast-mode clips")
+    ap.add_argument("--fast-steps", type=int, default=12, help="steps of the --extras lossy-lever clips")
+    ap.add_argument(
+        "--fast-full",
+        type=int,
+        default=0,
+        help="--extras: also time whole --fast and lossless clips of this many steps (e.g. 50)",
+    )
+    ap.add_argument("--skip-decode-levers", action="store_true", help="--extras: only the lossy levers")
+    ap.add_argument("--skip-fast", action="store_true", help="--extras: only the decode levers")
     ap.add_argument("--out", default="benchmarks/out/wan_speed.json")
     ap.add_argument("--profile", action="store_true", help="GPU time by kernel kind for one step")
     ap.add_argument(
@@ -1035,17 +1082,14 @@ def main() -> None:
 
     results = []
     first = None
-    runs = [(None, None)] + [(a, None) for a in args.also_attention] + [(None, m) for m in args.compile_modes]
-    for attn, mode in runs:
-        label = (
-            "CineRL wan backend (lossless defaults)"
-            if mode is None and attn is None
-            else f"CineRL wan backend, attention {attn}"
-            if attn
-            else f"CineRL wan backend, compile mode {mode}"
-        )
+    runs = (
+        [("CineRL wan backend (lossless defaults)", None, None, {})]
+        + [(f"CineRL wan backend, attention {a}", a, None, {}) for a in args.also_attention]
+        + [(f"CineRL wan backend, compile mode {m}", None, m, {}) for m in args.compile_modes]
+    )
+    for label, attn, mode, kw in runs:
         uncompile(comp)
-        backend = make_backend(comp, emb, neg, args, "on", mode, attn)
+        backend = make_backend(comp, emb, neg, args, "on", mode, attn, **kw)
         try:
             t = time.perf_counter()
             run_backend(backend, args, 2)  # warm-up, includes compilation

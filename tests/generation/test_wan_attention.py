@@ -232,4 +232,97 @@ def test_fast_mode_is_off_by_default_and_marked_lossy_when_on(tmp_path):
         "lossy": True,
         "fast": True,
     }
-    assert speeds[True]["decode"] == "fp32"  # the bf16 decode of --fast is for CUDA only
+    # the bf16 decode of --fast is for CUDA only
+    assert speeds[True]["decode"] == ("bf16 (lossy)" if torch.cuda.is_available() else "fp32")
+
+
+def dequantizing_fa3(q, k, v, softmax_scale=None, q_descale=None, k_descale=None, v_descale=None, **_):
+    """What FlashAttention-3's FP8 path computes: attention of the descaled float8 operands."""
+    if q_descale is None:
+        return sdpa_blhd(q, k, v, softmax_scale)
+    assert q.dtype == k.dtype == v.dtype == torch.float8_e4m3fn
+    deq = [x.float() * d[:, None, :, None] for x, d in ((q, q_descale), (k, k_descale), (v, v_descale))]
+    return sdpa_blhd(*deq, softmax_scale).to(torch.bfloat16)
+
+
+def test_fp8_quantize_round_trips_per_head_and_key_smoothing_is_exact():
+    torch.manual_seed(0)
+    x = torch.randn(2, 64, 3, 16) * torch.tensor([0.1, 1.0, 30.0])[None, None, :, None]
+    x8, descale = attention.fp8_quantize(x)
+    assert x8.dtype == torch.float8_e4m3fn and descale.shape == (2, 3)
+    back = x8.float() * descale[:, None, :, None]
+    # e4m3 keeps 3 mantissa bits: each value within 1/16 of itself, or of the head's scale near 0
+    err = (back - x).abs() / (x.abs() + descale[:, None, :, None])
+    assert err.max() < 1 / 16
+    # subtracting the mean key changes every score of a query row by one constant: softmax and
+    # the attention output do not move (SageAttention's smoothing), while the keys shrink
+    q, k, v = torch.randn(3, 1, 32, 2, 8).unbind(0)
+    k = k + 5.0  # a shared offset, the case smoothing is for
+    shifted = k - k.mean(dim=1, keepdim=True)
+    torch.testing.assert_close(sdpa_blhd(q, shifted, v), sdpa_blhd(q, k, v), rtol=1e-5, atol=1e-5)
+    assert shifted.abs().amax() < k.abs().amax() / 2
+
+
+def test_fp8_attention_gives_the_kernel_float8_operands_and_stays_near_sdpa(monkeypatch):
+    mod = fake_fa3(monkeypatch, dequantizing_fa3)
+    monkeypatch.setitem(attention.FA3_STATS, "fp8_calls", 0)
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(1, 128, 2, 64, dtype=torch.bfloat16) for _ in range(3))
+    with torch.no_grad():
+        out = attention.fa3_attention(q, k + 3.0, v, fp8=True)
+        ref = sdpa_blhd(q.float(), k.float() + 3.0, v.float())
+    assert mod.calls == 1 and attention.FA3_STATS["fp8_calls"] == 1 and out.dtype == torch.bfloat16
+    rel = ((out.float() - ref).norm() / ref.norm()).item()
+    assert 0 < rel < 0.06, rel  # lossy, by e4m3's error and no more
+
+
+def test_fp8_probe_says_why_when_the_kernel_has_no_fp8(monkeypatch):
+    def bf16_only(q, k, v, q_descale=None, **kw):
+        if q.dtype == torch.float8_e4m3fn:
+            raise RuntimeError("FlashAttention was built without FP8 support")
+        return sdpa_blhd(q, k, v, **kw)
+
+    fake_fa3(monkeypatch, bf16_only)
+    ok, why = attention.fa3_fp8_runs(64)
+    assert not ok and "FP8 probe failed" in why and "without FP8" in why
+    monkeypatch.setattr(attention, "_PROBES", {})
+    fake_fa3(monkeypatch, dequantizing_fa3)
+    ok, why = attention.fa3_fp8_runs(64)
+    assert ok and "FP8 probe ran" in why
+
+
+def test_fp8_processor_runs_self_attention_in_fp8_and_text_attention_in_bf16(monkeypatch):
+    mod = fake_fa3(monkeypatch, dequantizing_fa3)
+    monkeypatch.setitem(attention.FA3_STATS, "fp8_calls", 0)
+    torch.manual_seed(0)
+    model = make_transformer("ti2v-5b")
+    x = torch.randn(1, model.config.in_channels, 2, 8, 8)
+    text = torch.randn(1, 6, model.config.text_dim)
+    t = torch.tensor([500])
+    with torch.no_grad():
+        ref = model(x, t, text, return_dict=False)[0]
+        attention.install_fa3(model, fp8=True)
+        out = model(x, t, text, return_dict=False)[0].float()
+    layers = model.config.num_layers
+    assert mod.calls == 2 * layers and attention.FA3_STATS["fp8_calls"] == layers
+    rel = ((out - ref).norm() / ref.norm()).item()
+    assert 0 < rel < 0.05, rel
+
+
+@pytest.mark.skipif(not _real_fa3(), reason="needs a CUDA GPU with the fa3-fwd wheel installed")
+def test_real_fa3_fp8_on_cuda_stays_within_fp8_error(monkeypatch):
+    """On the GPU machine: fa3-fwd's FP8 kernel at the 5B's head size against fp32 SDPA."""
+    monkeypatch.setattr(attention, "PROBE_DEVICE", "cuda")
+    ok, why = attention.fa3_fp8_runs(128)
+    assert ok, why
+    g = torch.Generator("cuda").manual_seed(0)
+    q, k, v = (
+        torch.randn(1, 4096, 4, 128, device="cuda", generator=g, dtype=torch.bfloat16) for _ in range(3)
+    )
+    with torch.no_grad():
+        out = attention.fa3_attention(q, k + 2.0, v, fp8=True).float()
+        exact = attention.fa3_attention(q, k + 2.0, v).float()
+    ref = sdpa_blhd(q.float(), k.float() + 2.0, v.float())
+    rel = ((out - ref).norm() / ref.norm()).item()
+    rel_bf16 = ((exact - ref).norm() / ref.norm()).item()
+    assert rel_bf16 < rel < 0.06, (rel, rel_bf16)

@@ -246,7 +246,13 @@ class WanSettings(Group):
     fast: bool = setting(
         False,
         "lossy fast mode: diffusers' first-block step cache (--step-cache, 0.05 when unset) and, "
-        "on CUDA, a bf16 VAE decode",
+        "on CUDA, FP8 self-attention (fa3-fwd, where its FP8 kernel runs) and a bf16 VAE decode",
+    )
+    fp8_attention: Literal["auto", "on", "off"] = setting(
+        "auto", "FP8 self-attention where fa3-fwd's FP8 kernel runs (lossy; auto: with --fast)"
+    )
+    decode_dtype: Literal["auto", "fp32", "bf16"] = setting(
+        "auto", "VAE decode precision (bf16 is lossy; auto: bf16 with --fast on CUDA, else fp32)"
     )
     save_latents: bool = setting(
         False,
@@ -360,6 +366,9 @@ class PolicySettings(Group):
     )
     context_lr: float | None = setting(
         0.1, "Adam learning rate of the scene-plan context heads (None: learning_rate)", gt=0
+    )
+    bias_lr: float | None = setting(
+        None, "Adam learning rate of the heads' biases, the learned prior (None: trunk_lr)", gt=0
     )
     explore: Literal["joint", "one_factor"] = setting(
         "joint", "an exploring take samples every factor, or changes one factor of the greedy action"

@@ -107,7 +107,15 @@ def make(
         None, "--step-cache", help="wan: first-block step cache threshold (lossy, off by default)"
     ),
     wan__fast: Optional[bool] = typer.Option(
-        None, "--fast", help="wan: lossy fast mode (step cache; off by default, marked lossy in the report)"
+        None,
+        "--fast",
+        help="wan: lossy fast mode (step cache, FP8 attention, bf16 decode; off by default, marked lossy)",
+    ),
+    wan__fp8_attention: Optional[str] = typer.Option(
+        None, "--fp8-attention", help="wan: FP8 self-attention, lossy: auto (with --fast), on, off"
+    ),
+    wan__decode_dtype: Optional[str] = typer.Option(
+        None, "--decode-dtype", help="wan: VAE decode precision: auto (bf16 with --fast on CUDA), fp32, bf16"
     ),
     wan__save_latents: Optional[bool] = typer.Option(
         None, "--save-latents", help="wan: keep each take's latents (training data for cinerl train)"

@@ -28,7 +28,9 @@ FA3 = "fa3_fwd"  # the name the backend reports when this module's processor run
 FA3_PIP = "pip install 'cinerl[wan-fast]'  # or: pip install fa3-fwd==0.0.3 (CUDA, Hopper)"
 PROBE_DEVICE = "cuda"  # tests on the CPU point the probe at "cpu"
 _PROBES: dict[tuple, tuple[bool, str]] = {}
-FA3_STATS = {"fa3_calls": 0, "sdpa_fallbacks": 0}
+FA3_STATS = {"fa3_calls": 0, "fp8_calls": 0, "sdpa_fallbacks": 0}
+FP8 = "fa3_fwd_fp8"  # the name reported when `--fast` runs the self-attention in FP8 (lossy)
+FP8_MAX = 448.0  # largest finite float8_e4m3fn
 
 
 def is_rocm() -> bool:
@@ -78,6 +80,40 @@ def _run_probe(mod, head_dim: int, dtype) -> tuple[bool, str]:
     return True, f"fa3-fwd probe ran (relative error {err:.2g} against fp32 SDPA)"
 
 
+def fa3_fp8_runs(head_dim: int) -> tuple[bool, str]:
+    """Whether fa3-fwd's FP8 kernel runs here: one tiny call on quantised operands within FP8's
+    error of SDPA (probed once). `--fast` uses it for self-attention; where it does not run,
+    `--fast` keeps bf16 attention and says why."""
+    key = (int(head_dim), "fp8")
+    if key not in _PROBES:
+        mod, why = fa3_import()
+        if mod is None:
+            _PROBES[key] = (False, why)
+        else:
+            try:
+                _PROBES[key] = _run_fp8_probe(mod, head_dim)
+            except Exception as e:  # a build without FP8, a GPU without FP8 tensor cores
+                _PROBES[key] = (False, f"fa3-fwd FP8 probe failed ({type(e).__name__}: {str(e)[:160]})")
+        log.info("attention: %s", _PROBES[key][1])
+    return _PROBES[key]
+
+
+def _run_fp8_probe(mod, head_dim: int) -> tuple[bool, str]:
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator(PROBE_DEVICE).manual_seed(0)
+    q, k, v = (torch.randn(1, 256, 2, int(head_dim), device=PROBE_DEVICE, generator=g) for _ in range(3))
+    (q8, qd), (k8, kd), (v8, vd) = fp8_quantize(q), fp8_quantize(k, smooth=True), fp8_quantize(v)
+    out = mod.flash_attn_func(q8, k8, v8, q_descale=qd, k_descale=kd, v_descale=vd)
+    out = out[0] if isinstance(out, tuple) else out
+    ref = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v))).transpose(1, 2)
+    err = ((out.float() - ref).norm() / ref.norm()).item()
+    if not err < 0.1:  # e4m3 operands land near 3e-2; NaN fails too
+        return False, f"fa3-fwd FP8 probe: relative error {err:.3g} against SDPA"
+    return True, f"fa3-fwd FP8 probe ran (relative error {err:.2g} against fp32 SDPA)"
+
+
 def fa3_runs(head_dim: int, dtype) -> tuple[bool, str]:
     """Whether fa3-fwd imports and one tiny call on this GPU matches SDPA (probed once)."""
     key = (int(head_dim), str(dtype))
@@ -103,10 +139,11 @@ def _sdpa(query, key, value, attn_mask=None, scale=None):
     return out.transpose(1, 2)
 
 
-def fa3_attention(query, key, value, attn_mask=None, scale=None):
+def fa3_attention(query, key, value, attn_mask=None, scale=None, fp8: bool = False):
     """Attention over (batch, tokens, heads, head_dim) tensors, diffusers' dispatch layout,
     through fa3-fwd's `flash_attn_func`. Falls back to SDPA for a mask (Wan passes none) or
-    whenever a gradient would have to flow through it (the wheel has no backward)."""
+    whenever a gradient would have to flow through it (the wheel has no backward). `fp8`
+    (lossy, `--fast` only) quantises the operands to float8 e4m3 first (fp8_quantize)."""
     import torch
 
     needs_grad = torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad)
@@ -115,10 +152,38 @@ def fa3_attention(query, key, value, attn_mask=None, scale=None):
         if counting:
             FA3_STATS["sdpa_fallbacks"] += 1
         return _sdpa(query, key, value, attn_mask, scale)
+    func = _FA3_FUNC or _load_fa3_func()
+    if fp8:
+        if counting:
+            FA3_STATS["fp8_calls"] += 1
+        (q8, qd), (k8, kd), (v8, vd) = (
+            fp8_quantize(query),
+            fp8_quantize(key, smooth=True),
+            fp8_quantize(value),
+        )
+        out = func(q8, k8, v8, softmax_scale=scale, q_descale=qd, k_descale=kd, v_descale=vd)
+        out = out[0] if isinstance(out, tuple) else out
+        return out.to(query.dtype)
     if counting:
         FA3_STATS["fa3_calls"] += 1
-    out = (_FA3_FUNC or _load_fa3_func())(query, key, value, softmax_scale=scale)
+    out = func(query, key, value, softmax_scale=scale)
     return out[0] if isinstance(out, tuple) else out
+
+
+def fp8_quantize(x, smooth: bool = False):
+    """(batch, tokens, heads, dim) to float8 e4m3 with one scale per (batch, head), the layout of
+    FlashAttention-3's FP8 descale factors (Shah et al. 2024); returns (x8, descale) with
+    x ~= x8 * descale. `smooth` subtracts the mean key over tokens first (SageAttention, Zhang et
+    al. 2024): softmax(q.(k - m)) = softmax(q.k) because q.m is one constant per query row, so the
+    shift is exact and leaves the quantiser only the keys' spread, not their shared offset."""
+    import torch
+
+    x = x.float()
+    if smooth:
+        x = x - x.mean(dim=1, keepdim=True)
+    descale = x.abs().amax(dim=(1, 3)).clamp(min=1e-12) / FP8_MAX  # (batch, heads)
+    x8 = (x / descale[:, None, :, None]).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
+    return x8, descale.contiguous()
 
 
 _FA3_FUNC = None  # fa3_fwd_interface.flash_attn_func, resolved once, outside compiled code
@@ -133,19 +198,21 @@ def _load_fa3_func():
     return _FA3_FUNC
 
 
-def fa3_processor():
-    """diffusers' WanAttnProcessor with the attention call going to fa3_attention."""
+def fa3_processor(fp8: bool = False):
+    """diffusers' WanAttnProcessor with the attention call going to fa3_attention; `fp8` (lossy)
+    runs the self-attention (the long one) in FP8, the 512-token text cross-attention stays bf16."""
     from diffusers.models.transformers import transformer_wan as tw
 
     class FA3WanAttnProcessor(tw.WanAttnProcessor):
         """WanAttnProcessor.__call__ as in diffusers 0.42 (transformer_wan.py), with the two
         `dispatch_attention_fn` calls replaced by `fa3_attention`."""
 
-        kernel = FA3
+        kernel = FP8 if fp8 else FA3
 
         def __call__(
             self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None
         ):
+            low_precision = fp8 and encoder_hidden_states is None  # self-attention only
             encoder_hidden_states_img = None
             if attn.add_k_proj is not None:
                 image_context_length = encoder_hidden_states.shape[1] - 512
@@ -167,7 +234,7 @@ def fa3_processor():
                 key_img = key_img.unflatten(2, (attn.heads, -1))
                 value_img = value_img.unflatten(2, (attn.heads, -1))
                 hidden_states_img = fa3_attention(query, key_img, value_img).flatten(2, 3).type_as(query)
-            hidden_states = fa3_attention(query, key, value, attention_mask)
+            hidden_states = fa3_attention(query, key, value, attention_mask, fp8=low_precision)
             hidden_states = hidden_states.flatten(2, 3).type_as(query)
             if hidden_states_img is not None:
                 hidden_states = hidden_states + hidden_states_img
@@ -191,12 +258,13 @@ def _rotary(hidden_states, freqs_cos, freqs_sin):
     return out.type_as(hidden_states)
 
 
-def install_fa3(model) -> int:
-    """Give every WanAttention of a Wan transformer the fa3-fwd processor; how many."""
+def install_fa3(model, fp8: bool = False) -> int:
+    """Give every WanAttention of a Wan transformer the fa3-fwd processor (`fp8`: lossy FP8
+    self-attention); how many."""
     from diffusers.models.transformers.transformer_wan import WanAttention
 
     _load_fa3_func()  # an import inside the compiled block would break its graph
-    proc = fa3_processor()
+    proc = fa3_processor(fp8)
     n = 0
     for mod in model.modules():
         if isinstance(mod, WanAttention):

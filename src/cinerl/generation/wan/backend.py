@@ -10,7 +10,7 @@ recorded in the clip's metadata, which the report carries.
 Speed, all lossless unless said: a chosen attention backend (FlashAttention-3 from the fa3-fwd
 wheel where it runs, else cuDNN; wan/attention.py), regional compilation of the repeated
 transformer block, one scalar timestep for 5B text-to-video, and, off by default and marked
-lossy (`--fast`), diffusers' first-block step cache.
+lossy (`--fast`), diffusers' first-block step cache, FP8 self-attention and a bf16 decode.
 
 Several GPUs for one clip (`--gpus N`, wan/parallel.py): diffusers' context parallelism
 (Ulysses, ring) or CFG-parallel, one torchrun process per GPU; rank 0 leads and decodes.
@@ -188,11 +188,15 @@ class WanBackend:
             # kernel that returns the log-sum-exp (native SDPA's does not): cuDNN SDPA does both
             attn = CP_ATTENTION_CUDA
         if attn == "fa3_fwd":
-            from cinerl.generation.wan.attention import install_fa3
+            from cinerl.generation.wan.attention import FP8, fa3_fp8_runs, install_fa3
 
+            fp8 = False
+            if (o.fp8_attention == "on" or (o.fp8_attention == "auto" and o.fast)) and scheme is None:
+                fp8, why = fa3_fp8_runs(experts[0].config.attention_head_dim)
+                self.stats["fp8_attention"] = "on (lossy)" if fp8 else f"off: {why}"
             for m in experts:
-                install_fa3(m)
-            self.stats["attention"] = attn
+                install_fa3(m, fp8=fp8)
+            self.stats["attention"] = FP8 if fp8 else attn
         elif attn is not None:
             for m in experts:
                 m.set_attention_backend(attn)
@@ -213,7 +217,7 @@ class WanBackend:
             from cinerl.generation.wan import parallel
 
             self.stats["parallel"] = parallel.apply(scheme, experts, parallel.joined())
-        if o.fast and cuda:
+        if cuda and (o.decode_dtype == "bf16" or (o.decode_dtype == "auto" and o.fast)):
             # lossy: the VAE decode in bf16 (measured on an H200: 6.2 s against 9.3 s in fp32 for
             # 1280x704x121, PSNR 50.8 dB; benchmarks/results/wan_speed_h200_extras.json)
             import torch
@@ -336,7 +340,9 @@ class WanBackend:
                 and image is None,
                 "step_cache": self.stats["step_cache"],
                 "decode": self.stats.get("decode", "fp32"),
-                "lossless": self.stats["step_cache"] is None and self.stats.get("decode", "fp32") == "fp32",
+                "lossless": self.stats["step_cache"] is None
+                and self.stats.get("decode", "fp32") == "fp32"
+                and self.stats["attention"] != "fa3_fwd_fp8",
                 "parallel": self.stats["parallel"],
             },
             "embeddings": {"hits": self.stats["embed_hits"], "misses": self.stats["embed_misses"]},
