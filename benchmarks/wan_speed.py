@@ -547,13 +547,15 @@ def fast_mode(comp, emb, neg, args, flops, peak, save) -> dict:
         return got
 
     n = args.fast_steps
-    lossless = clip("lossless", n, {})
-    for label, kw in LOSSY_LEVERS:
-        try:
-            clip(label, n, kw, lossless)
-        except Exception as e:
-            out["runs"].append({"run": label, "lossy": True, "failed": f"{type(e).__name__}: {str(e)[:300]}"})
-            save(out)
+    if n > 0:  # --fast-steps 0: only the whole clips of --fast-full
+        lossless = clip("lossless", n, {})
+        for label, kw in LOSSY_LEVERS:
+            try:
+                clip(label, n, kw, lossless)
+            except Exception as e:
+                fail = f"{type(e).__name__}: {str(e)[:300]}"
+                out["runs"].append({"run": label, "lossy": True, "failed": fail})
+                save(out)
     if args.fast_full:
         ref = clip("lossless, whole clip", args.fast_full, {})
         clip("--fast, whole clip", args.fast_full, {"fast": True}, ref)
