@@ -13,19 +13,7 @@ from safetensors.torch import load_file
 
 from cinerl.core.errors import UserError
 from cinerl.training.video.grpo import VideoGRPOTrainer, reward_gate, train
-from tests.training.video.test_grpo import config, tiny_model
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory):
-    p = tmp_path_factory.mktemp("prompts") / "prompts.txt"
-    p.write_text("a woman walks\na red boat\n")
-    return p
+from tests.training.video.test_grpo import config
 
 
 def gate_of(*verdicts):

@@ -12,21 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from cinerl.training.video.grpo import VideoGRPOTrainer
-from tests.training.video.test_grpo import config, tiny_model
+from tests.training.video.test_grpo import config
 
 pytestmark = pytest.mark.heavy  # a Ray cluster's start and two actors importing the reward suite: ~40 s
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory):
-    p = tmp_path_factory.mktemp("prompts") / "prompts.txt"
-    p.write_text("a woman walks\na red boat\n")
-    return p
 
 
 KEYS = ("reward_mean", "reward_std", "group_reward_mean", "reward/temporal_flicker", "grad_norm", "clips")

@@ -14,19 +14,7 @@ import torch
 from cinerl.core.media import save_png
 from cinerl.training.video import grpo
 from cinerl.training.video.grpo import PromptItem, VideoGRPOTrainer
-from tests.training.video.test_grpo import config, tiny_model
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory):
-    p = tmp_path_factory.mktemp("prompts") / "prompts.txt"
-    p.write_text("a woman walks\na red boat\n")
-    return p
+from tests.training.video.test_grpo import config
 
 
 def test_i2v_rollouts_start_from_the_runs_first_frame(model, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ def _run_video_grpo(cfg) -> None:
         return
     typer.echo(f"lora:   {result.lora_dir}")
     typer.echo(f"metrics: {result.out / 'metrics.jsonl'}")
+    typer.echo(f"report: {result.out / 'training_report.html'}")
     last = [m for m in result.metrics[-10:] if m.get("reward_mean") is not None]
     if last:
         mean = sum(m["reward_mean"] for m in last) / len(last)

@@ -25,13 +25,25 @@ Each step:
    range 1e-3 as Flow-GRPO's Wan config), plus `kl` times the Gaussian KL of each step to the
    reference model (the same transformer with the LoRA disabled). On the first pass the policy
    is the one that sampled, so the ratio is exactly 1; at initialisation (LoRA B = 0) the KL is 0.
+   A pass that runs out of CUDA memory is redone with the clip batch of every training forward
+   halved (kept halved for the run, in the checkpoints too), the parts' gradients accumulated
+   (`_fitting_pass`, one process).
+
+A14B (`--expert high|low|both`, the Flow-DPO trainer's flag and `dpo.expert_ranges`): rollouts
+always run both experts, as inference does; only the chosen expert gets a LoRA and gradients,
+and the training window is drawn inside the sampling steps that expert denoises (`expert_steps`;
+why inside and not skipped: `_trained_experts`). The LoRA folder holds that expert only and its
+manifest says so, which is what `cinerl make --lora` loads.
 
 Diagnostics per step in `metrics.jsonl` (CleanRL's names): reward mean/std overall, per group and
 per component, approx_kl (0.5 E[(log r)^2]), clip fraction, ratio mean/min/max, kl, entropy proxy
 (the Gaussian steps' entropy per element), rollout/score/train seconds. Checkpoints, resume and
 the LoRA folder are the Flow-DPO trainer's (`dpo.py`): the result loads with `cinerl make
---backend wan --lora DIR`. Each step's prompts, noise and window come from seeds derived from
-(seed, step), so a killed run resumed from its last checkpoint reaches the same LoRA.
+--backend wan --lora DIR`; `training_report.html` (training/report.py) is written at the end and
+on resume. Speed as the Flow-DPO trainer (speed.py): the training attention kernel (logged; never
+the forward-only fa3), regional compile (`--compile/--no-compile`; no flag: on for CUDA).
+Each step's prompts, noise and window come from seeds derived from (seed, step), so a killed run
+resumed from its last checkpoint reaches the same LoRA.
 
 Processes (`--strategy`, strategy.py, shared with the Flow-DPO trainer): one, or several under
 torchrun with DDP or FSDP2; each process rolls out, scores and trains its own groups (global
@@ -177,12 +189,26 @@ def ppo_terms(logp, old_logp, adv, clip_range: float) -> dict[str, torch.Tensor]
     }
 
 
-def window_of(seed: int, step: int, steps: int, window: int) -> range:
-    """The sampling steps trained this step: a contiguous window at a seeded position (all when 0)."""
-    if window <= 0 or window >= steps:
-        return range(steps)
-    start = random.Random(fm.sample_seed(seed, step, -3)).randint(0, steps - window)
+def window_of(seed: int, step: int, steps: int, window: int, inside: range | None = None) -> range:
+    """The sampling steps trained this step: a contiguous window at a seeded position (all when 0)
+    inside `inside` (default every step; with --expert high|low, the steps that expert denoises)."""
+    span = range(steps) if inside is None else inside
+    if window <= 0 or window >= len(span):
+        return span
+    start = random.Random(fm.sample_seed(seed, step, -3)).randint(span.start, span.stop - window)
     return range(start, start + window)
+
+
+def expert_steps(sigmas: torch.Tensor, boundary: float | None, ranges: dict) -> range:
+    """The sampling steps whose model is a trained expert (A14B: high noise at sigma >= boundary,
+    as diffusers' Wan pipelines switch; a contiguous run, since the sigmas fall)."""
+    steps = len(sigmas) - 1
+    names = [
+        ("transformer" if boundary is None or float(sigmas[i]) >= boundary else "transformer_2")
+        for i in range(steps)
+    ]
+    mine = [i for i in range(steps) if names[i] in ranges]
+    return range(mine[0], mine[-1] + 1) if mine else range(0)
 
 
 # ---- scoring jobs (executor/) -----------------------------------------------------------------
@@ -245,6 +271,7 @@ class GRPOResult:
     evaluations: list[dict] = dataclasses.field(default_factory=list)
     curriculum: dict | None = None
     main: bool = True  # the main process (the others of a DDP/FSDP2 run print nothing)
+    speed: dict = dataclasses.field(default_factory=dict)  # attention kernel, compiled blocks
 
 
 @dataclass
@@ -323,6 +350,8 @@ class VideoGRPOTrainer:
         self.width, self.height = fits[0].width, fits[0].height
         self.lengths = [f.num_frames for f in fits]
         self.set_frames(self.lengths[0])
+        self.sigmas = sde.flow_sigmas(cfg.train_steps, self.variant.flow_shift)
+        self.ranges, self.trainable = self._trained_experts()
         import hashlib
 
         named = (
@@ -332,9 +361,47 @@ class VideoGRPOTrainer:
         self.out, self.identity = open_out(
             cfg, {"prompts_sha256": hashlib.sha256(digest).hexdigest(), "reward_weights": self.weights}
         )
-        self.sigmas = sde.flow_sigmas(cfg.train_steps, self.variant.flow_shift)
         self.token = uuid.uuid4().hex
         self.oom_said = False
+        # clips per training forward: the group, halved for the rest of the run after an
+        # out-of-memory error in an optimisation pass (`_fitting_pass`)
+        self.train_chunk, self.train_oom_said = cfg.group_size, False
+        self.speed: dict = {}
+
+    def _trained_experts(self) -> tuple[dict, range]:
+        """--expert: the trained experts (dpo.expert_ranges) and the sampling steps they denoise.
+
+        The window is drawn inside those steps, not over all of them with the others skipped:
+        a rollout (sampling, decoding, scoring a whole group) costs far more than its training
+        forwards, and a window drawn over every step would often fall on the other expert and
+        train nothing. The other expert's steps stay ODE steps, so a group's spread comes from
+        the trained expert's own noise."""
+        from cinerl.training.video.dpo import expert_ranges
+
+        cfg, v = self.cfg, self.variant
+        if cfg.expert != "both" and v.boundary_ratio is None:
+            raise UserError(
+                f"--expert {cfg.expert}: {v.name} has one expert (A14B has a high- and a low-noise one)"
+            )
+        ranges = expert_ranges(v, cfg.expert)
+        inside = expert_steps(self.sigmas, v.boundary_ratio, ranges)
+        if not len(inside):
+            raise UserError(
+                f"--expert {cfg.expert}: none of the {cfg.train_steps} sampling steps is the "
+                f"{cfg.expert}-noise expert's (boundary sigma {v.boundary_ratio}); raise --train-steps"
+            )
+        if cfg.expert != "both":
+            log.info(
+                "--expert %s: training sampling steps %d-%d of %d (%s only)",
+                cfg.expert, inside.start, inside.stop - 1, cfg.train_steps, ", ".join(ranges),
+            )  # fmt: skip
+            if cfg.train_window > len(inside):
+                log.info(
+                    "--train-window %d: the expert denoises %d steps, all trained",
+                    cfg.train_window,
+                    len(inside),
+                )
+        return ranges, inside
 
     def set_frames(self, frames: int) -> None:
         """The rollout length (a curriculum stage's, or --frames) and its latent shape."""
@@ -349,6 +416,9 @@ class VideoGRPOTrainer:
 
     # ---- models ---------------------------------------------------------------------------
     def _setup(self, accel, strategy: str):
+        """Both experts of A14B loaded (rollouts run both), a LoRA on the trained one(s) only;
+        the training attention kernel and regional compile (speed.py, as the Flow-DPO trainer)."""
+        from cinerl.training.video import speed
         from cinerl.training.video.dpo import _dtype
         from cinerl.training.video.model import Experts, add_lora, load_experts, lora_targets
         from cinerl.training.video.strategy import shard
@@ -361,14 +431,27 @@ class VideoGRPOTrainer:
         experts = load_experts(self.model_dir, self.variant, names, self.dtype)
         torch.manual_seed(cfg.seed)
         targets = lora_targets(cfg.lora_targets)
-        for m in experts.values():
-            add_lora(m, cfg.lora_rank, cfg.lora_alpha, targets)
+        for name, m in experts.items():
+            if name in self.ranges:
+                add_lora(m, cfg.lora_rank, cfg.lora_alpha, targets)
+                if cfg.gradient_checkpointing == "on":
+                    m.enable_gradient_checkpointing()
+            else:  # the expert not trained: the base model, frozen, in every rollout
+                m.requires_grad_(False).eval()
             m.to(self.device)
-            if cfg.gradient_checkpointing == "on":
-                m.enable_gradient_checkpointing()
+        # the kernel has a backward (fa3-fwd, forward-only, is never picked for training)
+        self.speed["attention"] = speed.setup_attention(experts.values(), self.dtype)
+        if speed.compile_wanted(cfg.compile_choice(), self.device):  # per block, before FSDP2 wraps them
+            self.speed["compiled_blocks"] = speed.compile_blocks(experts.values())
+        else:
+            why = "--no-compile" if cfg.compile is False else f"no flag: off on {self.device.type}"
+            self.speed["compiled_blocks"] = 0
+            log.info("regional compile off (%s)", why)
+        self.speed["compile"] = cfg.compile_choice()
         if strategy == "fsdp":
             shard(experts.values())
-        self.experts = Experts(experts)
+        self.frozen = {n: m for n, m in experts.items() if n not in self.ranges}
+        self.experts = Experts({n: m for n, m in experts.items() if n in self.ranges})
         # DDP wraps the module for the trained forwards; FSDP2 shards it in place
         self.model = accel.prepare(self.experts) if strategy == "ddp" else self.experts
         self.embeds = self._encode([*self.prompts, ""])
@@ -440,7 +523,7 @@ class VideoGRPOTrainer:
         from cinerl.training.video.model import reference
 
         name = self._expert_of(s)
-        mod = self.experts.experts[name]
+        mod = self.frozen[name] if name in self.frozen else self.experts.experts[name]
         n = x.shape[0]
         text = self.prompts[prompt]
         cond = self.conditions[prompt]
@@ -462,7 +545,7 @@ class VideoGRPOTrainer:
             else _null()
         )
         with autocast:
-            if not lora:
+            if not lora and name not in self.frozen:
                 with reference(mod):
                     v = mod(return_dict=False, **kw)[0]
             elif trained and self.strategy == "ddp":
@@ -599,7 +682,7 @@ class VideoGRPOTrainer:
         cfg, accel = self.cfg, self.accel
         world, rank = accel.num_processes, accel.process_index
         P = cfg.prompts_per_step
-        window = window_of(cfg.seed, step, cfg.train_steps, cfg.train_window)
+        window = window_of(cfg.seed, step, cfg.train_steps, cfg.train_window, self.trainable)
         idx = global_indices(len(self.prompts), cfg.seed, step, P * world)
         slots = list(range(rank * P, (rank + 1) * P))
         t0 = time.perf_counter()
@@ -646,50 +729,16 @@ class VideoGRPOTrainer:
         stats: dict[str, list] = {k: [] for k in ("ratio", "approx_kl", "clipped", "kl", "pg")}
         extremes: dict[str, list] = {k: [] for k in ("ratios", "first_ratio", "first_kl")}
         grad_norm, lr = 0.0, sched.get_last_lr()[0]
+        train_splits = 0
         for pas in range(cfg.passes):
             if not n_terms:
                 break
-            opt.zero_grad(set_to_none=True)
-            terms_left = sum(len(ro.steps) for ro, _ in trained)
-            for ro, a in trained:
-                mask = torch.tensor([x is not None for x in a], device=self.device, dtype=torch.float32)
-                adv = torch.tensor([x if x is not None else 0.0 for x in a], device=self.device)
-                has = bool(mask.sum() > 0)
-                for k, i in enumerate(ro.steps):
-                    terms_left -= 1
-                    x, x_next, old = ro.x[k], ro.x_next[k], ro.old_logp[k]
-                    s = float(self.sigmas[i])
-                    v = self.velocity(x, s, ro.prompt, lora=True, trained=True)
-                    st = sde.sde_mean(x, v, self.sigmas, i, cfg.noise_level)
-                    mean = self._part(ro.prompt, st.mean)
-                    logp = sde.log_prob(self._part(ro.prompt, x_next), mean, st.std)
-                    terms = ppo_terms(logp, old, adv, cfg.clip_range)
-                    loss_per = terms["pg"]
-                    if cfg.kl > 0:
-                        with torch.no_grad():
-                            v_ref = self.velocity(x, s, ro.prompt, lora=False)
-                            ref_mean = sde.sde_mean(x, v_ref, self.sigmas, i, cfg.noise_level).mean
-                        kl = sde.kl_to_reference(mean, self._part(ro.prompt, ref_mean), st.std)
-                        loss_per = loss_per + cfg.kl * kl
-                    # DDP and FSDP2 average the processes' gradients: x world makes the sum of
-                    # every process's terms over the global count, as one process would have it
-                    loss = (loss_per * mask).sum() / mask.sum().clamp_min(1) / n_terms * world
-                    sync = self.strategy != "ddp" or terms_left == 0
-                    with _null() if sync else accel.no_sync(self.model):
-                        loss.backward()
-                    if not has:
-                        continue
-                    for key in ("ratio", "approx_kl", "clipped"):
-                        stats[key].append(_masked(terms[key], mask))
-                    stats["pg"].append(_masked(terms["pg"].detach(), mask))
-                    r = terms["ratio"][mask > 0]
-                    extremes["ratios"] += [float(r.min()), float(r.max())]
-                    if cfg.kl > 0:
-                        stats["kl"].append(_masked(kl.detach(), mask))
-                    if pas == 0:
-                        extremes["first_ratio"] += [float(r.min()), float(r.max())]
-                        if cfg.kl > 0:
-                            extremes["first_kl"].append(float(kl.detach()[mask > 0].max()))
+            st_pass, ext_pass, halved = self._fitting_pass(opt, trained, n_terms, world, pas == 0)
+            train_splits += halved
+            for key in stats:
+                stats[key] += st_pass[key]
+            for key in extremes:
+                extremes[key] += ext_pass[key]
             grad_norm = float(full(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)))
             opt.step()
         sched.step()
@@ -702,6 +751,7 @@ class VideoGRPOTrainer:
             "stats": stats,
             "extremes": extremes,
             "splits": sum(ro.splits for ro in rollouts),
+            "train_splits": train_splits,
             "workers": sorted(workers),
             "t": (rollout_s, gen_s - decode_s, decode_s, score_s, train_s),
         }
@@ -712,6 +762,95 @@ class VideoGRPOTrainer:
         else:
             every = [mine]
         return self._row(every, window, lr, grad_norm)
+
+    def _fitting_pass(self, opt, trained, n_terms: int, world: int, first: bool):
+        """One optimisation pass; on a CUDA out-of-memory error (one process) the clip batch of
+        every training forward is halved for the rest of the run and the pass redone from zero
+        gradients, down to one clip: the same loss, accumulated over the parts. Returns the
+        pass's figures and how many times the batch was halved. Under several processes the
+        error is raised (one process redoing a pass would put DDP's all-reduces and FSDP2's
+        all-gathers out of step), as the Flow-DPO trainer's fallback does."""
+        from cinerl.training.video.speed import is_oom
+
+        halved = 0
+        while True:
+            try:
+                return (*self._train_pass(opt, trained, n_terms, world, first), halved)
+            except Exception as e:
+                if not is_oom(e) or world > 1 or self.train_chunk < 2:
+                    raise
+            # out of the except block: the failed pass's graph and activations are freed here
+            opt.zero_grad(set_to_none=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if not self.train_oom_said:
+                log.warning(
+                    "out of memory in an optimisation pass at %d clips a forward: %d from now on "
+                    "(said once; `train_oom_splits` in metrics.jsonl counts the halvings)",
+                    self.train_chunk,
+                    (self.train_chunk + 1) // 2,
+                )
+                self.train_oom_said = True
+            self.train_chunk = (self.train_chunk + 1) // 2
+            halved += 1
+
+    def _train_pass(self, opt, trained, n_terms: int, world: int, first: bool):
+        """Gradients of one pass over every window step of every trained group, each step's
+        clips in forwards of `train_chunk` clips (the whole group unless memory ran out)."""
+        cfg, accel = self.cfg, self.accel
+        stats: dict[str, list] = {k: [] for k in ("ratio", "approx_kl", "clipped", "kl", "pg")}
+        extremes: dict[str, list] = {k: [] for k in ("ratios", "first_ratio", "first_kl")}
+        opt.zero_grad(set_to_none=True)
+        terms_left = sum(len(ro.steps) for ro, _ in trained)
+        for ro, a in trained:
+            mask = torch.tensor([x is not None for x in a], device=self.device, dtype=torch.float32)
+            adv = torch.tensor([x if x is not None else 0.0 for x in a], device=self.device)
+            has = bool(mask.sum() > 0)
+            n = len(a)
+            parts = [slice(c, min(c + self.train_chunk, n)) for c in range(0, n, self.train_chunk)]
+            for k, i in enumerate(ro.steps):
+                terms_left -= 1
+                s = float(self.sigmas[i])
+                per: dict[str, list] = {k2: [] for k2 in ("ratio", "approx_kl", "clipped", "pg", "kl")}
+                for j, part in enumerate(parts):
+                    x, x_next, old = ro.x[k][part], ro.x_next[k][part], ro.old_logp[k][part]
+                    v = self.velocity(x, s, ro.prompt, lora=True, trained=True)
+                    st = sde.sde_mean(x, v, self.sigmas, i, cfg.noise_level)
+                    mean = self._part(ro.prompt, st.mean)
+                    logp = sde.log_prob(self._part(ro.prompt, x_next), mean, st.std)
+                    terms = ppo_terms(logp, old, adv[part], cfg.clip_range)
+                    loss_per = terms["pg"]
+                    if cfg.kl > 0:
+                        with torch.no_grad():
+                            v_ref = self.velocity(x, s, ro.prompt, lora=False)
+                            ref_mean = sde.sde_mean(x, v_ref, self.sigmas, i, cfg.noise_level).mean
+                        kl = sde.kl_to_reference(mean, self._part(ro.prompt, ref_mean), st.std)
+                        loss_per = loss_per + cfg.kl * kl
+                        per["kl"].append(kl.detach())
+                    # DDP and FSDP2 average the processes' gradients: x world makes the sum of
+                    # every process's terms over the global count, as one process would have it;
+                    # a part's loss is over the whole group's count, so the parts add up to it
+                    loss = (loss_per * mask[part]).sum() / mask.sum().clamp_min(1) / n_terms * world
+                    sync = self.strategy != "ddp" or (terms_left == 0 and j == len(parts) - 1)
+                    with _null() if sync else accel.no_sync(self.model):
+                        loss.backward()
+                    for key in ("ratio", "approx_kl", "clipped"):
+                        per[key].append(terms[key])
+                    per["pg"].append(terms["pg"].detach())
+                if not has:
+                    continue
+                terms = {key: torch.cat(parts_of) for key, parts_of in per.items() if parts_of}
+                for key in ("ratio", "approx_kl", "clipped", "pg"):
+                    stats[key].append(_masked(terms[key], mask))
+                r = terms["ratio"][mask > 0]
+                extremes["ratios"] += [float(r.min()), float(r.max())]
+                if cfg.kl > 0:
+                    stats["kl"].append(_masked(terms["kl"], mask))
+                if first:
+                    extremes["first_ratio"] += [float(r.min()), float(r.max())]
+                    if cfg.kl > 0:
+                        extremes["first_kl"].append(float(terms["kl"][mask > 0].max()))
+        return stats, extremes
 
     def _row(self, every: list[dict], window: range, lr: float, grad_norm: float) -> dict:
         """The step's metrics row from every process's figures (in rank order)."""
@@ -747,6 +886,8 @@ class VideoGRPOTrainer:
             "train_s": round(max(x[4] for x in t), 4),
             "score_processes": len({w for m in every for w in m["workers"]}),
             "rollout_oom_splits": sum(m["splits"] for m in every),
+            "train_oom_splits": sum(m["train_splits"] for m in every),
+            "train_chunk": self.train_chunk,
             "processes": len(every),
         }
         for name in self.weights:
@@ -891,7 +1032,7 @@ class VideoGRPOTrainer:
         from cinerl.training.video.strategy import TrainState, accelerator, resolve_strategy
 
         cfg = self.cfg
-        accel = accelerator(1 if self.variant.boundary_ratio is None else 2)
+        accel = accelerator(len(self.ranges))  # DDP: unused parameters when two experts train
         world, main = accel.num_processes, accel.is_main_process
         strategy = resolve_strategy(cfg.strategy, world)
         fsdp = strategy == "fsdp"
@@ -914,6 +1055,8 @@ class VideoGRPOTrainer:
                     "another --out"
                 )
             start, curriculum_state = saved["step"], saved.get("curriculum")
+            # a batch halved after an out-of-memory error stays halved: the same sums as before
+            self.train_chunk = int(saved.get("train_chunk", cfg.group_size))
             log.info("resumed from %s (step %d)", found[-1], start)
         logged = [m for m in read_metrics(self.out) if m.get("step", 0) <= start]
         metrics = [m for m in logged if m.get("kind") != "eval"]
@@ -924,6 +1067,8 @@ class VideoGRPOTrainer:
                 json.dumps({"identity": self.identity, "config": dataclasses.asdict(cfg)}, indent=2),
             )
             atomic_write_text(self.out / METRICS, "".join(json.dumps(m) + "\n" for m in logged))
+            if start:  # the interrupted run's report, before this one adds to it
+                self.write_report(metrics, evaluations, curriculum_state)
         accel.wait_for_everyone()
         curriculum = None
         if self.stages:
@@ -945,6 +1090,7 @@ class VideoGRPOTrainer:
                     "processes": world,
                     "config": config_hash(self.identity),
                     "curriculum": curriculum.state() if curriculum else None,
+                    "train_chunk": self.train_chunk,
                 }
                 save_checkpoint(self.out, at, lora, optim, sched, cfg.keep_checkpoints, extra)
             accel.wait_for_everyone()
@@ -1018,9 +1164,66 @@ class VideoGRPOTrainer:
             save_grpo_lora(self.out, self.experts, sds, self.variant, cfg, step, metrics)
             if curriculum is not None:
                 curriculum.write(self.out)
+            self.write_report(metrics, evaluations, curriculum.state() if curriculum else None)
         accel.wait_for_everyone()
         return GRPOResult(
-            self.out, step, self.out, metrics, evaluations, curriculum.state() if curriculum else None, main
+            self.out,
+            step,
+            self.out,
+            metrics,
+            evaluations,
+            curriculum.state() if curriculum else None,
+            main,
+            dict(self.speed),
+        )
+
+    def report_series(self) -> tuple[str, ...]:
+        """The report's curves: the reward and each component, then CleanRL's PPO diagnostics
+        and the step's time split."""
+        return (
+            "reward_mean",
+            "reward_std",
+            *(f"reward/{n}" for n in self.weights),
+            "approx_kl",
+            "clip_fraction",
+            "kl",
+            "ratio_mean",
+            "policy_loss",
+            "grad_norm",
+            "clips_dropped",
+            "rollout_s",
+            "score_s",
+            "train_s",
+            "seconds",
+        )
+
+    def write_report(self, metrics: list[dict], evaluations: list[dict], curriculum: dict | None) -> Path:
+        """training_report.html (training/report.py, as the Flow-DPO trainer writes it): the
+        curves from the metrics rows, the evaluation rows (LoRA against the untrained model)."""
+        from cinerl.training.report import write_training_report
+        from cinerl.training.video.dpo import report_row
+
+        notes = [f"{k}: {v}" for k, v in self.speed.items()]
+        dropped: dict[str, int] = {}
+        for m in metrics:
+            for k, v in (m.get("dropped_why") or {}).items():
+                dropped[k] = dropped.get(k, 0) + v
+        notes += [f"clips dropped ({n}): {why}" for why, n in sorted(dropped.items())]
+        for key, what in (("rollout_oom_splits", "rollout"), ("train_oom_splits", "optimisation pass")):
+            n = sum(m.get(key) or 0 for m in metrics)
+            if n:
+                notes.append(f"out of memory: {what} batches halved {n} time(s)")
+        if self.cfg.expert != "both":
+            notes.append(f"--expert {self.cfg.expert}: LoRA of {', '.join(self.ranges)} only")
+        return write_training_report(
+            self.out,
+            "Flow-GRPO video LoRA",
+            metrics,
+            dataclasses.asdict(self.cfg),
+            series=self.report_series(),
+            curriculum=curriculum,
+            evaluations=[report_row(e) for e in evaluations],
+            notes=notes,
         )
 
 
@@ -1076,6 +1279,7 @@ def save_grpo_lora(
         "alpha": cfg.lora_alpha,
         "targets": lora_targets(cfg.lora_targets),
         "reward": parse_reward(cfg.reward) if cfg.reward else "settings",
+        "expert": cfg.expert,
         "final": {"reward_mean": sum(m["reward_mean"] for m in last) / len(last) if last else None},
     }
     atomic_write_text(out / fmt.MANIFEST, json.dumps(manifest, indent=2))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 from cinerl.core.errors import UserError
 from cinerl.training.video.config import _f
@@ -52,8 +53,20 @@ class VideoGRPOConfig:
     lora_rank: int = _f(32, "LoRA rank")
     lora_alpha: float = _f(64.0, "LoRA alpha (scale alpha / rank)")
     lora_targets: str = _f("attn", "LoRA targets: attn (attn1/attn2 to_q,to_k,to_v,to_out.0), ffn, suffixes")
+    # A14B: the Flow-DPO trainer's --expert (config.py); rollouts always run both experts
+    expert: str = _f(
+        "both", "A14B: train the high-noise, low-noise or both experts (high|low|both; rollouts use both)"
+    )
     gradient_checkpointing: str = _f("off", "gradient checkpointing of the transformer blocks: on, off")
     mixed_precision: str = _f("auto", "auto (bf16 weights on CUDA, fp32 on CPU), no, bf16")
+    # None (no flag): on for CUDA, off on the CPU, as the Flow-DPO trainer's `--compile auto`.
+    # Optional[bool], not bool | None: the CLI generator (train_video._type_of) unwraps
+    # typing.Union, so this gives --compile/--no-compile
+    compile: Optional[bool] = _f(
+        None,
+        "regional torch.compile of each transformer block (no flag: on for CUDA, off on the CPU)",
+        neutral=True,
+    )
     score_workers: int = _f(2, "threads submitting scoring jobs beside the rollouts", neutral=True)
     executor: str = _f(
         "local", "where clips are scored: local (this process, threads) or ray (actors)", neutral=True
@@ -88,6 +101,10 @@ class VideoGRPOConfig:
     def identity(self) -> dict:
         d = dataclasses.asdict(self)
         return {k: v for k, v in d.items() if k not in self.neutral_fields()}
+
+    def compile_choice(self) -> str:
+        """--compile as speed.compile_wanted takes it: on, off, or auto (no flag)."""
+        return "auto" if self.compile is None else ("on" if self.compile else "off")
 
     def parsed_size(self) -> tuple[int, int]:
         import re
@@ -125,6 +142,8 @@ class VideoGRPOConfig:
             p.append("--learning-rate must be positive and --lora-rank at least 1")
         if self.frames < 1 or (self.frames - 1) % 4:
             p.append(f"--frames must be 4k+1 (Wan's VAE), got {self.frames}")
+        if self.expert not in ("high", "low", "both"):
+            p.append(f"--expert must be high, low or both (got {self.expert!r})")
         if self.gradient_checkpointing not in ("on", "off"):
             p.append("--gradient-checkpointing must be on or off")
         if self.mixed_precision not in ("auto", "no", "bf16"):
