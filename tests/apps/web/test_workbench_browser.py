@@ -1,7 +1,10 @@
 """A real browser (Playwright driving the system Chromium) makes a tiny previz film through
 `cinerl ui`: estimate, plan only, approve, watch the takes arrive, retake a scene, choose a
 take, download the film. Screenshots of each page go to the test's tmp folder (their paths are
-printed), and so do the page-load times.
+printed), and so do the page-load times: the finished 6-scene run's workbench opened cold (a new
+browser context, empty cache) and reloaded, three times each, wall time and the renderer's
+main-thread busy time (CDP Performance.getMetrics TaskDuration). Issue 16's bound, 1 s, is
+asserted on the medians when the machine is idle enough to judge it.
 
 Heavy: the film plans (spaCy) and shoots through the UI's worker on two shared cores, about two
 minutes (make test-heavy)."""
@@ -13,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -32,6 +36,36 @@ if CHROMIUM is None:
     )
 
 PROMPT = "A fox and a girl walk through a snowy forest to the old mill at dawn."
+RUN_SHOWN = "(document.querySelector('#status')?.innerText ?? '').includes('tiny')"
+LOADS = 3  # cold loads and reloads of the 6-scene run (medians judged)
+
+
+def busy_s(cdp) -> float:
+    """The renderer main thread's busy time so far (tasks run, in seconds)."""
+    return next(
+        m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration"
+    )
+
+
+def open_run(browser, url: str) -> tuple[float, float, float, float]:
+    """Cold load (a new context: empty cache, a new renderer) and a reload of the same page,
+    each until the newest run's status line is on it: (cold s, cold busy s, reload s, reload
+    busy s). The reload's busy time is the counter's growth, or its value if the reload got a
+    new renderer (the counter starts again)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = ctx.new_page()
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    b0, t0 = busy_s(cdp), time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(RUN_SHOWN, polling=16)
+    cold, cold_busy = time.perf_counter() - t0, busy_s(cdp) - b0
+    b0, t0 = busy_s(cdp), time.perf_counter()
+    page.reload()
+    page.wait_for_function(RUN_SHOWN, polling=16)
+    again, b1 = time.perf_counter() - t0, busy_s(cdp)
+    ctx.close()
+    return cold, cold_busy, again, b1 - b0 if b1 >= b0 else b1
 
 
 def free_port() -> int:
@@ -157,18 +191,8 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
             page.locator("#dl-film-mp4").click()
         got = Path(dl.value.path()).read_bytes()
         shot("5_film")
-        # a first visit to the finished 6-scene run: a new context has an empty cache
-        fresh = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
-        t0 = time.monotonic()
-        fresh.goto(url)
-        fresh.wait_for_selector("#prompt textarea")
-        loads.append(("first load, 6-scene run (cold cache)", time.monotonic() - t0))
-        fresh.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('tiny')")
-        loads.append(("first load, run shown", time.monotonic() - t0))
-        t0 = time.monotonic()
-        fresh.reload()
-        fresh.wait_for_function("(document.querySelector('#status')?.innerText ?? '').includes('tiny')")
-        loads.append(("reload, run shown", time.monotonic() - t0))
+        # first visits to the finished 6-scene run (a new context has an empty cache), reloaded
+        opened = [open_run(browser, url) for _ in range(LOADS)]
         browser.close()
     plan = json.loads((runs / "tiny" / "story" / "bible.json").read_text())
     assert plan["characters"][0]["age"] == 33  # the field edit was saved, approved and shot
@@ -179,10 +203,15 @@ def test_make_a_film_through_the_workbench(server, tmp_path):
     load = os.getloadavg()[0]
     for what, seconds in loads:
         print(f"page {what}: {seconds:.2f} s (load average {load:.1f} on {os.cpu_count()} CPUs)")
-    # The target is 1 s; the machine is shared, so the bound is generous and asserted only when
-    # the load average leaves the page a CPU of its own (on a busy host it is printed, not judged).
+    cold, cold_busy, again, again_busy = (statistics.median(x) for x in zip(*opened))
+    print(
+        f"6-scene run's workbench, median of {LOADS}: first load (cold cache) {cold:.2f} s "
+        f"(main thread busy {cold_busy:.2f} s), reload {again:.2f} s (busy {again_busy:.2f} s); "
+        f"each: {[tuple(round(v, 2) for v in x) for x in opened]}"
+    )
+    # Issue 16: under 1 s. The machine is shared, so the bound is asserted only when the load
+    # average leaves the page a CPU of its own (on a busy host it is printed, not judged).
     if load < (os.cpu_count() or 1) - 0.5:
-        worst = max(s for what, s in loads if what.startswith("first load"))
-        assert worst < 3.0, loads
+        assert cold < 1.0 and again < 1.0, opened
     else:
         print(f"page-load bound not asserted: load average {load:.1f} on {os.cpu_count()} CPUs")

@@ -324,8 +324,14 @@ def build_ui(runs: Path, worker: Worker):
     from cinerl.runtime import edits
     from cinerl.runtime.estimate import estimate_prompt, lines
 
+    def text(value=None, **kw):
+        """Every message is HTML we escape ourselves: one component kind on the page, not two
+        (gr.Markdown pulls in its parser and Prism, ~80 KB of script on every first load), and
+        without gr.HTML's default click listener (a script compiled per component)."""
+        return gr.HTML(value, js_on_load=None, **kw)
+
     def err(e: Exception) -> str:
-        return f"**error:** {_esc(e)}"
+        return f"<b>error:</b> {_esc(e)}"
 
     def view(name: str | None) -> dict:
         return edits.run_view(run_dir(runs, name)) if name else {}
@@ -339,7 +345,7 @@ def build_ui(runs: Path, worker: Worker):
             est = estimate_prompt(check_prompt(prompt), settings, budget or None)
         except (UserError, Unavailable, ValueError) as e:
             return err(e)
-        return "\n\n".join(lines(est))
+        return "".join(f"<p>{_esc(x)}</p>" for x in lines(est))
 
     def start(prompt, backend, scenes, takes, size, fps, budget, music, llm, llm_url, name, plan_only):
         try:
@@ -353,20 +359,30 @@ def build_ui(runs: Path, worker: Worker):
 
             worker.submit(name, "plan" if plan_only else "make", work)
         except (UserError, Unavailable, ValueError) as e:
-            return err(e), gr.Dropdown(choices=run_names(runs))
+            return err(e), gr.Dropdown(choices=run_names(runs)), *[gr.skip()] * 7
         what = "planning (then approve it in Storyboard)" if plan_only else "making the film"
         names = run_names(runs)
-        return f"**{_esc(name)}**: {what}; follow it in Shooting.", gr.Dropdown(
-            choices=names if name in names else [name, *names], value=name
+        return (
+            f"<b>{_esc(name)}</b>: {what}; follow it in Shooting.",
+            gr.Dropdown(choices=names if name in names else [name, *names], value=name),
+            *load(name),  # the new run's (empty) tabs, and the timer on: the job is queued
         )
 
+    def ticking(on: bool = True):
+        """The 1 s timer runs only while a job does: idle, a tick would be a request and a redraw
+        of three components every second, the first one landing inside the page load."""
+        return gr.Timer(active=on)
+
     def load(name):
+        """Every tab's view of one run, and the timer on while a job of it runs (a reload during
+        a job follows it again)."""
         try:
             v = view(name)
         except UserError:
             v = {}
+        tick = ticking(bool(name) and worker.busy(name))
         if not v:
-            return "<p>Choose or start a run.</p>", "", "", "", "", runs_rows()
+            return "<p>Choose or start a run.</p>", "", "", "", "", runs_rows(), tick
         bible = (
             (run_dir(runs, name) / "story" / "bible.json").read_text(encoding="utf-8")
             if v.get("bible")
@@ -375,42 +391,60 @@ def build_ui(runs: Path, worker: Worker):
         return (
             storyboard_html(name, v),
             bible,
-            takes_html(name, v),
+            shoot_html(name, v),
             film_html(name),
             status_line(name, v),
             runs_rows(),
+            tick,
         )
 
     def status_line(name, v) -> str:
         job = worker.jobs.get(name)
         line = (
-            f"**{_esc(name)}**: {_esc(v.get('status', 'starting'))}, {v.get('scenes_shot', 0)} scenes shot, "
-            f"{v.get('takes', 0)} takes"
+            f"<p><b>{_esc(name)}</b>: {_esc(v.get('status', 'starting'))}, {v.get('scenes_shot', 0)} "
+            f"scenes shot, {v.get('takes', 0)} takes"
         )
         if v.get("continuity_stale"):
             line += f"; continuity stale: scene {', '.join(map(str, v['continuity_stale']))}"
+        line += "</p>"
         if job is not None:
-            line += f"\n\njob: {_esc(job.label)} ({job.status}) {_esc(job.stage)}"
+            line += f"<p>job: {_esc(job.label)} ({_esc(job.status)}) {_esc(job.stage)}</p>"
             if job.error:
-                line += f"\n\n**error:** {_esc(job.error)}"
+                line += f"<p><b>error:</b> {_esc(job.error)}</p>"
         return line
 
-    def live(name):
-        if not name:
-            return "", "", ""
-        try:
-            v = view(name)
-        except UserError:  # a run the worker has not created yet
-            v = {}
+    def shoot_html(name, v) -> str:
+        """The job's last lines, the reward curve and every take (the same on a page load as
+        while a job runs, so the last tick changes nothing but the new takes)."""
         job = worker.jobs.get(name)
         rewards = [(t["scene"], t["reward"]) for t in job.takes] if job else []
         if not rewards:
             rewards = [(s, t["reward"]) for s, ts in sorted(v.get("scene_takes", {}).items()) for t in ts]
         recent = "<br>".join(_esc(x) for x in (job.lines[-8:] if job else []))
+        return f"<div id='log'>{recent}</div>{curve_svg(rewards)}" + takes_html(name, v)
+
+    def live(name, bible_text):
+        """A tick while a job runs: status, takes and film; the job's end also redraws the
+        board and the run list, fills the bible box if it is empty (never over an edit) and
+        stops the timer."""
+        if not name:
+            return gr.skip(), gr.skip(), "", "", "", gr.skip(), ticking(False)
+        try:
+            v = view(name)
+            plan = run_dir(runs, name) / "story" / "bible.json"
+        except UserError:  # a run the worker has not created yet
+            v, plan = {}, None
+        running = worker.busy(name)
         return (
-            status_line(name, v),
-            f"<div id='log'>{recent}</div>{curve_svg(rewards)}" + takes_html(name, v),
+            gr.skip() if running or not v else storyboard_html(name, v),
+            gr.skip()
+            if running or bible_text or plan is None or not plan.is_file()
+            else plan.read_text(encoding="utf-8"),
+            shoot_html(name, v),
             film_html(name) if v else "",
+            status_line(name, v),
+            gr.skip() if running else runs_rows(),
+            gr.skip() if running else ticking(False),
         )
 
     def approve(name, bible_text):
@@ -427,8 +461,8 @@ def build_ui(runs: Path, worker: Worker):
                 atomic_write_text(path, bible_text)
             worker.submit(name, "approve", lambda hooks: edits.approve(out, hooks=hooks))
         except (UserError, Unavailable) as e:
-            return err(e)
-        return f"**{_esc(name)}**: approved; shooting (see Shooting)."
+            return err(e), gr.skip()
+        return f"<b>{_esc(name)}</b>: approved; shooting (see Shooting).", ticking()
 
     def show_scene(name, scene):
         v = view(name)
@@ -439,8 +473,8 @@ def build_ui(runs: Path, worker: Worker):
             out = run_dir(runs, name)
             worker.submit(name, "choose", lambda hooks: edits.choose(out, int(scene), int(take), hooks=hooks))
         except (UserError, Unavailable) as e:
-            return err(e)
-        return f"choosing take {int(take)} of scene {int(scene)}..."
+            return err(e), gr.skip()
+        return f"choosing take {int(take)} of scene {int(scene)}...", ticking()
 
     def retake(name, scene, n, prompt, cascade):
         try:
@@ -452,8 +486,8 @@ def build_ui(runs: Path, worker: Worker):
 
             worker.submit(name, "retake", work)
         except (UserError, Unavailable) as e:
-            return err(e)
-        return f"retaking scene {int(scene)}..."
+            return err(e), gr.skip()
+        return f"retaking scene {int(scene)}...", ticking()
 
     def resume(name):
         try:
@@ -461,8 +495,8 @@ def build_ui(runs: Path, worker: Worker):
             prompt, settings = edits.run_settings(out)
             worker.submit(name, "resume", lambda hooks: edits.make(prompt, out, settings, hooks=hooks))
         except (UserError, Unavailable) as e:
-            return err(e)
-        return f"resuming {_esc(name)}..."
+            return err(e), gr.skip()
+        return f"resuming {_esc(name)}...", ticking()
 
     def runs_rows() -> str:
         head = "".join(f"<th>{h}</th>" for h in ("run", "status", "scenes shot", "takes", "continuity stale"))
@@ -485,11 +519,11 @@ def build_ui(runs: Path, worker: Worker):
         return rows
 
     with gr.Blocks(title="CineRL workbench") as demo:
-        gr.Markdown("# CineRL workbench")
+        text("<h1>CineRL workbench</h1>")
         with gr.Row():
             run = gr.Dropdown(choices=run_names(runs), label="Run", elem_id="run", allow_custom_value=True)
             refresh = gr.Button("Refresh", elem_id="refresh", scale=0)
-        status = gr.Markdown(elem_id="status")
+        status = text(elem_id="status")
         with gr.Tabs():
             with gr.Tab("New film", elem_id="tab-new"):
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="prompt")
@@ -518,12 +552,12 @@ def build_ui(runs: Path, worker: Worker):
                     est_btn = gr.Button("Estimate", elem_id="estimate")
                     plan_btn = gr.Button("Plan only", elem_id="plan-only")
                     make_btn = gr.Button("Make the film", elem_id="make", variant="primary")
-                new_out = gr.Markdown(elem_id="new-out")
-            with gr.Tab("Storyboard", elem_id="tab-board"):
-                board = gr.HTML(elem_id="board")
+                new_out = text(elem_id="new-out")
+            with gr.Tab("Storyboard", elem_id="tab-board") as board_tab:
+                board = text(elem_id="board")
                 # a plain textbox, not gr.Code: CodeMirror is 400 KB of script the first page
                 # load would wait for (the 1 s first-load target)
-                board_out = gr.Markdown(elem_id="board-out")
+                board_out = text(elem_id="board-out")
                 bible = gr.Textbox(
                     label="story/bible.json (edit, then approve)",
                     lines=14,
@@ -532,9 +566,10 @@ def build_ui(runs: Path, worker: Worker):
                     elem_classes=["mono"],
                 )
 
-                # drawn again when the run changes, on Refresh and on a page load (a plan that
-                # has just been made appears with the board)
-                @gr.render(inputs=[run], triggers=[run.change, refresh.click, demo.load])
+                # drawn when the tab opens, when the run is changed and on Refresh: not on a page
+                # load, where the tab is hidden and its ~30 fields would be built, sent and
+                # mounted before anyone looks at them
+                @gr.render(inputs=[run], triggers=[board_tab.select, run.input, refresh.click])
                 def plan_fields(name):
                     """Characters and scenes field by field (the JSON below holds the rest); the
                     fields say interactive=True: in gr.render Gradio would draw them read-only"""
@@ -556,7 +591,7 @@ def build_ui(runs: Path, worker: Worker):
                         except (ValueError, KeyError, TypeError):
                             rows = {}
                     fields = []
-                    gr.Markdown("#### Characters")
+                    text("<h4>Characters</h4>")
                     for c in plan.characters:
                         with gr.Row():
                             fields += [
@@ -584,7 +619,7 @@ def build_ui(runs: Path, worker: Worker):
                                     interactive=True,
                                 ),
                             ]
-                    gr.Markdown("#### Scenes")
+                    text("<h4>Scenes</h4>")
                     for sc in plan.scenes:
                         with gr.Row():
                             fields.append(
@@ -637,14 +672,14 @@ def build_ui(runs: Path, worker: Worker):
 
                 approve_btn = gr.Button("Save and approve", elem_id="approve", variant="primary")
             with gr.Tab("Shooting", elem_id="tab-shoot"):
-                shoot = gr.HTML(elem_id="shoot")
+                shoot = text(elem_id="shoot")
                 resume_btn = gr.Button("Resume an interrupted run", elem_id="resume")
-                resume_out = gr.Markdown()
+                resume_out = text()
             with gr.Tab("Scenes", elem_id="tab-scenes"):
                 with gr.Row():
                     scene_no = gr.Number(1, precision=0, label="Scene", elem_id="scene-no")
                     show_btn = gr.Button("Show takes", elem_id="show-takes", scale=0)
-                scene_takes = gr.HTML(elem_id="scene-takes")
+                scene_takes = text(elem_id="scene-takes")
                 with gr.Row():
                     take_no = gr.Number(1, precision=0, label="Take", elem_id="take-no")
                     choose_btn = gr.Button("Choose this take", elem_id="choose")
@@ -655,14 +690,16 @@ def build_ui(runs: Path, worker: Worker):
                     )
                     cascade = gr.Checkbox(label="Cascade to stale scenes", elem_id="cascade")
                     retake_btn = gr.Button("Retake", elem_id="retake")
-                scene_out = gr.Markdown(elem_id="scene-out")
+                scene_out = text(elem_id="scene-out")
             with gr.Tab("Film", elem_id="tab-film"):
-                film = gr.HTML(elem_id="film")
+                film = text(elem_id="film")
                 # an HTML table, not gr.Dataframe (120 KB of script on the first page load)
-                runs_table = gr.HTML(elem_id="runs")
-        timer = gr.Timer(1.0)
-        outs = [board, bible, shoot, film, status, runs_table]
-        run.change(load, [run], outs)
+                runs_table = text(elem_id="runs")
+        timer = gr.Timer(1.0, active=False)  # on while a job runs (ticking)
+        outs = [board, bible, shoot, film, status, runs_table, timer]
+        # .input, not .change: a change also fires when an event sets the run (the page load,
+        # Make), which would load every tab a second time
+        run.input(load, [run], outs)
         refresh.click(lambda: gr.Dropdown(choices=run_names(runs)), None, [run]).then(load, [run], outs)
 
         # a fresh page (or a reload) lists the runs as they are now and opens the newest, in one
@@ -672,18 +709,21 @@ def build_ui(runs: Path, worker: Worker):
             newest = names[0] if names else None
             return (gr.Dropdown(choices=names, value=newest), *load(newest))
 
-        demo.load(first_view, None, [run, *outs])
-        timer.tick(live, [run], [status, shoot, film])
+        # quick, so off the queue: one POST instead of a queue join and an event stream; and no
+        # progress overlays (seven animated spinners drawn and removed inside the page load)
+        quiet = {"queue": False, "show_progress": "hidden"}
+        demo.load(first_view, None, [run, *outs], **quiet)
+        timer.tick(live, [run, bible], outs, **quiet)
         film_fields = [prompt, backend, scenes, takes, size, fps, budget, music, llm, llm_url]
         est_btn.click(on_estimate, film_fields, [new_out])
         inputs = [*film_fields, name]
-        plan_btn.click(lambda *a: start(*a, True), inputs, [new_out, run])
-        make_btn.click(lambda *a: start(*a, False), inputs, [new_out, run])
-        approve_btn.click(approve, [run, bible], [board_out])
+        plan_btn.click(lambda *a: start(*a, True), inputs, [new_out, run, *outs])
+        make_btn.click(lambda *a: start(*a, False), inputs, [new_out, run, *outs])
+        approve_btn.click(approve, [run, bible], [board_out, timer])
         show_btn.click(show_scene, [run, scene_no], [scene_takes])
-        choose_btn.click(choose, [run, scene_no, take_no], [scene_out])
-        retake_btn.click(retake, [run, scene_no, more, re_prompt, cascade], [scene_out])
-        resume_btn.click(resume, [run], [resume_out])
+        choose_btn.click(choose, [run, scene_no, take_no], [scene_out, timer])
+        retake_btn.click(retake, [run, scene_no, more, re_prompt, cascade], [scene_out, timer])
+        resume_btn.click(resume, [run], [resume_out, timer])
     return demo
 
 
@@ -717,7 +757,7 @@ def create_app(runs: Path, auth: tuple[str, str] | None = None):
             raise HTTPException(status_code=404)
         return FileResponse(target)
 
-    add_asset_routes(app)  # Gradio's frontend from memory: the first page load's ~75 files
+    app.state.assets = add_asset_routes(app)  # Gradio's frontend from memory: a first load's ~60 files
 
     @app.get("/healthz")
     def healthz():
@@ -735,7 +775,8 @@ def warm(app, auth: tuple[str, str] | None = None) -> None:
     """Pay the first visit's one-off server costs before the port opens, so the first page load
     is as quick as a reload: Gradio imports matplotlib inside its first event
     (gradio.utils.MatplotlibBackendMananger, about a second on a busy machine), and FastAPI
-    builds each route's dependency state when a request first matches it."""
+    builds each route's dependency state when a request first matches it; the frontend's files
+    are compressed now rather than inside the first visit's requests (assets.Assets.fill)."""
     try:
         import matplotlib
 
@@ -747,6 +788,9 @@ def warm(app, auth: tuple[str, str] | None = None) -> None:
     headers = {}
     if auth is not None:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    assets = getattr(app.state, "assets", None)
+    if assets is not None:
+        assets.fill()
     client = TestClient(app, headers=headers)
     for route in ("/", "/config", "/healthz", "/theme.css"):
         client.get(route)
