@@ -337,7 +337,9 @@ class RewardSettings(Group):
 class PolicySettings(Group):
     """The prompt-factor policy: algorithm, learning, where it is saved, its sentence embedder."""
 
-    rl: Literal["ppo", "grpo"] = setting("ppo", "PPO with a value baseline, or group-relative")
+    # issue 20: GRPO is the default, its group of a scene's takes is the baseline PPO's critic
+    # cannot learn in a few films (benchmarks/results/policy_cpu.json: PPO below GRPO after 8)
+    rl: Literal["ppo", "grpo"] = setting("grpo", "group-relative (GRPO), or PPO with a value baseline")
     mode: Literal["learn", "random", "frozen", "template"] = setting(
         "learn", "learn and save; uniform random baseline; act without learning; the recipe always"
     )
@@ -367,11 +369,13 @@ class PolicySettings(Group):
     context_lr: float | None = setting(
         0.1, "Adam learning rate of the scene-plan context heads (None: learning_rate)", gt=0
     )
+    # the heads' biases start as the prior's logits and learn what a choice is worth in every
+    # scene: at the trunk's 1e-3 they did not move in 8 films (issue 20)
     bias_lr: float | None = setting(
-        None, "Adam learning rate of the heads' biases, the learned prior (None: trunk_lr)", gt=0
+        0.03, "Adam learning rate of the heads' biases, the learned prior (None: trunk_lr)", gt=0
     )
     explore: Literal["joint", "one_factor"] = setting(
-        "joint", "an exploring take samples every factor, or changes one factor of the greedy action"
+        "one_factor", "an exploring take changes one factor of the greedy action, or samples every factor"
     )
 
     @field_validator("recipe")

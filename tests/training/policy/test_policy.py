@@ -182,7 +182,57 @@ def test_one_factor_exploration_changes_one_factor_of_the_greedy_action():
     greedy = p.act(STATE, 0, greedy=True)[0]
     changed = [sum(a != greedy[f] for f, a in p.act(STATE, seed)[0].items()) for seed in range(20)]
     assert changed == [1] * 20
+    # every factor gets explored, not always the same one
+    assert {f for s in range(40) for f, a in p.act(STATE, s)[0].items() if a != greedy[f]} == set(greedy)
+    # a frozen policy's exploring takes explore the same way (the film keeps the best take)
+    frozen = PromptPolicy(seed=0, explore="one_factor", mode="frozen")
+    assert [frozen.act(STATE, s)[0] for s in range(20)] == [p.act(STATE, s)[0] for s in range(20)]
     joint = PromptPolicy(seed=0, explore="joint", prior_strength=0.0)
     assert max(sum(a != greedy[f] for f, a in joint.act(STATE, s)[0].items()) for s in range(20)) > 2
+    template = PromptPolicy(seed=0, explore="one_factor", mode="template")
+    assert all(template.act(STATE, s)[0] == template.recipe for s in range(5))
     with pytest.raises(ValueError, match="unknown exploration"):
         PromptPolicy(explore="sideways")
+
+
+def test_head_biases_learn_what_pays_in_every_scene_at_bias_lr():
+    """A reward that pays for wide shots, learned on night scenes only: with the heads' biases at
+    bias_lr a day scene (whose context weights never move) shoots wide too, and the wide logit's
+    bias moved by far more than the trunk's rate (bias_lr None) allows in those steps."""
+    night, day = _context_state(LIGHTS.index("night")), _context_state(LIGHTS.index("day"))
+    UPDATES = 10  # noqa: N806
+
+    def learn(bias_lr):
+        p = PromptPolicy(algorithm="grpo", seed=0, explore="joint", prior_strength=0.0, bias_lr=bias_lr)
+        for n in range(UPDATES):
+            batch = []
+            for k in range(3):
+                a, _ = p.act(night, 100 * n + k, greedy=k == 0)
+                batch.append(Transition(night, a, 0.9 if a["shot_size"] == "wide" else 0.5))
+            p.update(batch)
+        return p
+
+    fast, slow = learn(0.05), learn(None)
+    assert fast.greedy(night)["shot_size"] == "wide" and fast.greedy(day)["shot_size"] == "wide"
+    wide = ACTION_FACTORS["shot_size"].index("wide")
+    moved = [p.net.heads["shot_size"].bias[wide].item() for p in (fast, slow)]
+    assert moved[0] > 0.2 and abs(moved[1]) < UPDATES * 4 * 1e-3 + 1e-6  # Adam: <= lr a step
+    assert [g["lr"] for g in fast.optim.param_groups] == [1e-3, 0.1, 0.05]
+
+
+def test_a_policy_saved_with_the_old_optimiser_layout_keeps_its_weights(tmp_path):
+    """Files saved before bias_lr had two Adam groups: the weights load, the moments restart."""
+    old = PromptPolicy(seed=3)
+    with torch.no_grad():
+        old.net.heads["lighting"].bias.add_(1.0)
+    two_groups = torch.optim.Adam(
+        [{"params": list(old.net.trunk.parameters()), "lr": 1e-3}, {"params": old.net.context_parameters()}],
+        lr=0.1,
+    )
+    data = {**old.state_dict(), "optim": two_groups.state_dict()}
+    path = tmp_path / "two_groups.pt"
+    torch.save(data, path)
+    fresh = PromptPolicy(seed=4)
+    assert fresh.load(path) is True
+    assert torch.equal(fresh.net.heads["lighting"].bias, old.net.heads["lighting"].bias)
+    assert not list(tmp_path.glob("*.unreadable-*"))
