@@ -40,10 +40,12 @@ def test_lora_at_initialisation_is_the_base_model(tiny_lm):
 
 @pytest.mark.slow
 def test_sft_lowers_the_loss_of_a_tiny_model_and_saves_a_loadable_enhancer(tiny_lm, tmp_path):
-    """Slow: 70 s here on 2 shared cores (the 49k-token vocabulary's logits dominate)."""
+    """Slow: 70 s here on 2 shared cores (the 49k-token vocabulary's logits dominate). A system
+    instruction of its own: enhancer.json keeps it, so GRPO and `enhance` prompt the same way."""
     rows = _rows(4)
     tok = load_tokenizer(tiny_lm)
-    before = completion_loss(load_causal_lm(tiny_lm), tok, rows)
+    system = "Write the video prompt of the brief."
+    before = completion_loss(load_causal_lm(tiny_lm), tok, rows, system)
     cfg = EnhancerSFTConfig(
         base=str(tiny_lm),
         data=str(_data(tmp_path, rows)),
@@ -51,13 +53,16 @@ def test_sft_lowers_the_loss_of_a_tiny_model_and_saves_a_loadable_enhancer(tiny_
         steps=8,
         lr=2e-2,
         batch_size=2,
+        system=system,
     )
     out = train(cfg)
     info = json.loads((out / INFO).read_text())
     assert info["kind"] == "sft" and info["base"] == str(tiny_lm) and info["config"]["lora_rank"] == 16
+    assert info["system"] == system
     assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
     enh = Enhancer(out)
-    after = completion_loss(enh.model, enh.tokenizer, rows)
+    assert enh.system == system
+    after = completion_loss(enh.model, enh.tokenizer, rows, system)
     assert after < before - 0.5, (before, after)
     metrics = read_metrics(out / "metrics.jsonl")
     losses = [m["loss"] for m in metrics if "loss" in m]
@@ -66,7 +71,7 @@ def test_sft_lowers_the_loss_of_a_tiny_model_and_saves_a_loadable_enhancer(tiny_
     assert len(text) == 1 and text[0]
     # the base alone (adapter=False) is the untrained model: its loss is the one before
     plain = Enhancer(out, adapter=False)
-    assert completion_loss(plain.model, plain.tokenizer, rows) == pytest.approx(before, abs=1e-5)
+    assert completion_loss(plain.model, plain.tokenizer, rows, system) == pytest.approx(before, abs=1e-5)
 
 
 @pytest.mark.heavy

@@ -62,6 +62,7 @@ def _sft_command():
         _run_sft,
         "Fine-tune a LoRA prompt enhancer on {prompt, completion} pairs (default: the shipped starter "
         "set) with TRL's SFTTrainer.",
+        skip=("system",),
     )
 
 

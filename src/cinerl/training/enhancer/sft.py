@@ -41,6 +41,7 @@ class EnhancerSFTConfig:
     lora_dropout: float = arg(0.05, "dropout on the LoRA input")
     target_modules: str = arg("all-linear", "LoRA targets: all-linear is every attention and MLP projection")
     max_length: int = arg(768, "tokens per row (prompt + completion), longer rows are truncated")
+    system: str = arg(SYSTEM, "system instruction of the chat prompt (GRPO from this enhancer keeps it)")
     seed: int = arg(0, "seed of the data order and the LoRA initialisation")
     resume: bool = arg(False, "resume from the last checkpoint in `out`")
     save_steps: int = arg(100, "checkpoint every N steps (the last 2 are kept)")
@@ -121,7 +122,7 @@ def train(config: EnhancerSFTConfig) -> Path:
     model, tok = load_for_training(base)
     out = Path(config.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    data = Dataset.from_list(rows_for(rows, tok))
+    data = Dataset.from_list(rows_for(rows, tok, config.system))
     args = SFTConfig(
         output_dir=str(out),
         max_steps=config.steps,
@@ -156,7 +157,7 @@ def train(config: EnhancerSFTConfig) -> Path:
         log.warning("--resume: no checkpoint in %s; training from the start", out)
     result = trainer.train(resume_from_checkpoint=True if resume else None)
     trainer.save_model(str(out))
-    write_info(out, base, "sft", dataclasses.asdict(config))
+    write_info(out, base, "sft", dataclasses.asdict(config), system=config.system)
     loss = result.training_loss
     log.info(
         "SFT done: %d steps, training loss %.4f",
