@@ -119,8 +119,9 @@ def test_cpu_picks_native_and_explicit_fa3_fails_with_the_reason(monkeypatch):
     assert pick_attention("cudnn", cuda=True) == "_native_cudnn"
 
 
-def test_fa3_processor_gives_diffusers_output_and_calls_the_kernel(monkeypatch):
-    mod = fake_fa3(monkeypatch)
+def tiny_forward(**install) -> tuple:
+    """A tiny 5B-shaped transformer's output with diffusers' processor, then with the fa3-fwd
+    processor installed (`install`: install_fa3's flags); (model, reference, output, installed)."""
     torch.manual_seed(0)
     model = make_transformer("ti2v-5b")
     x = torch.randn(1, model.config.in_channels, 2, 8, 8)
@@ -128,8 +129,14 @@ def test_fa3_processor_gives_diffusers_output_and_calls_the_kernel(monkeypatch):
     t = torch.tensor([500])
     with torch.no_grad():
         ref = model(x, t, text, return_dict=False)[0]
-        n = attention.install_fa3(model)
+        n = attention.install_fa3(model, **install)
         out = model(x, t, text, return_dict=False)[0]
+    return model, ref, out, n
+
+
+def test_fa3_processor_gives_diffusers_output_and_calls_the_kernel(monkeypatch):
+    mod = fake_fa3(monkeypatch)
+    model, ref, out, n = tiny_forward()
     assert n == 2 * model.config.num_layers  # self- and cross-attention of each block
     assert mod.calls == n
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
@@ -294,18 +301,10 @@ def test_fp8_probe_says_why_when_the_kernel_has_no_fp8(monkeypatch):
 def test_fp8_processor_runs_self_attention_in_fp8_and_text_attention_in_bf16(monkeypatch):
     mod = fake_fa3(monkeypatch, dequantizing_fa3)
     monkeypatch.setitem(attention.FA3_STATS, "fp8_calls", 0)
-    torch.manual_seed(0)
-    model = make_transformer("ti2v-5b")
-    x = torch.randn(1, model.config.in_channels, 2, 8, 8)
-    text = torch.randn(1, 6, model.config.text_dim)
-    t = torch.tensor([500])
-    with torch.no_grad():
-        ref = model(x, t, text, return_dict=False)[0]
-        attention.install_fa3(model, fp8=True)
-        out = model(x, t, text, return_dict=False)[0].float()
+    model, ref, out, _ = tiny_forward(fp8=True)
     layers = model.config.num_layers
     assert mod.calls == 2 * layers and attention.FA3_STATS["fp8_calls"] == layers
-    rel = ((out - ref).norm() / ref.norm()).item()
+    rel = ((out.float() - ref).norm() / ref.norm()).item()
     assert 0 < rel < 0.05, rel
 
 

@@ -32,12 +32,7 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return tiny_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def prompts(tmp_path_factory):
+def prompts(tmp_path_factory):  # conftest's, with a comment line and a blank line to skip
     p = tmp_path_factory.mktemp("prompts") / "prompts.txt"
     p.write_text("# training prompts\na woman walks\n\na red boat\n")
     return p

@@ -84,18 +84,7 @@ def fa3_fp8_runs(head_dim: int) -> tuple[bool, str]:
     """Whether fa3-fwd's FP8 kernel runs here: one tiny call on quantised operands within FP8's
     error of SDPA (probed once). `--fast` uses it for self-attention; where it does not run,
     `--fast` keeps bf16 attention and says why."""
-    key = (int(head_dim), "fp8")
-    if key not in _PROBES:
-        mod, why = fa3_import()
-        if mod is None:
-            _PROBES[key] = (False, why)
-        else:
-            try:
-                _PROBES[key] = _run_fp8_probe(mod, head_dim)
-            except Exception as e:  # a build without FP8, a GPU without FP8 tensor cores
-                _PROBES[key] = (False, f"fa3-fwd FP8 probe failed ({type(e).__name__}: {str(e)[:160]})")
-        log.info("attention: %s", _PROBES[key][1])
-    return _PROBES[key]
+    return _probed((int(head_dim), "fp8"), "FP8 probe", lambda mod: _run_fp8_probe(mod, head_dim))
 
 
 def _run_fp8_probe(mod, head_dim: int) -> tuple[bool, str]:
@@ -116,16 +105,21 @@ def _run_fp8_probe(mod, head_dim: int) -> tuple[bool, str]:
 
 def fa3_runs(head_dim: int, dtype) -> tuple[bool, str]:
     """Whether fa3-fwd imports and one tiny call on this GPU matches SDPA (probed once)."""
-    key = (int(head_dim), str(dtype))
+    return _probed((int(head_dim), str(dtype)), "probe", lambda mod: _run_probe(mod, head_dim, dtype))
+
+
+def _probed(key: tuple, what: str, run) -> tuple[bool, str]:
+    """`run(module)` once per key: (False, why) where fa3-fwd does not import or the call fails
+    (no Hopper GPU, an unsupported head size, a build without FP8, a broken build)."""
     if key not in _PROBES:
         mod, why = fa3_import()
         if mod is None:
             _PROBES[key] = (False, why)
         else:
             try:
-                _PROBES[key] = _run_probe(mod, head_dim, dtype)
-            except Exception as e:  # no Hopper GPU, unsupported head size, a broken build
-                _PROBES[key] = (False, f"fa3-fwd probe failed ({type(e).__name__}: {str(e)[:160]})")
+                _PROBES[key] = run(mod)
+            except Exception as e:
+                _PROBES[key] = (False, f"fa3-fwd {what} failed ({type(e).__name__}: {str(e)[:160]})")
         log.info("attention: %s", _PROBES[key][1])
     return _PROBES[key]
 
