@@ -103,10 +103,15 @@ def test_outside_variables_are_settings_and_secrets_are_never_shown():
 
 def test_fingerprint_is_the_one_cineRL_0_1_computed():
     """Recorded with the tree before the groups (cinerl.memory.fingerprint over the flat dump
-    minus NOT_FILM_SETTINGS): a run started then still resumes now."""
+    minus NOT_FILM_SETTINGS): a run started then still resumes now, with 0.1's defaults given
+    (the policy's default algorithm is GRPO since issue 20; 0.1's was PPO: such a run resumes with
+    `--rl ppo`, and without it the resume names `policy.rl: ppo -> grpo`)."""
     neutral = all_frame_neutral()
-    assert fingerprint("a dog", Settings().film_fingerprint_view(neutral)) == "d76b2465b68de541"
+    v01 = Settings.of(policy__rl="ppo")
+    assert fingerprint("a dog", v01.film_fingerprint_view(neutral)) == "d76b2465b68de541"
+    assert fingerprint("a dog", Settings().film_fingerprint_view(neutral)) != "d76b2465b68de541"
     s = Settings.of(
+        policy__rl="ppo",
         run__attempts=3,
         run__max_attempts=5,
         wan__steps=7,
