@@ -28,7 +28,7 @@ import numpy as np
 from cinerl.core.errors import BackendUnavailable
 from cinerl.core.settings import Settings, WanSettings
 from cinerl.generation.registry import register_backend
-from cinerl.generation.wan.attention import cudnn_attention_runs
+from cinerl.generation.wan.attention import FP8, cudnn_attention_runs
 from cinerl.generation.wan.loading import (
     PIECES,
     WanSources,
@@ -188,7 +188,7 @@ class WanBackend:
             # kernel that returns the log-sum-exp (native SDPA's does not): cuDNN SDPA does both
             attn = CP_ATTENTION_CUDA
         if attn == "fa3_fwd":
-            from cinerl.generation.wan.attention import FP8, fa3_fp8_runs, install_fa3
+            from cinerl.generation.wan.attention import fa3_fp8_runs, install_fa3
 
             fp8 = False
             if (o.fp8_attention == "on" or (o.fp8_attention == "auto" and o.fast)) and scheme is None:
@@ -342,7 +342,7 @@ class WanBackend:
                 "decode": self.stats.get("decode", "fp32"),
                 "lossless": self.stats["step_cache"] is None
                 and self.stats.get("decode", "fp32") == "fp32"
-                and self.stats["attention"] != "fa3_fwd_fp8",
+                and self.stats["attention"] != FP8,
                 "parallel": self.stats["parallel"],
             },
             "embeddings": {"hits": self.stats["embed_hits"], "misses": self.stats["embed_misses"]},

@@ -199,15 +199,16 @@ def window_of(seed: int, step: int, steps: int, window: int, inside: range | Non
     return range(start, start + window)
 
 
+def expert_at(sigma: float, boundary: float | None) -> str:
+    """The transformer that denoises at flow sigma `sigma` (A14B: the high-noise expert at
+    sigma >= boundary, as diffusers' Wan pipelines switch; the 5B has one)."""
+    return "transformer" if boundary is None or sigma >= boundary else "transformer_2"
+
+
 def expert_steps(sigmas: torch.Tensor, boundary: float | None, ranges: dict) -> range:
-    """The sampling steps whose model is a trained expert (A14B: high noise at sigma >= boundary,
-    as diffusers' Wan pipelines switch; a contiguous run, since the sigmas fall)."""
-    steps = len(sigmas) - 1
-    names = [
-        ("transformer" if boundary is None or float(sigmas[i]) >= boundary else "transformer_2")
-        for i in range(steps)
-    ]
-    mine = [i for i in range(steps) if names[i] in ranges]
+    """The sampling steps whose model is a trained expert (a contiguous run, since the sigmas
+    fall)."""
+    mine = [i for i in range(len(sigmas) - 1) if expert_at(float(sigmas[i]), boundary) in ranges]
     return range(mine[0], mine[-1] + 1) if mine else range(0)
 
 
@@ -510,8 +511,7 @@ class VideoGRPOTrainer:
         return ((lat - mean) / std)[0]
 
     def _expert_of(self, s: float) -> str:
-        b = self.variant.boundary_ratio
-        return "transformer" if b is None or s >= b else "transformer_2"
+        return expert_at(s, self.variant.boundary_ratio)
 
     def velocity(
         self, x: torch.Tensor, s: float, prompt: int, lora: bool = True, trained: bool = False
