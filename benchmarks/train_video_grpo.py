@@ -10,8 +10,9 @@ forward (adapters disabled) and the backward, the clips scored one after the oth
 
 CineRL's side uses the trainer's parts (`training/video/sde.py`, `grpo.ppo_terms`,
 `model.add_lora`, `speed.py`): the whole group in one batched forward per sampling step, the
-training attention kernel, regional compilation of each block, fused AdamW, and scoring on a
-thread pool while the next work runs.
+training attention kernel where a gradient is taken and the forward-only fa3-fwd in the
+rollouts and the reference forward (`speed.ForwardAttention`), regional compilation of each
+block, fused AdamW, and scoring on a thread pool while the next work runs.
 
 Each side runs one untimed warm-up group first (compilation, cuDNN autotuning, allocator
 growth), then the timed group. Both get the same weights, prompt embedding and noise, so in
@@ -89,10 +90,12 @@ def _score_fn(reward: str, frames_shape):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=frames_shape, dtype=np.uint8)
 
-    def score() -> float:
-        t0 = time.perf_counter()
+    def score() -> tuple[float, float]:
+        """(wall, this thread's CPU) seconds: beside the training loop a scoring thread waits
+        for the GIL, so its wall time counts time the training loop's Python thread held it."""
+        t0, c0 = time.perf_counter(), time.thread_time()
         scorer.score(Clip(frames=frames, fps=24, metadata={}), ScoreContext(prompt="x"))
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.thread_time() - c0
 
     return score
 
@@ -150,15 +153,16 @@ def obvious(row, device, dtype, seed, score, log) -> dict:
         for (c, i, x, x1), lp_old in zip(traj, old):
             mean, std, _ = step_plain(x, _vel(model, x, sig[i], emb, dtype, device), i, 0)
             lp = logp(x1, mean, std)
-            model.disable_adapters()
-            with torch.no_grad():
-                ref_mean, _, _ = step_plain(x, _vel(model, x, sig[i], emb, dtype, device), i, 0)
-            model.enable_adapters()
+            if KL > 0:  # the reference forward (adapters off), as the trainer's --kl
+                model.disable_adapters()
+                with torch.no_grad():
+                    ref_mean, _, _ = step_plain(x, _vel(model, x, sig[i], emb, dtype, device), i, 0)
+                model.enable_adapters()
             r = torch.exp(lp - lp_old)
             ratios.append(float(r.detach()))
             a = adv[c].to(device)
             pg = torch.maximum(-a * r, -a * torch.clamp(r, 1 - CLIP, 1 + CLIP))
-            kl = ((mean - ref_mean) ** 2).mean() / (2 * std**2)
+            kl = ((mean - ref_mean) ** 2).mean() / (2 * std**2) if KL > 0 else 0.0
             ((pg + KL * kl) / len(traj)).backward()
         opt.step()
         t_train = tv._sync(device)
@@ -191,6 +195,7 @@ def cinerl(row, device, dtype, seed, score, log, compile_) -> dict:
     model = tv.build(row, device, dtype, seed).to(device)
     params = add_lora(model, RANK, ALPHA, tv.OBVIOUS_TARGETS)
     attention = speed.setup_attention([model], dtype)
+    forward_only = speed.ForwardAttention([model], dtype)  # rollouts and the reference: fa3-fwd
     compiled = speed.compile_blocks([model]) if speed.compile_wanted(compile_, device) else 0
     opt = speed.adamw(params, LR, 1e-4, device)
     emb, noise0, eps = setup(row, device, dtype, seed)
@@ -207,7 +212,7 @@ def cinerl(row, device, dtype, seed, score, log, compile_) -> dict:
         traj = []
         model.eval()
         x = noise0.to(device)
-        with torch.no_grad():
+        with torch.no_grad(), forward_only():
             for i in range(STEPS):  # the group in one batch
                 x1, lp = step(x, _vel(model, x, float(sig[i]), emb, dtype, device), i, eps[i].to(device))
                 if i < WINDOW:
@@ -222,19 +227,23 @@ def cinerl(row, device, dtype, seed, score, log, compile_) -> dict:
         for i, x, x1, lp_old in traj:
             st = sde.sde_mean(x, _vel(model, x, float(sig[i]), emb, dtype, device), sig, i, NOISE)
             lp = sde.log_prob(x1, st.mean, st.std)
-            with torch.no_grad():
-                model.disable_adapters()
-                ref = sde.sde_mean(x, _vel(model, x, float(sig[i]), emb, dtype, device), sig, i, NOISE).mean
-                model.enable_adapters()
-            terms = ppo_terms(lp, lp_old, adv, CLIP)
-            ((terms["pg"] + KL * sde.kl_to_reference(st.mean, ref, st.std)).mean() / len(traj)).backward()
+            loss = ppo_terms(lp, lp_old, adv, CLIP)
+            terms, loss = loss, loss["pg"]
+            if KL > 0:
+                with torch.no_grad(), forward_only():
+                    model.disable_adapters()
+                    v_ref = _vel(model, x, float(sig[i]), emb, dtype, device)
+                    ref = sde.sde_mean(x, v_ref, sig, i, NOISE).mean
+                    model.enable_adapters()
+                loss = loss + KL * sde.kl_to_reference(st.mean, ref, st.std)
+            (loss.mean() / len(traj)).backward()
             ratios += terms["ratio"].tolist()
             old += lp_old.tolist()
         opt.step()
         score_s = [f.result() for f in futures]
         t_train = tv._sync(device)
         out = _row(row, device, "cinerl", t0, t_roll, t_roll, t_train, score_s, ratios, old, params)
-        out.update(attention=attention, compiled_blocks=compiled)
+        out.update(attention=attention, rollout_attention=forward_only.kernel, compiled_blocks=compiled)
         return out
 
     one_group()  # warm-up, untimed: compilation, cuDNN autotuning and allocator growth
@@ -259,8 +268,10 @@ def _row(row, device, side, t0, t_roll, t_score, t_train, score_s, ratios, old, 
         "rollout_s_per_clip": gen_per_clip,
         "train_s_per_clip_step": train_s / train_clip_steps,
         "group_s": t_train - t0,
-        "score_s_per_clip": float(np.mean(score_s)),
-        "score_share_of_generation": float(np.mean(score_s)) / gen_per_clip,
+        "score_s_per_clip": float(np.mean([w for w, _ in score_s])),
+        "score_cpu_s_per_clip": float(np.mean([c for _, c in score_s])),
+        "score_share_of_generation": float(np.mean([w for w, _ in score_s])) / gen_per_clip,
+        "score_cpu_share_of_generation": float(np.mean([c for _, c in score_s])) / gen_per_clip,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / tv.GiB if device.type == "cuda" else None,
         "train_bf16_peak_share": (flops_train / train_s / peak) if peak else None,
         "first_pass_ratios": ratios,
@@ -270,17 +281,19 @@ def _row(row, device, side, t0, t_roll, t_score, t_train, score_s, ratios, old, 
 
 
 def main(argv=None) -> dict:
-    global GROUP, STEPS, WINDOW
+    global GROUP, STEPS, WINDOW, KL
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="5b-49", help="comma-separated rows of benchmarks/train_video.py")
     ap.add_argument("--tiny", action="store_true", help="the tiny random model on the CPU in fp32 (seconds)")
     ap.add_argument("--reward", default="temporal_flicker", help="the reward component scored")
     ap.add_argument("--compile", default="auto", help="CineRL side: regional compile auto|on|off")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kl", type=float, default=KL, help="KL weight; 0 skips the reference forward")
     ap.add_argument(
         "--out", default="", help="JSON path (default benchmarks/results/train_video_grpo_<device>.json)"
     )
     a = ap.parse_args(argv)
+    KL = a.kl
     device = torch.device("cuda" if torch.cuda.is_available() and not a.tiny else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     rows = ["tiny"] if a.tiny else [r.strip() for r in a.rows.split(",") if r.strip()]
@@ -312,7 +325,7 @@ def main(argv=None) -> dict:
     name = "cpu" if device.type == "cpu" else torch.cuda.get_device_name().split()[-1].lower()
     out = Path(a.out) if a.out else HERE / "results" / f"train_video_grpo_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"device": str(device), "dtype": str(dtype), "reward": a.reward, "rows": results}
+    doc = {"device": str(device), "dtype": str(dtype), "reward": a.reward, "kl": KL, "rows": results}
     out.write_text(json.dumps(doc, indent=2))
     print(
         f"{'row':8} {'side':8} {'roll s/clip':>11} {'train s/clip-step':>17} {'group s':>8} "

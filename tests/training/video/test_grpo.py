@@ -148,6 +148,7 @@ def test_bad_input_is_one_line_and_exit_2(model, prompts, tmp_path):
         (dict(size="big"), "--size"),
         (dict(frames=10), "--frames"),
         (dict(executor="slurm"), "--executor must be local or ray"),
+        (dict(rollout_attention="fast"), "--rollout-attention must be auto or training"),
         (dict(ray_address="nowhere"), "--ray-address"),
         (dict(strategy="fsdp"), "--strategy fsdp shards over several processes"),
         (dict(curriculum="32,48"), "--curriculum"),

@@ -442,6 +442,11 @@ class VideoGRPOTrainer:
             m.to(self.device)
         # the kernel has a backward (fa3-fwd, forward-only, is never picked for training)
         self.speed["attention"] = speed.setup_attention(experts.values(), self.dtype)
+        # the rollouts', reference's and evaluation's forwards (no gradient): fa3-fwd where it runs
+        self.forward_attention = speed.ForwardAttention(
+            experts.values(), self.dtype, cfg.rollout_attention, self.device
+        )
+        self.speed["rollout_attention"] = self.forward_attention.kernel
         if speed.compile_wanted(cfg.compile_choice(), self.device):  # per block, before FSDP2 wraps them
             self.speed["compiled_blocks"] = speed.compile_blocks(experts.values())
         else:
@@ -544,7 +549,9 @@ class VideoGRPOTrainer:
             if self.dtype == torch.bfloat16
             else _null()
         )
-        with autocast:
+        # no gradient taken (rollouts, the reference, evaluation): the forward-only kernel
+        fast = self.forward_attention() if not torch.is_grad_enabled() else _null()
+        with autocast, fast:
             if not lora and name not in self.frozen:
                 with reference(mod):
                     v = mod(return_dict=False, **kw)[0]

@@ -67,6 +67,12 @@ class VideoGRPOConfig:
         "regional torch.compile of each transformer block (no flag: on for CUDA, off on the CPU)",
         neutral=True,
     )
+    rollout_attention: str = _f(
+        "auto",
+        "attention of the forwards without a gradient (rollouts, reference, evaluation): auto "
+        "(fa3-fwd where it runs, else the training kernel) or training",
+        neutral=True,
+    )
     score_workers: int = _f(2, "threads submitting scoring jobs beside the rollouts", neutral=True)
     executor: str = _f(
         "local", "where clips are scored: local (this process, threads) or ray (actors)", neutral=True
@@ -148,6 +154,8 @@ class VideoGRPOConfig:
             p.append("--gradient-checkpointing must be on or off")
         if self.mixed_precision not in ("auto", "no", "bf16"):
             p.append("--mixed-precision must be auto, no or bf16")
+        if self.rollout_attention not in ("auto", "training"):
+            p.append(f"--rollout-attention must be auto or training (got {self.rollout_attention!r})")
         if self.executor not in ("local", "ray"):
             p.append(f"--executor must be local or ray (got {self.executor!r})")
         if self.ray_workers < 0 or self.stage_steps < 0 or self.gate_retries < 0:
