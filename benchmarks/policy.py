@@ -12,7 +12,10 @@ reward suite), the mean chosen-take and all-take reward on the evaluation prompt
   evaluated frozen, so evaluation does not learn), with their update diagnostics (approx_kl, clip
   fraction, entropy) averaged per training film.
 
-Every arm shoots the evaluation prompts with the same seeds. Prints a table, writes JSON and a
+Every arm shoots the evaluation prompts with the same seeds; the learning arms also report the
+first take's reward (the greedy take: all = (first + the exploring takes) / 3), and
+`--train-seed` moves the training films' seeds (film n: seed + n, 1000 by default), so that
+several learning runs show how far one curve is from another. Prints a table, writes JSON and a
 PNG of the curves beside it (matplotlib, `pip install -e .[bench]`; without it the PNG is skipped
 and the JSON says why).
 
@@ -88,15 +91,22 @@ def settings_for(args, seed: int, **policy) -> Settings:
 
 
 def shoot(prompt: str, out: Path, settings: Settings) -> dict:
-    """One film: its chosen-take and all-take mean rewards and its update diagnostics."""
+    """One film: its chosen-take, first-take (the greedy take) and all-take mean rewards and its
+    update diagnostics."""
     report = make_film(prompt, out, settings).report
     chosen = [s.chosen_attempt.reward.total for s in report.scenes if s.chosen_attempt]
     takes = [a.reward.total for s in report.scenes for a in s.attempts]
+    first = [min(s.attempts, key=lambda a: a.attempt).reward.total for s in report.scenes if s.attempts]
     learn = [s.learn for s in report.scenes if s.learn]
     keys = [k for k in ("approx_kl", "clip_fraction", "entropy", "epochs") if any(k in lr for lr in learn)]
     diag = {k: float(np.mean([lr[k] for lr in learn if k in lr])) for k in keys}
     shutil.rmtree(out, ignore_errors=True)
-    return {"chosen": float(np.mean(chosen)), "all": float(np.mean(takes)), "updates": diag if learn else {}}
+    return {
+        "chosen": float(np.mean(chosen)),
+        "first": float(np.mean(first)),
+        "all": float(np.mean(takes)),
+        "updates": diag if learn else {},
+    }
 
 
 def evaluate(args, work: Path, name: str, **policy) -> dict:
@@ -105,10 +115,7 @@ def evaluate(args, work: Path, name: str, **policy) -> dict:
         shoot(p, work / f"{name}_{i}", settings_for(args, 5000 + i, **policy))
         for i, p in enumerate(EVAL_PROMPTS)
     ]
-    return {
-        "chosen": float(np.mean([f["chosen"] for f in films])),
-        "all": float(np.mean([f["all"] for f in films])),
-    }
+    return {k: float(np.mean([f[k] for f in films])) for k in ("chosen", "first", "all")}
 
 
 def coordinate_search(args, work: Path) -> tuple[dict[str, str], list[dict]]:
@@ -154,14 +161,17 @@ def learning_curve(args, work: Path, algorithm: str) -> dict:
                 args, work, f"{algorithm}_eval_{n}", mode="frozen", rl=algorithm, path=str(frozen), **learn
             )
             print(
-                f"  {algorithm} after {n} films: chosen {curve[n]['chosen']:.3f}  all {curve[n]['all']:.3f}"
+                f"  {algorithm} after {n} films: chosen {curve[n]['chosen']:.3f}  "
+                f"first {curve[n]['first']:.3f}  all {curve[n]['all']:.3f}"
             )
         if n == max(points):
             break
         film = shoot(
             TRAIN_PROMPTS[n % len(TRAIN_PROMPTS)],
             work / f"{algorithm}_train_{n}",
-            settings_for(args, 1000 + n, mode="learn", rl=algorithm, path=str(policy_file), **learn),
+            settings_for(
+                args, args.train_seed + n, mode="learn", rl=algorithm, path=str(policy_file), **learn
+            ),
         )
         diagnostics.append({"film": n, "chosen": film["chosen"], "all": film["all"], **film["updates"]})
     return {"curve": curve, "updates": diagnostics}
@@ -197,8 +207,9 @@ def reused_learning(args, path: Path) -> dict:
         old = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         fail(f"--learning-from {path}: cannot read it ({e})")
-    keys = (*SHARED, "films", "policy")
-    theirs = {"policy": "", **old.get("settings", {})}  # runs before --policy had none
+    keys = (*SHARED, "films", "policy", "train_seed")
+    # runs before --policy and --train-seed had neither
+    theirs = {"policy": "", "train_seed": "1000", **old.get("settings", {})}
     diff = [k for k in keys if theirs.get(k) != str(getattr(args, k))]
     if diff:
         fail(f"--learning-from {path} was made at other settings: {', '.join(diff)}")
@@ -259,6 +270,13 @@ def main() -> int:
         help="training films after which the policy is evaluated (0,1,2,4,8)",
     )
     ap.add_argument("--policy", default="", help="policy settings of the learning arms: name=value,...")
+    ap.add_argument(
+        "--train-seed",
+        type=int,
+        default=1000,
+        help="seed of the first training film (film n: this + n); another one gives another learning "
+        "run on the same evaluation seeds, to see how far one run's curve is from another's",
+    )
     ap.add_argument(
         "--baselines-from",
         type=Path,

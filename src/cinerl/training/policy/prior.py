@@ -20,8 +20,8 @@ from cinerl.core.vocabulary import ACTION_FACTORS
 def prior_logits(recipe: dict[str, str], strength: float) -> dict[str, torch.Tensor]:
     """Per factor, logits with `strength` on the recipe's value and 0 on the others.
 
-    With n values, the recipe's value has probability e^s / (e^s + n - 1): 0.71 for s = 2.5 and
-    n = 4, 0.55 for n = 6. strength 0 is the uniform start."""
+    With n values, the recipe's value has probability e^s / (e^s + n - 1): 0.80 for s = 2.5 and
+    n = 4, 0.71 for n = 6. strength 0 is the uniform start."""
     out = {}
     for factor, values in ACTION_FACTORS.items():
         lg = torch.zeros(len(values))
