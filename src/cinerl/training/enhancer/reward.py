@@ -27,6 +27,7 @@ import time
 import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,7 +186,8 @@ class CineRLRewards:
     def episode(self, seed_prompt: str) -> Episode:
         with self._lock:
             if seed_prompt not in self._episodes:
-                self._episodes[seed_prompt] = self._plan(seed_prompt)
+                with policy_rng_kept():
+                    self._episodes[seed_prompt] = self._plan(seed_prompt)
             return self._episodes[seed_prompt]
 
     def _plan(self, seed_prompt: str) -> Episode:
@@ -262,7 +264,11 @@ class CineRLRewards:
         ]
         # the local executor runs a job on the thread that submits it: `workers` threads submit;
         # the Ray executor returns at once and its actors are the parallelism
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="enhancer-reward") as pool:
+        with (
+            policy_rng_kept(),
+            scoring_threads(self.settings),
+            ThreadPoolExecutor(self.workers, thread_name_prefix="enhancer-reward") as pool,
+        ):
             futures = list(pool.map(self.executor.submit, jobs))
         results = [f.result().value for f in futures]
         return [r[0] for r in results], sum(r[1] for r in results), sum(r[2] for r in results)
@@ -287,6 +293,45 @@ class CineRLRewards:
     def fmt(self, prompts, completions, seed_prompt, **_) -> list[float]:
         """The format reward: word range of the mode, no invented cast member."""
         return [format_score(text_of(c), self.episode(p)) for c, p in zip(completions, seed_prompt)]
+
+
+@contextmanager
+def policy_rng_kept():
+    """Torch's global random state as it was before, after the rewards ran (torch.random.fork_rng).
+
+    Why: TRL samples the completions from torch's global generator, and the reward suite's first
+    clip loads its backbones, whose construction draws from it; so a run in a fresh process and
+    one after another trainer (a test suite, a second run) sampled different completions from
+    step 2 on and trained differently from the same seed. Kept, the policy's sampling depends on
+    its seed alone."""
+    import torch
+
+    with torch.random.fork_rng():
+        yield
+
+
+@contextmanager
+def scoring_threads(settings: Settings):
+    """Torch's CPU thread count pinned, for one step's renders and scores, to the count the
+    reward backbones run on (models.cache.cpu_threads: rewards.threads, at most the current).
+
+    Why: cpu_threads lowers the count for the first job in and restores it when the last leaves,
+    so with the trainer on more threads than the rewards (torch's default on a 2-core box is 2)
+    a job started while another is running, or between two, embeds its frames on a different
+    thread count, and the image features differ in the 7th digit from run to run (measured:
+    location_features 0.3336166 against 0.3336165 for the same clip in two processes with torch
+    on 2 threads; bit-identical once pinned). GRPO divides each group's rewards by their spread
+    and Adam each gradient by its size, so noise that small is enough to part two runs."""
+    import torch
+
+    from cinerl.models.cache import DEFAULT_CPU_THREADS
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(settings.rewards.threads or DEFAULT_CPU_THREADS, before)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 SCORE_COMPLETION = "cinerl.training.enhancer.reward:score_completion"
