@@ -14,6 +14,10 @@ needs_gguf = pytest.mark.skipif(
 )
 
 
+# the GRPO tests' small previz clips: image-to-video briefs, 64x48 at 4 fps for 1 s
+TINY_CLIPS = dict(mode="i2v", brief_level="brief", width=64, height=48, fps=4, seconds=1.0)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     if GGUF is None:

@@ -15,6 +15,7 @@ import json
 import cinerl.models.cache
 from cinerl.training.enhancer.config import read_metrics
 from cinerl.training.enhancer.grpo import EnhancerGRPOConfig, train
+from tests.training.enhancer.conftest import TINY_CLIPS
 
 PROMPTS = ["A fox explores a snowy forest at dawn", "Two friends share tea in a red kitchen"]
 
@@ -39,13 +40,8 @@ def test_two_grpo_runs_of_one_config_train_the_same_adapter(tiny_lm, tmp_path, m
             steps=3,
             lr=1e-3,
             max_completion_length=12,
-            mode="i2v",
-            brief_level="brief",
-            width=64,
-            height=48,
-            fps=4,
-            seconds=1.0,
             save_steps=1000,
+            **TINY_CLIPS,
         )
         out = train(cfg)
         rows = [_numbers(m) for m in read_metrics(out / "metrics.jsonl") if m.get("reward") is not None]

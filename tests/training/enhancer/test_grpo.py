@@ -11,6 +11,7 @@ import pytest
 from cinerl.training.enhancer.config import read_metrics
 from cinerl.training.enhancer.grpo import EnhancerGRPOConfig, rewards_for, train
 from cinerl.training.enhancer.model import INFO, Enhancer
+from tests.training.enhancer.conftest import TINY_CLIPS
 
 PROMPTS = ["A fox explores a snowy forest at dawn", "Two friends share tea in a red kitchen"]
 
@@ -31,13 +32,8 @@ def test_grpo_rewards_every_completion_skips_failed_renders_and_logs_components(
         out=str(tmp_path / "grpo"),
         steps=2,
         max_completion_length=8,
-        mode="i2v",
-        brief_level="brief",
-        width=64,
-        height=48,
-        fps=4,
-        seconds=1.0,
         save_steps=2,
+        **TINY_CLIPS,
     )
     rewards = rewards_for(cfg)
     real, seen = rewards.backend.generate, []
