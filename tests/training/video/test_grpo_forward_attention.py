@@ -11,17 +11,15 @@ import torch
 from cinerl.generation.wan import attention
 from cinerl.training.video import speed
 from cinerl.training.video.grpo import VideoGRPOTrainer
-from tests.generation.test_wan_attention import fake_fa3
+
+# clean (autouse, so every test here runs it): the probe pointed at the CPU, its cache emptied
+from tests.generation.test_wan_attention import clean, fake_fa3  # noqa: F401
 from tests.training.video.test_grpo import config
 
 
 @pytest.fixture
 def fa3_here(monkeypatch):
-    """fa3-fwd 'importable and probed' on this CPU: the probe runs the fake kernel on the CPU."""
-    monkeypatch.setattr(attention, "_PROBES", {})
-    monkeypatch.setattr(attention, "_FA3_FUNC", None)
-    monkeypatch.setattr(attention, "PROBE_DEVICE", "cpu")
-    monkeypatch.setattr(torch.version, "hip", None)
+    """fa3-fwd 'importable and probed' on this CPU: the probe runs the fake kernel."""
     monkeypatch.setattr(speed, "_nvidia", lambda device: True)
     return fake_fa3(monkeypatch)
 
@@ -35,10 +33,7 @@ def _setup(model, prompts, out, **kw):
 
 
 def _processors(tr):
-    from diffusers.models.transformers.transformer_wan import WanAttention
-
-    m = tr.experts.experts["transformer"]
-    return [mod.processor for mod in m.modules() if isinstance(mod, WanAttention)]
+    return [mod.processor for mod in attention.wan_attentions(tr.experts.experts["transformer"])]
 
 
 def test_no_grad_forwards_run_fa3_and_the_trained_forward_does_not(model, prompts, tmp_path, fa3_here):
@@ -62,33 +57,22 @@ def test_no_grad_forwards_run_fa3_and_the_trained_forward_does_not(model, prompt
     torch.testing.assert_close(v_fast, v_trained.detach(), rtol=1e-5, atol=1e-5)
 
 
-def test_a_rollout_uses_fa3_and_its_log_probs_match_the_training_pass(model, prompts, tmp_path, fa3_here):
+def test_a_rollout_uses_fa3_and_its_log_probs_match_the_training_pass(
+    model, prompts, tmp_path, fa3_here, monkeypatch
+):
     tr = _setup(model, prompts, tmp_path / "run", group_size=2, train_steps=3, train_window=2)
     ro = tr.rollout(0, 0, range(0, 2), 0)
     assert fa3_here.calls > 0
-    with torch.no_grad():
-        with attention_training(tr):
-            ro_plain = tr.rollout(0, 0, range(0, 2), 0)
+    with monkeypatch.context() as m:  # the swap off, as --rollout-attention training has it
+        m.setattr(tr.forward_attention, "fast", None)
+        ro_plain = tr.rollout(0, 0, range(0, 2), 0)
     for a, b in zip(ro.old_logp, ro_plain.old_logp):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
-class attention_training:
-    """The trainer's forward-only swap turned off for a block (what --rollout-attention training does)."""
-
-    def __init__(self, tr):
-        self.tr, self.saved = tr, tr.forward_attention.swaps
-
-    def __enter__(self):
-        self.tr.forward_attention.swaps = []
-
-    def __exit__(self, *exc):
-        self.tr.forward_attention.swaps = self.saved
-
-
 def test_the_choice_and_the_reasons(model, prompts, tmp_path, monkeypatch, fa3_here):
     tr = _setup(model, prompts, tmp_path / "training", rollout_attention="training")
-    assert tr.speed["rollout_attention"] == "training" and not tr.forward_attention.swaps
+    assert tr.speed["rollout_attention"] == "training" and tr.forward_attention.fast is None
     assert "--rollout-attention training" in tr.forward_attention.why
     monkeypatch.undo()
     fa = speed.ForwardAttention([tr.experts.experts["transformer"]], torch.float32)

@@ -194,8 +194,12 @@ def _load_fa3_func():
 
 def fa3_processor(fp8: bool = False):
     """diffusers' WanAttnProcessor with the attention call going to fa3_attention; `fp8` (lossy)
-    runs the self-attention (the long one) in FP8, the 512-token text cross-attention stays bf16."""
+    runs the self-attention (the long one) in FP8, the 512-token text cross-attention stays bf16.
+    The kernel is imported here, before any forward: an import inside a compiled block would
+    break its graph."""
     from diffusers.models.transformers import transformer_wan as tw
+
+    _load_fa3_func()
 
     class FA3WanAttnProcessor(tw.WanAttnProcessor):
         """WanAttnProcessor.__call__ as in diffusers 0.42 (transformer_wan.py), with the two
@@ -252,19 +256,21 @@ def _rotary(hidden_states, freqs_cos, freqs_sin):
     return out.type_as(hidden_states)
 
 
+def wan_attentions(model) -> list:
+    """Every WanAttention of a Wan transformer: the modules that hold an attention processor."""
+    from diffusers.models.transformers.transformer_wan import WanAttention
+
+    return [mod for mod in model.modules() if isinstance(mod, WanAttention)]
+
+
 def install_fa3(model, fp8: bool = False) -> int:
     """Give every WanAttention of a Wan transformer the fa3-fwd processor (`fp8`: lossy FP8
     self-attention); how many."""
-    from diffusers.models.transformers.transformer_wan import WanAttention
-
-    _load_fa3_func()  # an import inside the compiled block would break its graph
     proc = fa3_processor(fp8)
-    n = 0
-    for mod in model.modules():
-        if isinstance(mod, WanAttention):
-            mod.set_processor(proc)
-            n += 1
-    return n
+    mods = wan_attentions(model)
+    for mod in mods:
+        mod.set_processor(proc)
+    return len(mods)
 
 
 def training_attention(
@@ -291,8 +297,7 @@ def training_attention(
 
 def restore_processors(model) -> None:
     """Back to diffusers' own WanAttnProcessor on every WanAttention (undoes install_fa3)."""
-    from diffusers.models.transformers.transformer_wan import WanAttention, WanAttnProcessor
+    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-    for mod in model.modules():
-        if isinstance(mod, WanAttention):
-            mod.set_processor(WanAttnProcessor())
+    for mod in wan_attentions(model):
+        mod.set_processor(WanAttnProcessor())

@@ -100,20 +100,19 @@ def setup_attention(modules, dtype, choice: str = "auto") -> str:
 
 class ForwardAttention:
     """fa3-fwd for the forwards no gradient is taken through, the training kernel for the rest:
-    `with fast():` swaps every WanAttention's processor for one fa3-fwd processor (made once, so
-    regional compile keeps one graph per kernel instead of recompiling) and puts the training
-    processors back after. Off (a no-op, with the reason) without CUDA, on ROCm, where the fa3-fwd
-    probe fails, or with choice `training`."""
+    `with fast():` gives every WanAttention one fa3-fwd processor (made once, so regional compile
+    keeps one graph per kernel instead of recompiling) and puts the training processors back
+    after. Off (a no-op, with the reason) without CUDA, on ROCm, where the fa3-fwd probe fails,
+    or with choice `training`."""
 
     def __init__(self, modules, dtype, choice: str = "auto", device: torch.device | None = None):
-        from diffusers.models.transformers.transformer_wan import WanAttention
-
         from cinerl.generation.wan import attention as wa
 
         if choice not in ("auto", "training"):
             raise ValueError(f"rollout attention {choice!r}: auto or training")
         modules = list(modules)
-        self.swaps: list[tuple] = []
+        self.fast = None
+        self.training: list[tuple] = []  # (WanAttention, its training processor)
         if choice == "training":
             self.why = "forward-only attention: the training kernel (--rollout-attention training)"
         elif not _nvidia(device or modules[0].device):
@@ -123,27 +122,26 @@ class ForwardAttention:
             if not runs:
                 self.why = f"forward-only attention: the training kernel ({probe})"
             else:
-                wa._load_fa3_func()  # an import inside the compiled block would break its graph
-                fast = wa.fa3_processor()
-                for m in modules:
-                    for mod in m.modules():
-                        if isinstance(mod, WanAttention):
-                            self.swaps.append((mod, mod.processor, fast))
+                self.fast = wa.fa3_processor()
+                self.training = [(mod, mod.processor) for m in modules for mod in wa.wan_attentions(m)]
                 self.why = "forward-only attention (rollouts, reference, evaluation): fa3-fwd"
         log.info(self.why)
 
     @property
     def kernel(self) -> str:
-        return "fa3_fwd" if self.swaps else "training"
+        return "fa3_fwd" if self.fast is not None else "training"
 
     @contextlib.contextmanager
     def __call__(self):
-        for mod, _, fast in self.swaps:
-            mod.set_processor(fast)
+        if self.fast is None:
+            yield
+            return
+        for mod, _ in self.training:
+            mod.set_processor(self.fast)
         try:
             yield
         finally:
-            for mod, training, _ in self.swaps:
+            for mod, training in self.training:
                 mod.set_processor(training)
 
 
@@ -171,10 +169,9 @@ def compile_blocks(modules, mode: str | None = None) -> int:
 
 def adamw(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
     """AdamW, fused into one kernel on NVIDIA CUDA, torch's default elsewhere (ROCm, CPU)."""
-    from cinerl.generation.wan.attention import is_rocm
-
-    fused = device.type == "cuda" and not is_rocm()
-    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay, fused=fused)
+    return torch.optim.AdamW(
+        params, lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay, fused=_nvidia(device)
+    )
 
 
 def is_oom(exc: BaseException) -> bool:
