@@ -227,8 +227,8 @@ def cinerl(row, device, dtype, seed, score, log, compile_) -> dict:
         for i, x, x1, lp_old in traj:
             st = sde.sde_mean(x, _vel(model, x, float(sig[i]), emb, dtype, device), sig, i, NOISE)
             lp = sde.log_prob(x1, st.mean, st.std)
-            loss = ppo_terms(lp, lp_old, adv, CLIP)
-            terms, loss = loss, loss["pg"]
+            terms = ppo_terms(lp, lp_old, adv, CLIP)
+            loss = terms["pg"]
             if KL > 0:
                 with torch.no_grad(), forward_only():
                     model.disable_adapters()
@@ -258,6 +258,7 @@ def _row(row, device, side, t0, t_roll, t_score, t_train, score_s, ratios, old, 
     gen_per_clip = (t_roll - t0) / GROUP
     train_clip_steps = GROUP * WINDOW
     train_s = t_train - t_score
+    score_wall, score_cpu = (float(np.mean(v)) for v in zip(*score_s))  # per clip
     flops_train = 4 * forward_flops(row) * train_clip_steps
     peak = next(
         (v for k, v in tv.PEAK_BF16.items() if device.type == "cuda" and k in torch.cuda.get_device_name()),
@@ -268,10 +269,10 @@ def _row(row, device, side, t0, t_roll, t_score, t_train, score_s, ratios, old, 
         "rollout_s_per_clip": gen_per_clip,
         "train_s_per_clip_step": train_s / train_clip_steps,
         "group_s": t_train - t0,
-        "score_s_per_clip": float(np.mean([w for w, _ in score_s])),
-        "score_cpu_s_per_clip": float(np.mean([c for _, c in score_s])),
-        "score_share_of_generation": float(np.mean([w for w, _ in score_s])) / gen_per_clip,
-        "score_cpu_share_of_generation": float(np.mean([c for _, c in score_s])) / gen_per_clip,
+        "score_s_per_clip": score_wall,
+        "score_cpu_s_per_clip": score_cpu,
+        "score_share_of_generation": score_wall / gen_per_clip,
+        "score_cpu_share_of_generation": score_cpu / gen_per_clip,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / tv.GiB if device.type == "cuda" else None,
         "train_bf16_peak_share": (flops_train / train_s / peak) if peak else None,
         "first_pass_ratios": ratios,

@@ -310,10 +310,10 @@ def policy_rng_kept():
         yield
 
 
-@contextmanager
 def scoring_threads(settings: Settings):
-    """Torch's CPU thread count pinned, for one step's renders and scores, to the count the
-    reward backbones run on (models.cache.cpu_threads: rewards.threads, at most the current).
+    """Torch's CPU thread count held, for one step's renders and scores, at the count the reward
+    backbones run on: models.cache.cpu_threads entered once around the whole step, so the jobs
+    inside it join it and none restores the count until the step ends.
 
     Why: cpu_threads lowers the count for the first job in and restores it when the last leaves,
     so with the trainer on more threads than the rewards (torch's default on a 2-core box is 2)
@@ -321,17 +321,11 @@ def scoring_threads(settings: Settings):
     thread count, and the image features differ in the 7th digit from run to run (measured:
     location_features 0.3336166 against 0.3336165 for the same clip in two processes with torch
     on 2 threads; bit-identical once pinned). GRPO divides each group's rewards by their spread
-    and Adam each gradient by its size, so noise that small is enough to part two runs."""
-    import torch
+    and Adam each gradient by its size, so noise that small is enough to part two runs. "cpu":
+    the count is torch's CPU threads, whatever device the backbones are on."""
+    from cinerl.models.cache import cpu_threads
 
-    from cinerl.models.cache import DEFAULT_CPU_THREADS
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(settings.rewards.threads or DEFAULT_CPU_THREADS, before)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return cpu_threads("cpu", settings.rewards.threads)
 
 
 SCORE_COMPLETION = "cinerl.training.enhancer.reward:score_completion"
