@@ -347,6 +347,7 @@ class PolicySettings(Group):
     learning_rate: float = setting(1e-2, "Adam learning rate of a part whose own rate is None", gt=0)
     ppo_epochs: int = setting(4, "optimisation passes over a scene's attempts", ge=1, le=100)
     clip_eps: float = setting(0.2, "PPO clip range", gt=0, lt=1)
+    clip_eps_high: float | None = setting(None, "upper clip range, DAPO's clip-higher (None: clip_eps)", gt=0)
     entropy_coef: float = setting(0.01, "entropy bonus", ge=0)
     recipe: str = setting(
         "", "factor=value pairs over the composer's default recipe: the prior's centre, template's action"
@@ -374,7 +375,14 @@ class PolicySettings(Group):
     bias_lr: float | None = setting(
         0.03, "Adam learning rate of the heads' biases, the learned prior (None: trunk_lr)", gt=0
     )
-    explore: Literal["joint", "one_factor"] = setting(
+    # issue 20: a fresh policy lights each scene as its plan implies, and learns per plan fact
+    facts_per_factor: bool = setting(
+        True, "each factor's context head reads only its reward's plan facts (and its bias stays put)"
+    )
+    plan_prior: float = setting(
+        3.5, "starting logit of the lighting the scene plan's light conventionally takes", ge=0
+    )
+    explore: Literal["joint", "one_factor", "one_factor_pi"] = setting(
         "one_factor", "an exploring take changes one factor of the greedy action, or samples every factor"
     )
 

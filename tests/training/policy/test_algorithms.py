@@ -121,6 +121,24 @@ def test_approx_kl_and_clip_fraction_are_cleanrls_estimators():
     assert 0.0 < diag["clip_fraction"] < 1.0
 
 
+def test_clip_higher_lets_a_rare_good_value_rise_past_1_plus_eps_and_keeps_the_lower_clip():
+    """DAPO's clip-higher (Yu et al. 2025): the ratio of a positive-advantage sample is clipped at
+    1 + clip_eps_high, a negative one's still at 1 - clip_eps."""
+    p = PromptPolicy(seed=0, prior_strength=0.0)
+    logits, _, actions, old_lp, _ = tensors(p, batch_for(p))
+    log_r = torch.tensor([math.log(1.5), math.log(1.5), math.log(0.5), math.log(0.5)])
+    shifted = {f: old_lp[f] - log_r for f in FACTORS}  # ratio 1.5, 1.5, 0.5, 0.5 in every factor
+    adv = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    k = len(FACTORS)
+    sym, _, sym_diag = ppo.clipped_surrogate(logits, actions, shifted, adv, clip_eps=0.2)
+    high, _, high_diag = ppo.clipped_surrogate(logits, actions, shifted, adv, clip_eps=0.2, clip_eps_high=1.0)
+    # min(r A, clip(r) A) per factor, summed over the factors
+    assert sym.tolist() == pytest.approx([1.2 * k, -1.5 * k, 0.5 * k, -0.8 * k], rel=1e-5)
+    assert high.tolist() == pytest.approx([1.5 * k, -1.5 * k, 0.5 * k, -0.8 * k], rel=1e-5)
+    assert sym_diag["clip_fraction"] == pytest.approx(1.0)  # 1.5 > 1.2 and 0.5 < 0.8
+    assert high_diag["clip_fraction"] == pytest.approx(0.5)  # 1.5 < 2.0: only the 0.5s are out
+
+
 def test_grpo_advantages_are_the_groups_z_scores():
     rewards = torch.tensor(REWARDS)
     adv = grpo.advantages(rewards)

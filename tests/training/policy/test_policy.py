@@ -236,3 +236,41 @@ def test_a_policy_saved_with_the_old_optimiser_layout_keeps_its_weights(tmp_path
     assert fresh.load(path) is True
     assert torch.equal(fresh.net.heads["lighting"].bias, old.net.heads["lighting"].bias)
     assert not list(tmp_path.glob("*.unreadable-*"))
+
+
+def test_facts_per_factor_keeps_a_golden_scenes_lesson_in_golden_scenes():
+    """A golden-hour scene and a day scene with the same cast size and energy band: the reward pays
+    the golden scene for golden hour light. With facts_per_factor the lesson stays mostly in the
+    golden scene (the lighting head's context reads the expected light and interior only, and its
+    bias learns at the trunk's rate); reading every fact at context_lr, the shared cast and energy
+    facts carry it into the day scene."""
+    cast, energy = len(LIGHTS) + len(ENERGIES) + 1 + 2, len(LIGHTS) + 1  # two people, moderate
+    golden, day = _context_state(LIGHTS.index("golden")), _context_state(LIGHTS.index("day"))
+    for s in (golden, day):
+        s[-CONTEXT_DIM + cast] = s[-CONTEXT_DIM + energy] = 1.0
+    gh = ACTION_FACTORS["lighting"].index("golden hour")
+
+    def lesson(per_factor: bool) -> tuple[float, float]:
+        """golden hour's margin over the best other lighting, in the golden and the day scene."""
+        p = PromptPolicy(algorithm="grpo", seed=0, explore="one_factor", facts_per_factor=per_factor)
+        for n in range(UPDATES):
+            batch = []
+            for k in range(3):
+                a, _ = p.act(golden, 100 * n + k, greedy=k == 0)
+                batch.append(Transition(golden, a, 0.9 if a["lighting"] == "golden hour" else 0.5))
+            p.update(batch)
+        with torch.no_grad():
+            logits, _ = p.net(torch.as_tensor(np.stack([golden, day])))
+        lg = logits["lighting"]
+        others = torch.cat([lg[:, :gh], lg[:, gh + 1 :]], 1).max(1).values
+        return tuple((lg[:, gh] - others).tolist())
+
+    UPDATES = 12  # noqa: N806
+    (golden_own, day_own), (golden_all, day_all) = lesson(True), lesson(False)
+    print(
+        f"golden hour's margin (golden / day scene): per factor {golden_own:.2f} / {day_own:.2f},"
+        f" all facts {golden_all:.2f} / {day_all:.2f}"
+    )
+    assert golden_own > 0 and golden_all > 0  # both learned the golden scene
+    assert day_own < 0  # daylight still wins the day scene
+    assert day_all > day_own + 1.0  # reading every fact moved the day scene too

@@ -1,5 +1,6 @@
 """The prior (issue 20): a fresh policy starts at the recipe, its first take is the recipe, and a
-KL penalty keeps it near the recipe unless the reward pays for leaving it."""
+KL penalty keeps it near the recipe unless the reward pays for leaving it. The plan prior adds
+the lighting the scene plan's light conventionally takes."""
 
 import math
 
@@ -11,8 +12,11 @@ from cinerl.core.errors import UserError
 from cinerl.core.settings import Settings
 from cinerl.core.vocabulary import ACTION_FACTORS, DEFAULT_RECIPE, parse_recipe
 from cinerl.training.policy.net import PromptPolicy, Transition
-from cinerl.training.policy.prior import kl_to_prior, prior_logits
-from cinerl.training.policy.state import STATE_DIM
+from cinerl.rewards.components.scene_light import expected_light
+from cinerl.training.policy.prior import PLAN_LIGHTING, kl_to_prior, prior_logits
+from cinerl.training.policy.state import CONTEXT_DIM, LIGHTS, STATE_DIM
+from tests.rewards.scene_plan_clips import bible as scene_bible
+from tests.rewards.test_scene_light import CASES as LIGHT_CASES
 
 STATES = [np.random.default_rng(i).normal(size=STATE_DIM).astype(np.float32) for i in range(5)]
 
@@ -87,3 +91,46 @@ def test_kl_to_prior_is_zero_at_start_and_holds_the_policy_near_the_recipe():
     free, anchored = trained(0.0), trained(2.0)
     assert free > 0.5  # the reward moved the free policy off the recipe
     assert anchored < free - 0.2  # the KL penalty kept the anchored one nearer the recipe
+
+
+def _light_state(light: str) -> np.ndarray:
+    s = np.zeros(STATE_DIM, np.float32)
+    s[-CONTEXT_DIM + LIGHTS.index(light)] = 1.0  # the context block's expected-light one-hot
+    return s
+
+
+@pytest.mark.parametrize("scene, right", [(scene, right) for scene, right, *_ in LIGHT_CASES])
+def test_plan_lighting_is_the_light_the_scene_light_reward_calls_right(scene, right):
+    """The plan prior's conventional lighting for each expected light is the one the scene light
+    reward's calibration scores right (tests/rewards/test_scene_light.py), so the prior's first
+    guess is the reward's answer, not a second opinion that could drift from it."""
+    b = scene_bible(**scene)
+    assert PLAN_LIGHTING[expected_light(b.scenes[0], b)[0]] == right
+    assert set(PLAN_LIGHTING) == set(LIGHTS)
+
+
+def test_plan_prior_below_the_recipe_keeps_the_first_take_and_explores_the_planned_light_first():
+    """plan_prior 2 < prior_strength 2.5: a fresh policy's greedy take is still the recipe in every
+    expected light, but when an exploring take changes the lighting of a night scene it picks low
+    key with pi's odds without the greedy value, e^2 / (e^2 + 4) = 0.65 (1/5 without the prior)."""
+    planned = PromptPolicy(seed=0, explore="one_factor", plan_prior=2.0)
+    plain = PromptPolicy(seed=0, explore="one_factor")
+    for light in LIGHTS:
+        assert planned.greedy(_light_state(light)) == DEFAULT_RECIPE
+
+    def low_key_share(p: PromptPolicy) -> float:
+        lit = [a for a, _ in (p.act(_light_state("night"), seed=k) for k in range(700))]
+        lit = [a["lighting"] for a in lit if a["lighting"] != DEFAULT_RECIPE["lighting"]]
+        assert len(lit) > 50  # one exploring take in 7 changes the lighting
+        return lit.count("low key") / len(lit)
+
+    assert low_key_share(planned) == pytest.approx(math.exp(2) / (math.exp(2) + 4), abs=0.12)
+    assert low_key_share(plain) == pytest.approx(0.2, abs=0.1)
+
+
+def test_plan_prior_above_the_recipe_lights_each_scene_as_its_plan_implies():
+    p = PromptPolicy.from_settings(Settings.of(policy__plan_prior=3.5).policy)
+    assert {light: p.greedy(_light_state(light))["lighting"] for light in LIGHTS} == PLAN_LIGHTING
+    assert p.greedy(_light_state("night"))["motion"] == DEFAULT_RECIPE["motion"]  # lighting only
+    with pytest.raises(UserError, match="plan_prior"):
+        Settings.of(policy__plan_prior=-1)

@@ -27,8 +27,8 @@ from torch import nn
 
 from cinerl.core.vocabulary import ACTION_FACTORS, DEFAULT_RECIPE, parse_recipe
 from cinerl.training.policy.algorithms import ALGORITHMS, grpo, ppo
-from cinerl.training.policy.prior import kl_to_prior, prior_logits
-from cinerl.training.policy.state import CONTEXT_DIM, STATE_DIM
+from cinerl.training.policy.prior import kl_to_prior, plan_prior_weights, prior_logits
+from cinerl.training.policy.state import CONTEXT_DIM, FACTOR_FACTS, STATE_DIM, context_mask
 
 log = logging.getLogger(__name__)
 FACTORS = list(ACTION_FACTORS)
@@ -51,9 +51,19 @@ class PolicyNet(nn.Module):
     Both start at the prior: zero weights, the prior as the heads' bias."""
 
     def __init__(
-        self, state_dim: int = STATE_DIM, hidden: int = 128, prior: dict[str, torch.Tensor] | None = None
+        self,
+        state_dim: int = STATE_DIM,
+        hidden: int = 128,
+        prior: dict[str, torch.Tensor] | None = None,
+        context_prior: dict[str, torch.Tensor] | None = None,
+        facts_per_factor: bool = False,
     ):
         super().__init__()
+        # facts_per_factor: a factor's context head reads only the facts its reward reads
+        # (state.FACTOR_FACTS), so what a golden scene teaches the lighting does not move the
+        # lighting of every other scene of the same cast size
+        masks = [context_mask(f) if facts_per_factor else np.ones(CONTEXT_DIM, np.float32) for f in FACTORS]
+        self.register_buffer("context_masks", torch.as_tensor(np.stack(masks)), persistent=False)
         self.trunk = nn.Sequential(
             nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh()
         )
@@ -67,6 +77,8 @@ class PolicyNet(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(self.context[f].weight)
             with torch.no_grad():
+                if context_prior is not None:
+                    self.context[f].weight.copy_(context_prior[f])
                 head.bias.copy_(prior[f] if prior is not None else torch.zeros(len(ACTION_FACTORS[f])))
         nn.init.zeros_(self.context_value.weight)
 
@@ -76,8 +88,16 @@ class PolicyNet(nn.Module):
     def forward(self, states: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         h = self.trunk(states)
         c = states[:, -CONTEXT_DIM:]
-        logits = {f: head(h) + self.context[f](c) for f, head in self.heads.items()}
-        return logits, (self.value(h) + self.context_value(c)).squeeze(-1)
+        logits = {
+            f: head(h) + self.context[f](c * self.context_masks[i])
+            for i, (f, head) in enumerate(self.heads.items())
+        }
+        # the critic reads the trunk's features without moving them (CleanRL's ppo.py keeps actor
+        # and critic apart): a scene's takes share one state, so the critic cancels out of the
+        # batch-centred advantages, and its larger loss through a shared trunk only pushed the
+        # greedy action off the recipe (the heavy learning test's PPO arm, last 4 films: all-take 0.561
+        # with the critic's gradient in the trunk, 0.600 without)
+        return logits, (self.value(h.detach()) + self.context_value(c)).squeeze(-1)
 
 
 class RunningStats:
@@ -99,7 +119,7 @@ class RunningStats:
 
 
 MODES = ("learn", "frozen", "random", "template")
-EXPLORE = ("joint", "one_factor")
+EXPLORE = ("joint", "one_factor", "one_factor_pi")
 
 
 class PromptPolicy:
@@ -134,6 +154,9 @@ class PromptPolicy:
         explore: str = "joint",
         trunk_lr: float | None = 1e-3,
         bias_lr: float | None = None,
+        clip_eps_high: float | None = None,
+        plan_prior: float = 0.0,
+        facts_per_factor: bool = False,
     ):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: use 'ppo' or 'grpo'")
@@ -145,19 +168,24 @@ class PromptPolicy:
             raise ValueError(f"unknown exploration {explore!r}: use {', '.join(EXPLORE)}")
         self.explore = explore
         self.algorithm, self.mode = algorithm, mode
-        self.epochs, self.clip_eps = epochs, clip_eps
+        self.epochs, self.clip_eps, self.clip_eps_high = epochs, clip_eps, clip_eps_high
         self.entropy_coef, self.value_coef = entropy_coef, value_coef
         self.recipe = dict(recipe or DEFAULT_RECIPE)
         self.prior = prior_logits(self.recipe, prior_strength)
         self.prior_kl, self.temperature, self.target_kl = prior_kl, temperature, target_kl
         torch.manual_seed(seed)
-        self.net = PolicyNet(prior=self.prior)
+        self.net = PolicyNet(
+            prior=self.prior, context_prior=plan_prior_weights(plan_prior), facts_per_factor=facts_per_factor
+        )
         # the trunk (with its heads and value) and the context heads have their own step sizes
         # (trunk_lr, context_lr; None: lr): a few one-hot weights, each seen only by the scenes
         # with that fact, need larger steps than a trunk whose every step moves every scene
         # bias_lr (None: the trunk's): the heads' biases, which start as the prior's logits and
         # hold what the reward says about a choice in every scene
-        biases = [h.bias for h in self.net.heads.values()]
+        # with facts_per_factor, a factor that reads plan facts learns them per fact value in its
+        # context head; its bias (shared by every scene) stays in the trunk's group
+        reads = {f for f in FACTORS if facts_per_factor and f in FACTOR_FACTS}
+        biases = [h.bias for f, h in self.net.heads.items() if f not in reads]
         own = {id(p) for p in [*self.net.context_parameters(), *biases]}
         rest = [p for p in self.net.parameters() if id(p) not in own]
         self.optim = torch.optim.Adam(
@@ -192,6 +220,9 @@ class PromptPolicy:
             explore=s.explore,
             trunk_lr=s.trunk_lr,
             bias_lr=s.bias_lr,
+            clip_eps_high=s.clip_eps_high,
+            plan_prior=s.plan_prior,
+            facts_per_factor=s.facts_per_factor,
         )
 
     # acting -------------------------------------------------------------------------------
@@ -221,7 +252,7 @@ class PromptPolicy:
         # A frozen policy explores the same way: its extra takes cost little around the greedy
         # action, and the film keeps the best.
         one = None
-        if not greedy and self.mode in ("learn", "frozen") and self.explore == "one_factor":
+        if not greedy and self.mode in ("learn", "frozen") and self.explore.startswith("one_factor"):
             one = FACTORS[int(torch.randint(len(FACTORS), (1,), generator=gen))]
         action, log_prob = {}, 0.0
         for f in FACTORS:
@@ -230,7 +261,8 @@ class PromptPolicy:
                 idx = int(lg.argmax())
             elif f == one:
                 probs = torch.softmax(lg / self.temperature, -1)
-                probs[int(lg.argmax())] = 0.0  # another value than the greedy take's
+                if self.explore == "one_factor":
+                    probs[int(lg.argmax())] = 0.0  # another value than the greedy take's
                 idx = int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
             else:
                 idx = int(torch.multinomial(torch.softmax(lg / self.temperature, -1), 1, generator=gen))
@@ -287,9 +319,12 @@ class PromptPolicy:
                     self.clip_eps,
                     self.entropy_coef,
                     self.value_coef,
+                    self.clip_eps_high,
                 )
             else:
-                loss, info = grpo.loss(logits, actions, old_log_probs, adv, self.clip_eps, self.entropy_coef)
+                loss, info = grpo.loss(
+                    logits, actions, old_log_probs, adv, self.clip_eps, self.entropy_coef, self.clip_eps_high
+                )
             if self.prior_kl > 0:
                 kl = kl_to_prior(logits, self.prior).mean()
                 loss = loss + self.prior_kl * kl

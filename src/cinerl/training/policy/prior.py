@@ -15,6 +15,19 @@ from __future__ import annotations
 import torch
 
 from cinerl.core.vocabulary import ACTION_FACTORS
+from cinerl.training.policy.state import CONTEXT_DIM, LIGHTS
+
+# the lighting a cinematographer sets for the light the plan implies (state.LIGHTS, the scene
+# light reward's profiles): the conventional answer, which the plan prior makes the first guess
+PLAN_LIGHTING = {
+    "day": "soft daylight",
+    "interior day": "soft daylight",
+    "overcast": "overcast",
+    "golden": "golden hour",
+    "night": "low key",
+    "neon": "neon",
+    "flame": "candlelight",
+}
 
 
 def prior_logits(recipe: dict[str, str], strength: float) -> dict[str, torch.Tensor]:
@@ -40,3 +53,12 @@ def kl_to_prior(logits: dict[str, torch.Tensor], prior: dict[str, torch.Tensor])
         kl = (log_p.exp() * (log_p - log_q)).sum(-1)
         total = kl if total is None else total + kl
     return total
+
+
+def plan_prior_weights(strength: float) -> dict[str, torch.Tensor]:
+    """The context heads' starting weights (factor -> (values, CONTEXT_DIM)): `strength` from the
+    plan's expected light to its conventional lighting (PLAN_LIGHTING), 0 everywhere else."""
+    out = {f: torch.zeros(len(values), CONTEXT_DIM) for f, values in ACTION_FACTORS.items()}
+    for i, light in enumerate(LIGHTS):
+        out["lighting"][ACTION_FACTORS["lighting"].index(PLAN_LIGHTING[light]), i] = float(strength)
+    return out

@@ -23,6 +23,30 @@ CONTEXT_DIM = len(LIGHTS) + len(ENERGIES) + 1 + len(CAST_SIZES)
 STATE_DIM = EMBED_DIM + 6 + N_RECENT + 1 + CONTEXT_DIM
 
 
+# the plan's facts each factor's reward reads (rewards/components: scene_light the light and
+# interior, scene_motion the action's energy, scene_cast the cast size); the others read none
+FACT_BLOCKS = {
+    "light": range(0, len(LIGHTS)),
+    "energy": range(len(LIGHTS), len(LIGHTS) + len(ENERGIES)),
+    "interior": range(len(LIGHTS) + len(ENERGIES), len(LIGHTS) + len(ENERGIES) + 1),
+    "cast": range(len(LIGHTS) + len(ENERGIES) + 1, CONTEXT_DIM),
+}
+FACTOR_FACTS = {
+    "lighting": ("light", "interior"),
+    "camera_move": ("energy",),
+    "motion": ("energy",),
+    "shot_size": ("cast",),
+}
+
+
+def context_mask(factor: str) -> np.ndarray:
+    """CONTEXT_DIM floats, 1 on the facts `factor`'s reward reads (FACTOR_FACTS), else 0."""
+    out = np.zeros(CONTEXT_DIM, np.float32)
+    for fact in FACTOR_FACTS.get(factor, ()):
+        out[list(FACT_BLOCKS[fact])] = 1.0
+    return out
+
+
 def scene_text(scene: Scene, bible: StoryBible) -> str:
     loc = bible.location(scene.location_id)
     return (

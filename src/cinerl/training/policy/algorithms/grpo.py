@@ -33,11 +33,14 @@ def loss(
     adv: torch.Tensor,
     clip_eps: float,
     entropy_coef: float,
+    clip_eps_high: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss to minimise: -mean(L^CLIP) - entropy_coef * mean(S), L^CLIP summed over the prompt
     factors (see ppo.clipped_surrogate). Returns it with the info of the update: policy_loss,
     entropy, approx_kl and clip_fraction."""
-    surrogate, entropy, diagnostics = clipped_surrogate(logits, actions, old_log_probs, adv, clip_eps)
+    surrogate, entropy, diagnostics = clipped_surrogate(
+        logits, actions, old_log_probs, adv, clip_eps, clip_eps_high
+    )
     policy_loss = -surrogate.mean()
     total = policy_loss - entropy_coef * entropy.mean()
     info = {

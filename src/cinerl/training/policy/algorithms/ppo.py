@@ -45,14 +45,18 @@ def clipped_surrogate(
     old_log_probs: dict[str, torch.Tensor],
     adv: torch.Tensor,
     clip_eps: float,
+    clip_eps_high: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
     """Per sample: L^CLIP = sum over factors f of min(r_f A, clip(r_f, 1 - eps, 1 + eps) A),
         r_f = pi(a_f | s) / pi_old(a_f | s) (Schulman et al. 2017, eq. 7), and the entropy of the
-        policy, summed over factors. Also the diagnostics, CleanRL's: approx_kl, the estimator
-        (r - 1) - log r of KL(pi_old || pi) (summed over factors: the factors are independent given
-        the state, so the policy's KL is the sum of theirs; mean over samples), and clip_fraction,
-        the share of (sample, factor) ratios with |r - 1| > eps, and each factor's entropy
+        policy, summed over factors. clip_eps_high, when given, replaces the upper bound 1 + eps
+        (DAPO's clip-higher, Yu et al. 2025, arXiv:2503.14476: a rare good value may rise faster).
+        Also the diagnostics, CleanRL's: approx_kl, the estimator (r - 1) - log r of
+        KL(pi_old || pi) (summed over factors: the factors are independent given the state, so the
+        policy's KL is the sum of theirs; mean over samples), and clip_fraction,
+        the share of (sample, factor) ratios outside the clip range, and each factor's entropy
     ("entropy/<factor>"), which shows which choices the policy has settled."""
+    high = clip_eps if clip_eps_high is None else clip_eps_high
     n = len(adv)
     surrogate = torch.zeros(n)
     entropy = torch.zeros(n)
@@ -65,7 +69,7 @@ def clipped_surrogate(
         lp = logp_all.gather(1, actions[f][:, None]).squeeze(1)
         log_ratio = lp - old_log_probs[f]
         ratio = torch.exp(log_ratio)
-        surrogate = surrogate + torch.min(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
+        surrogate = surrogate + torch.min(ratio * adv, ratio.clamp(1 - clip_eps, 1 + high) * adv)
         h = -(logp_all.exp() * logp_all).sum(-1)
         entropy = entropy + h
         factor_entropy[f"entropy/{f}"] = float(h.detach().mean())
@@ -74,7 +78,7 @@ def clipped_surrogate(
         log_ratio = torch.stack(log_ratios)  # (factors, samples)
         ratio = torch.exp(log_ratio)
         approx_kl = ((ratio - 1) - log_ratio).sum(0).mean()
-        clip_fraction = ((ratio - 1.0).abs() > clip_eps).float().mean()
+        clip_fraction = ((ratio < 1 - clip_eps) | (ratio > 1 + high)).float().mean()
     diagnostics = {"approx_kl": float(approx_kl), "clip_fraction": float(clip_fraction), **factor_entropy}
     return surrogate, entropy, diagnostics
 
@@ -90,6 +94,7 @@ def loss(
     clip_eps: float,
     entropy_coef: float,
     value_coef: float,
+    clip_eps_high: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss to minimise, -(L^CLIP - c1 L^VF + c2 S) (Schulman et al. 2017, eq. 9):
 
@@ -98,7 +103,9 @@ def loss(
 
     Returns it with the info of the update: value_loss, policy_loss, entropy, approx_kl and
     clip_fraction."""
-    surrogate, entropy, diagnostics = clipped_surrogate(logits, actions, old_log_probs, adv, clip_eps)
+    surrogate, entropy, diagnostics = clipped_surrogate(
+        logits, actions, old_log_probs, adv, clip_eps, clip_eps_high
+    )
     policy_loss = -surrogate.mean()
     total = policy_loss - entropy_coef * entropy.mean()
     # the critic predicts the reward's offset from the running mean
