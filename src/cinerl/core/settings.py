@@ -382,7 +382,7 @@ class PolicySettings(Group):
     plan_prior: float = setting(
         3.5, "starting logit of the lighting the scene plan's light conventionally takes", ge=0
     )
-    explore: Literal["joint", "one_factor", "one_factor_pi"] = setting(
+    explore: Literal["joint", "one_factor"] = setting(
         "one_factor", "an exploring take changes one factor of the greedy action, or samples every factor"
     )
 

@@ -119,7 +119,7 @@ class RunningStats:
 
 
 MODES = ("learn", "frozen", "random", "template")
-EXPLORE = ("joint", "one_factor", "one_factor_pi")
+EXPLORE = ("joint", "one_factor")
 
 
 class PromptPolicy:
@@ -252,7 +252,7 @@ class PromptPolicy:
         # A frozen policy explores the same way: its extra takes cost little around the greedy
         # action, and the film keeps the best.
         one = None
-        if not greedy and self.mode in ("learn", "frozen") and self.explore.startswith("one_factor"):
+        if not greedy and self.mode in ("learn", "frozen") and self.explore == "one_factor":
             one = FACTORS[int(torch.randint(len(FACTORS), (1,), generator=gen))]
         action, log_prob = {}, 0.0
         for f in FACTORS:
@@ -261,8 +261,7 @@ class PromptPolicy:
                 idx = int(lg.argmax())
             elif f == one:
                 probs = torch.softmax(lg / self.temperature, -1)
-                if self.explore == "one_factor":
-                    probs[int(lg.argmax())] = 0.0  # another value than the greedy take's
+                probs[int(lg.argmax())] = 0.0  # another value than the greedy take's
                 idx = int(torch.multinomial(probs / probs.sum(), 1, generator=gen))
             else:
                 idx = int(torch.multinomial(torch.softmax(lg / self.temperature, -1), 1, generator=gen))
