@@ -17,7 +17,9 @@ consistency score the take relit to daylight too, and the scene-plan group weigh
 takes are chosen (both films, each made twice, gave the same new frames). The keyframes film
 re-recorded with issue 20's learner: the default policy is GRPO with one-factor exploration and
 the heads' biases at their own step (bias_lr), so that film keeps other takes (made twice, the
-same frames; with the old policy settings through the environment the old hash still held)."""
+same frames; with the old policy settings through the environment the old hash still held).
+Both re-recorded with issue 20's plan prior and facts_per_factor (the policy's defaults): a fresh
+policy lights each scene as its plan implies, so the first takes and the chosen ones change."""
 
 import hashlib
 
@@ -29,13 +31,13 @@ RECORDED = {
     # seed 0, continuous shots, cuts
     "continuous": (
         ["--scenes", "2", "--seed", "0"],
-        "817b9cb69e23d72c37d55d3aa53e98c5d2a328b73d87a00314ec93842f0f4a7b",
+        "d16091468b12043081d89d0d047ebc6c2c2dda957b9da412f3faef1ac0d179aa",
         138,
     ),
     # seed 3, keyframes between scenes, crossfades
     "keyframes": (
         ["--scenes", "2", "--seed", "3", "--mode", "keyframes", "--transition", "crossfade"],
-        "10e4ea38ce0009e3c1880203c177ee0a941028b58d26d404c099971b885cc2f3",
+        "3a57add4b7fa8e4aa0888d973d8bc90f6dd7163e7a2ae9c85b7a1656ea03e35c",
         126,
     ),
 }

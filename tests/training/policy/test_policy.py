@@ -238,6 +238,23 @@ def test_a_policy_saved_with_the_old_optimiser_layout_keeps_its_weights(tmp_path
     assert not list(tmp_path.glob("*.unreadable-*"))
 
 
+def test_a_policy_saved_with_the_other_facts_per_factor_loads_in_either_direction(tmp_path):
+    """facts_per_factor moves the biases of the factors that read plan facts into the trunk's Adam
+    group: a file saved either way is the same network, so it loads with its weights (a policy of
+    0.1's defaults and one of today's share a file), only Adam's moments restart."""
+    for saved_with in (True, False):
+        old = PromptPolicy(seed=3, facts_per_factor=saved_with)
+        with torch.no_grad():
+            old.net.heads["motion"].bias.add_(1.0)
+        path = old.save(tmp_path / f"saved_{saved_with}.pt")
+        other = PromptPolicy(seed=4, facts_per_factor=not saved_with)
+        assert other.load(path) is True
+        assert torch.equal(other.net.heads["motion"].bias, old.net.heads["motion"].bias)
+        same = PromptPolicy(seed=4, facts_per_factor=saved_with)
+        assert same.load(path) is True and same.optim.state_dict() == old.optim.state_dict()
+    assert not list(tmp_path.glob("*.unreadable-*"))
+
+
 def test_facts_per_factor_keeps_a_golden_scenes_lesson_in_golden_scenes():
     """A golden-hour scene and a day scene with the same cast size and energy band: the reward pays
     the golden scene for golden hour light. With facts_per_factor the lesson stays mostly in the

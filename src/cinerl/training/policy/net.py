@@ -395,12 +395,7 @@ class PromptPolicy:
             version, stats = int(data["version"]), RunningStats(*data["stats"])
             history = [float(x) for x in data.get("history", [])]
             self.net.load_state_dict(data["net"])
-            groups = data["optim"].get("param_groups", []) if isinstance(data["optim"], dict) else []
-            if len(groups) == len(self.optim.param_groups):
-                self.optim.load_state_dict(data["optim"])
-            else:  # a policy saved before the heads' biases had their own step size: its weights
-                # are this network's, only Adam's moments start again
-                log.info("policy %s: optimiser state of another layout, Adam restarts", path)
+            self._load_optimiser(data["optim"], path)
         except Exception as e:
             self.net.load_state_dict(before[0])  # nothing half-loaded survives
             self.optim.load_state_dict(before[1])
@@ -408,6 +403,18 @@ class PromptPolicy:
             return False
         self.version, self.stats, self.history = version, stats, history
         return True
+
+    def _load_optimiser(self, state, path: Path) -> None:
+        """Adam's moments from a policy file, when its parameter groups are this policy's. A file
+        saved with another layout (before the heads' biases had their own step size, or with the
+        other facts_per_factor, which moves biases between groups) holds this network's weights:
+        they are kept and only Adam starts again."""
+        groups = state.get("param_groups", []) if isinstance(state, dict) else []
+        sizes = [len(g["params"]) for g in self.optim.param_groups]
+        if [len(g.get("params", [])) for g in groups] == sizes:
+            self.optim.load_state_dict(state)
+        else:
+            log.info("policy %s: optimiser state of another layout, Adam restarts", path)
 
     @staticmethod
     def _set_aside(path: Path, why: str) -> Path | None:
