@@ -9,6 +9,7 @@ from cinerl.training.policy.state import (
     CAST_SIZES,
     CONTEXT_DIM,
     ENERGIES,
+    FACT_BLOCKS,
     LIGHTS,
     STATE_DIM,
     context_features,
@@ -195,6 +196,17 @@ def test_one_factor_exploration_changes_one_factor_of_the_greedy_action():
         PromptPolicy(explore="sideways")
 
 
+def _learn(p: PromptPolicy, state: np.ndarray, factor: str, value: str, updates: int) -> PromptPolicy:
+    """`updates` scenes of three takes (the first greedy) on `state`, paying 0.9 for `value`."""
+    for n in range(updates):
+        batch = []
+        for k in range(3):
+            a, _ = p.act(state, 100 * n + k, greedy=k == 0)
+            batch.append(Transition(state, a, 0.9 if a[factor] == value else 0.5))
+        p.update(batch)
+    return p
+
+
 def test_head_biases_learn_what_pays_in_every_scene_at_bias_lr():
     """A reward that pays for wide shots, learned on night scenes only: with the heads' biases at
     bias_lr a day scene (whose context weights never move) shoots wide too, and the wide logit's
@@ -204,13 +216,7 @@ def test_head_biases_learn_what_pays_in_every_scene_at_bias_lr():
 
     def learn(bias_lr):
         p = PromptPolicy(algorithm="grpo", seed=0, explore="joint", prior_strength=0.0, bias_lr=bias_lr)
-        for n in range(UPDATES):
-            batch = []
-            for k in range(3):
-                a, _ = p.act(night, 100 * n + k, greedy=k == 0)
-                batch.append(Transition(night, a, 0.9 if a["shot_size"] == "wide" else 0.5))
-            p.update(batch)
-        return p
+        return _learn(p, night, "shot_size", "wide", UPDATES)
 
     fast, slow = learn(0.05), learn(None)
     assert fast.greedy(night)["shot_size"] == "wide" and fast.greedy(day)["shot_size"] == "wide"
@@ -261,7 +267,8 @@ def test_facts_per_factor_keeps_a_golden_scenes_lesson_in_golden_scenes():
     golden scene (the lighting head's context reads the expected light and interior only, and its
     bias learns at the trunk's rate); reading every fact at context_lr, the shared cast and energy
     facts carry it into the day scene."""
-    cast, energy = len(LIGHTS) + len(ENERGIES) + 1 + 2, len(LIGHTS) + 1  # two people, moderate
+    cast = FACT_BLOCKS["cast"][CAST_SIZES.index(2)]
+    energy = FACT_BLOCKS["energy"][ENERGIES.index("moderate")]
     golden, day = _context_state(LIGHTS.index("golden")), _context_state(LIGHTS.index("day"))
     for s in (golden, day):
         s[-CONTEXT_DIM + cast] = s[-CONTEXT_DIM + energy] = 1.0
@@ -270,12 +277,7 @@ def test_facts_per_factor_keeps_a_golden_scenes_lesson_in_golden_scenes():
     def lesson(per_factor: bool) -> tuple[float, float]:
         """golden hour's margin over the best other lighting, in the golden and the day scene."""
         p = PromptPolicy(algorithm="grpo", seed=0, explore="one_factor", facts_per_factor=per_factor)
-        for n in range(UPDATES):
-            batch = []
-            for k in range(3):
-                a, _ = p.act(golden, 100 * n + k, greedy=k == 0)
-                batch.append(Transition(golden, a, 0.9 if a["lighting"] == "golden hour" else 0.5))
-            p.update(batch)
+        _learn(p, golden, "lighting", "golden hour", UPDATES)
         with torch.no_grad():
             logits, _ = p.net(torch.as_tensor(np.stack([golden, day])))
         lg = logits["lighting"]

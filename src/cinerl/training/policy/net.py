@@ -184,7 +184,7 @@ class PromptPolicy:
         # hold what the reward says about a choice in every scene
         # with facts_per_factor, a factor that reads plan facts learns them per fact value in its
         # context head; its bias (shared by every scene) stays in the trunk's group
-        reads = {f for f in FACTORS if facts_per_factor and f in FACTOR_FACTS}
+        reads = set(FACTOR_FACTS) if facts_per_factor else set()
         biases = [h.bias for f, h in self.net.heads.items() if f not in reads]
         own = {id(p) for p in [*self.net.context_parameters(), *biases]}
         rest = [p for p in self.net.parameters() if id(p) not in own]

@@ -23,8 +23,9 @@ CONTEXT_DIM = len(LIGHTS) + len(ENERGIES) + 1 + len(CAST_SIZES)
 STATE_DIM = EMBED_DIM + 6 + N_RECENT + 1 + CONTEXT_DIM
 
 
-# the plan's facts each factor's reward reads (rewards/components: scene_light the light and
-# interior, scene_motion the action's energy, scene_cast the cast size); the others read none
+# where each plan fact sits in the context block (context_features writes them there), and the
+# facts each factor's reward reads (rewards/components: scene_light the light and interior,
+# scene_motion the action's energy, scene_cast the cast size); the others read none
 FACT_BLOCKS = {
     "light": range(0, len(LIGHTS)),
     "energy": range(len(LIGHTS), len(LIGHTS) + len(ENERGIES)),
@@ -89,8 +90,8 @@ def context_features(scene: Scene, bible: StoryBible) -> np.ndarray:
         interior = False
     cast = min(len(set(scene.character_ids)), CAST_SIZES[-1])
     out = np.zeros(CONTEXT_DIM, np.float32)
-    out[LIGHTS.index(light)] = 1.0
-    out[len(LIGHTS) + ENERGIES.index(energy)] = 1.0
-    out[len(LIGHTS) + len(ENERGIES)] = float(interior)
-    out[len(LIGHTS) + len(ENERGIES) + 1 + CAST_SIZES.index(cast)] = 1.0
+    out[FACT_BLOCKS["light"][LIGHTS.index(light)]] = 1.0
+    out[FACT_BLOCKS["energy"][ENERGIES.index(energy)]] = 1.0
+    out[FACT_BLOCKS["interior"][0]] = float(interior)
+    out[FACT_BLOCKS["cast"][CAST_SIZES.index(cast)]] = 1.0
     return out
